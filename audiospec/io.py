@@ -1,0 +1,199 @@
+"""Loading, resampling and cropping audio.
+
+Any format soundfile (libsndfile) reads is accepted: WAV, FLAC, OGG/Vorbis, MP3 (libsndfile >= 1.1),
+AIFF, ... Multi-channel audio is averaged to mono and every sample rate is resampled to the target
+rate with a polyphase FIR resampler (:func:`scipy.signal.resample_poly`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Literal
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from audiospec._validation import valid_audio, valid_config, valid_rng
+from audiospec.config import SpectrogramConfig
+from audiospec.errors import AudioError, ParameterError
+
+__all__ = [
+    "CROP_POLICIES",
+    "SILENCE_THRESHOLD",
+    "load_audio",
+    "resample",
+    "crop",
+    "load_clip",
+    "write_wav",
+]
+
+CropPolicy = Literal["start", "random", "center"]
+
+#: Crop policies: ``start`` keeps the first n_samples (NSynth); ``random`` takes a seeded random
+#: offset (LibriSpeech); ``center`` keeps the middle (Speech Commands). All zero-pad short audio:
+#: ``start`` and ``random`` at the end, ``center`` on both sides.
+CROP_POLICIES: tuple[str, ...] = ("start", "random", "center")
+
+#: Peak absolute amplitude below which audio counts as silent (about -120 dBFS).
+SILENCE_THRESHOLD: float = 1e-6
+
+
+def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample along the last axis with a polyphase FIR filter.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (..., n)
+        Floating-point samples.
+    orig_sr, target_sr : int > 0
+        Sample rates in Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (..., ceil(n * target_sr / orig_sr)), same dtype as ``y``.
+    """
+    for name, value in (("orig_sr", orig_sr), ("target_sr", target_sr)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ParameterError(f"{name}={value!r} must be a positive integer sample rate in Hz")
+    y = valid_audio(y)
+    if orig_sr == target_sr:
+        return y
+    g = math.gcd(int(orig_sr), int(target_sr))
+    out = resample_poly(y, int(target_sr) // g, int(orig_sr) // g, axis=-1)
+    return out.astype(y.dtype, copy=False)
+
+
+def load_audio(path: str | os.PathLike, *, sample_rate: int | None = 16000) -> np.ndarray:
+    """Read an audio file as mono float32, resampled to ``sample_rate``.
+
+    Parameters
+    ----------
+    path : path-like
+        Any file soundfile can read.
+    sample_rate : int or None
+        Target rate in Hz; ``None`` keeps the file's rate.
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float32, in [-1, 1] for PCM files.
+
+    Raises
+    ------
+    AudioError
+        The file is missing, unreadable, empty or contains non-finite samples.
+    """
+    path = os.fspath(path)
+    try:
+        data, file_sr = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioError(f"cannot read audio file {path!r}: {exc}") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"audio file {path!r} is empty (0 samples)")
+    y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if not np.all(np.isfinite(y)):
+        raise AudioError(f"audio file {path!r} contains non-finite samples (NaN or inf)")
+    if sample_rate is not None and file_sr != sample_rate:
+        y = resample(y, int(file_sr), int(sample_rate))
+    return np.ascontiguousarray(y)
+
+
+def crop(
+    y: np.ndarray,
+    *,
+    n_samples: int,
+    policy: CropPolicy = "start",
+    rng: np.random.Generator | int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Cut or zero-pad a waveform to exactly ``n_samples``.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n,)
+        Mono samples.
+    n_samples : int > 0
+        Output length in samples.
+    policy : {"start", "random", "center"}
+        See :data:`CROP_POLICIES`.
+    rng : Generator or int, optional
+        Randomness for ``policy="random"``.
+
+    Returns
+    -------
+    clip : np.ndarray, shape (n_samples,)
+        A new array (the input is never modified).
+    offset : int
+        Index in ``y`` of the clip's first sample; negative when ``center`` padded the front.
+    """
+    y = valid_audio(y)
+    if y.ndim != 1:
+        raise ParameterError(f"y must be one mono waveform of shape (n,) (got shape {y.shape})")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples <= 0:
+        raise ParameterError(f"n_samples={n_samples!r} must be a positive integer")
+    if policy not in CROP_POLICIES:
+        raise ParameterError(f"policy={policy!r} is not a crop policy; choose one of {list(CROP_POLICIES)}")
+    n = y.shape[0]
+    if policy == "start":
+        offset = 0
+    elif policy == "random":
+        offset = int(valid_rng(rng).integers(0, max(n - n_samples, 0) + 1))
+    else:
+        offset = (n - n_samples) // 2
+    out = np.zeros(n_samples, dtype=y.dtype)
+    src_lo, src_hi = max(offset, 0), min(offset + n_samples, n)
+    out[src_lo - offset : src_hi - offset] = y[src_lo:src_hi]
+    return out, offset
+
+
+def load_clip(
+    path: str | os.PathLike,
+    *,
+    config: SpectrogramConfig | None = None,
+    policy: CropPolicy = "start",
+    rng: np.random.Generator | int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Load a file at ``config.sample_rate`` and crop it to ``config.n_samples``.
+
+    Returns
+    -------
+    clip : np.ndarray, shape (config.n_samples,), float32
+    offset : int
+        Crop offset in samples at ``config.sample_rate`` (see :func:`crop`).
+
+    Raises
+    ------
+    AudioError
+        Unreadable, empty or non-finite audio, or a file (or crop) whose peak amplitude is below
+        :data:`SILENCE_THRESHOLD`.
+    """
+    config = valid_config(config)
+    y = load_audio(path, sample_rate=config.sample_rate)
+    if float(np.max(np.abs(y))) < SILENCE_THRESHOLD:
+        raise AudioError(f"audio file {os.fspath(path)!r} is silent (peak below {SILENCE_THRESHOLD:g})")
+    clip, offset = crop(y, n_samples=config.n_samples, policy=policy, rng=rng)
+    if float(np.max(np.abs(clip))) < SILENCE_THRESHOLD:
+        raise AudioError(
+            f"the {policy!r} crop of {os.fspath(path)!r} at offset {offset} is silent "
+            f"(peak below {SILENCE_THRESHOLD:g})"
+        )
+    return clip, offset
+
+
+def write_wav(path: str | os.PathLike, y: np.ndarray, *, sample_rate: int = 16000) -> None:
+    """Write a mono waveform as 16-bit PCM WAV, peak-limited to [-1, 1].
+
+    The file is written to a temporary name beside ``path`` and renamed, so an interrupted write
+    never leaves a truncated WAV behind.
+    """
+    y = valid_audio(y)
+    if y.ndim != 1:
+        raise ParameterError(f"y must be one mono waveform of shape (n,) (got shape {y.shape})")
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        sf.write(tmp, np.clip(y, -1.0, 1.0), int(sample_rate), subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,414 @@
+"""Dataset statistics and the normalisation of log-magnitudes to [-1, 1] (GAAE paper, IV-B).
+
+The recipe
+----------
+1. Standardise with the training set's mean and standard deviation: ``z = (logmag - mean) / std``.
+2. Clip below at ``-r`` and above at ``upper`` (both in standard deviations).
+3. Map ``[-r, upper]`` affinely onto ``[-1, 1]``: ``x = 2 (z + r) / (upper + r) - 1``.
+
+How ``r`` and ``upper`` are chosen (when not given)
+---------------------------------------------------
+* ``upper`` is the largest standardised value in the training set, so no training value is
+  clipped above (generated values above 1 cannot occur behind a tanh anyway).
+* ``r`` is read off the histogram of all training values: ``-r`` is the ``clip_quantile``
+  quantile (default 0.01) of the standardised values, so the quietest 1 % of time-frequency bins
+  are clipped to the floor. This removes the long tail of near-silent bins (whose exact level is
+  noise and inaudible, and which would otherwise skew the distribution the network must match)
+  while keeping 99 % of the values unchanged. Pass ``r`` explicitly to override (TiFGAN's r = 10 is
+  in nepers below each clip's maximum, a different unit; ``r`` here is in standard deviations).
+
+Streaming and merging
+---------------------
+:func:`partial_stats` summarises any block of spectrograms as a :class:`PartialStats` (count, mean,
+sum of squared deviations, min, max and a fixed-bin histogram). Partials from parallel workers
+merge exactly (Chan et al.'s pairwise update; the histogram adds), so one pass over the data gives
+the same :class:`DatasetStats` whatever the blocking.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any, Iterable
+
+import numpy as np
+
+from audiospec._validation import valid_config
+from audiospec.config import SpectrogramConfig
+from audiospec.errors import ParameterError
+
+__all__ = [
+    "PartialStats",
+    "DatasetStats",
+    "partial_stats",
+    "merge_stats",
+    "dataset_stats",
+    "normalize",
+    "denormalize",
+    "DEFAULT_CLIP_QUANTILE",
+    "DEFAULT_HIST_BINS",
+]
+
+DEFAULT_CLIP_QUANTILE: float = 0.01
+DEFAULT_HIST_BINS: int = 4096
+
+
+def _hist_range(config: SpectrogramConfig) -> tuple[float, float]:
+    # |X| <= sum(window) * max|y| <= n_fft for audio in [-1, 1]; values beyond the range land in
+    # the end bins (and the exact minimum and maximum are kept separately).
+    return (math.log(config.amin), math.log(config.n_fft) + 1.0)
+
+
+@dataclass(frozen=True)
+class PartialStats:
+    """Mergeable summary of a set of log-magnitude values.
+
+    Attributes
+    ----------
+    count : int
+        Number of values.
+    mean : float
+        Their mean (nepers).
+    m2 : float
+        Sum of squared deviations from the mean.
+    minimum, maximum : float
+        Exact extremes.
+    hist : np.ndarray, shape (n_bins,), int64
+        Counts in ``n_bins`` equal bins over ``[hist_low, hist_high]``; values outside the range
+        are counted in the first or last bin.
+    hist_low, hist_high : float
+        The histogram's range in nepers.
+    """
+
+    count: int
+    mean: float
+    m2: float
+    minimum: float
+    maximum: float
+    hist: np.ndarray = field(repr=False)
+    hist_low: float
+    hist_high: float
+
+    @property
+    def variance(self) -> float:
+        """Population variance, ``m2 / count``."""
+        return self.m2 / self.count if self.count else float("nan")
+
+    def merge(self, other: PartialStats) -> PartialStats:
+        """Combine two partials as if their values had been summarised together."""
+        if not isinstance(other, PartialStats):
+            raise ParameterError(f"other={other!r} must be a PartialStats")
+        if (self.hist_low, self.hist_high, self.hist.shape) != (other.hist_low, other.hist_high, other.hist.shape):
+            raise ParameterError(
+                "cannot merge PartialStats with different histograms: "
+                f"[{self.hist_low}, {self.hist_high}] x {self.hist.shape[0]} bins vs "
+                f"[{other.hist_low}, {other.hist_high}] x {other.hist.shape[0]} bins"
+            )
+        if other.count == 0:
+            return self
+        if self.count == 0:
+            return other
+        n = self.count + other.count
+        delta = other.mean - self.mean
+        return PartialStats(
+            count=n,
+            mean=self.mean + delta * other.count / n,
+            m2=self.m2 + other.m2 + delta * delta * self.count * other.count / n,
+            minimum=min(self.minimum, other.minimum),
+            maximum=max(self.maximum, other.maximum),
+            hist=self.hist + other.hist,
+            hist_low=self.hist_low,
+            hist_high=self.hist_high,
+        )
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile of the values (nepers), interpolated within histogram bins."""
+        if not (0.0 <= q <= 1.0):
+            raise ParameterError(f"q={q!r} must be in [0, 1]")
+        if self.count == 0:
+            raise ParameterError("cannot take a quantile of empty statistics (count=0)")
+        cdf = np.cumsum(self.hist)
+        target = q * self.count
+        i = int(np.searchsorted(cdf, target, side="left"))
+        i = min(i, len(cdf) - 1)
+        width = (self.hist_high - self.hist_low) / len(self.hist)
+        below = cdf[i - 1] if i > 0 else 0
+        in_bin = self.hist[i]
+        frac = (target - below) / in_bin if in_bin else 0.0
+        value = self.hist_low + (i + frac) * width
+        return float(min(max(value, self.minimum), self.maximum))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the histogram as a list of ints)."""
+        d = dataclasses.asdict(self)
+        d["hist"] = [int(v) for v in self.hist]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PartialStats:
+        """Rebuild from :meth:`to_dict` output."""
+        try:
+            return cls(
+                count=int(data["count"]),
+                mean=float(data["mean"]),
+                m2=float(data["m2"]),
+                minimum=float(data["minimum"]),
+                maximum=float(data["maximum"]),
+                hist=np.asarray(data["hist"], dtype=np.int64),
+                hist_low=float(data["hist_low"]),
+                hist_high=float(data["hist_high"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ParameterError(f"data is not a serialised PartialStats: {exc!r}") from None
+
+
+def partial_stats(
+    logmag: np.ndarray,
+    *,
+    config: SpectrogramConfig | None = None,
+    n_bins: int = DEFAULT_HIST_BINS,
+) -> PartialStats:
+    """Summarise a block of log-magnitude spectrograms for later merging.
+
+    Parameters
+    ----------
+    logmag : np.ndarray, shape (..., n_bins, n_frames)
+        Raw (unnormalised) log-magnitudes from :func:`audiospec.stft_logmag`.
+    config : SpectrogramConfig, optional
+        Fixes the histogram range, ``[ln(amin), ln(n_fft) + 1]`` nepers.
+    n_bins : int > 0
+        Number of histogram bins. Partials merge only with equal ``n_bins`` and config range.
+    """
+    config = valid_config(config)
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins <= 0:
+        raise ParameterError(f"n_bins={n_bins!r} must be a positive integer")
+    values = np.asarray(logmag)
+    if values.dtype.kind != "f":
+        raise ParameterError(f"logmag must be a floating-point array (got dtype {values.dtype})")
+    values = values.reshape(-1)
+    low, high = _hist_range(config)
+    if values.size == 0:
+        return PartialStats(0, 0.0, 0.0, math.inf, -math.inf, np.zeros(n_bins, np.int64), low, high)
+    if not np.all(np.isfinite(values)):
+        raise ParameterError("logmag contains non-finite values (NaN or inf)")
+    v64 = values.astype(np.float64, copy=False)
+    mean = float(v64.mean())
+    m2 = float(np.square(v64 - mean).sum())
+    index = np.floor((v64 - low) * (n_bins / (high - low))).astype(np.int64)
+    np.clip(index, 0, n_bins - 1, out=index)
+    hist = np.bincount(index, minlength=n_bins).astype(np.int64)
+    return PartialStats(
+        count=int(values.size),
+        mean=mean,
+        m2=m2,
+        minimum=float(v64.min()),
+        maximum=float(v64.max()),
+        hist=hist,
+        hist_low=low,
+        hist_high=high,
+    )
+
+
+def merge_stats(parts: Iterable[PartialStats]) -> PartialStats:
+    """Merge any number of :class:`PartialStats` (at least one)."""
+    parts = list(parts)
+    if not parts:
+        raise ParameterError("parts is empty; merge_stats needs at least one PartialStats")
+    return reduce(PartialStats.merge, parts)
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    """Everything :func:`normalize` needs, plus where it came from.
+
+    Attributes
+    ----------
+    mean, std : float
+        Mean and standard deviation of the training log-magnitudes (nepers).
+    r : float > 0
+        Lower clip, in standard deviations below the mean.
+    upper : float > -r
+        Upper clip, in standard deviations above the mean.
+    r_rule : str
+        ``"quantile"`` (r read off the histogram at ``clip_quantile``) or ``"explicit"``.
+    clip_quantile : float or None
+        The quantile used by the ``"quantile"`` rule.
+    partial : PartialStats or None
+        The full summary (histogram included), so that r can be re-derived without the audio.
+    """
+
+    mean: float
+    std: float
+    r: float
+    upper: float
+    r_rule: str = "quantile"
+    clip_quantile: float | None = DEFAULT_CLIP_QUANTILE
+    partial: PartialStats | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("mean", "std", "r", "upper"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ParameterError(f"{name}={value!r} must be a finite number")
+        if self.std <= 0:
+            raise ParameterError(f"std={self.std!r} must be > 0 (the data have no spread)")
+        if self.r <= 0:
+            raise ParameterError(f"r={self.r!r} must be > 0 (standard deviations below the mean)")
+        if self.upper <= -self.r:
+            raise ParameterError(f"upper={self.upper!r} must be > -r = {-self.r!r}")
+
+    @property
+    def floor(self) -> float:
+        """The lowest log-magnitude kept, ``mean - r * std`` (nepers)."""
+        return self.mean - self.r * self.std
+
+    @property
+    def ceiling(self) -> float:
+        """The highest log-magnitude kept, ``mean + upper * std`` (nepers)."""
+        return self.mean + self.upper * self.std
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "mean": self.mean,
+            "std": self.std,
+            "r": self.r,
+            "upper": self.upper,
+            "r_rule": self.r_rule,
+            "clip_quantile": self.clip_quantile,
+            "partial": None if self.partial is None else self.partial.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetStats:
+        """Rebuild from :meth:`to_dict` output."""
+        if not isinstance(data, dict):
+            raise ParameterError(f"data={data!r} must be a dict from DatasetStats.to_dict()")
+        missing = sorted({"mean", "std", "r", "upper"} - set(data))
+        if missing:
+            raise ParameterError(f"serialised DatasetStats lacks the key(s) {missing}")
+        partial = data.get("partial")
+        return cls(
+            mean=float(data["mean"]),
+            std=float(data["std"]),
+            r=float(data["r"]),
+            upper=float(data["upper"]),
+            r_rule=str(data.get("r_rule", "explicit")),
+            clip_quantile=data.get("clip_quantile"),
+            partial=None if partial is None else PartialStats.from_dict(partial),
+        )
+
+    def to_json(self) -> str:
+        """The statistics as a JSON string."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> DatasetStats:
+        """Rebuild from :meth:`to_json` output."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ParameterError(f"text is not JSON: {exc}") from None
+        return cls.from_dict(data)
+
+
+def dataset_stats(
+    partial: PartialStats,
+    *,
+    r: float | None = None,
+    clip_quantile: float = DEFAULT_CLIP_QUANTILE,
+) -> DatasetStats:
+    """Fit the normalisation from a (merged) training-set summary.
+
+    Parameters
+    ----------
+    partial : PartialStats
+        Summary of *all* training log-magnitudes (see :func:`merge_stats`).
+    r : float > 0, optional
+        Lower clip in standard deviations; when omitted, derived by the quantile rule.
+    clip_quantile : float in (0, 0.5)
+        Fraction of training values clipped to the floor by the quantile rule.
+
+    Returns
+    -------
+    DatasetStats
+    """
+    if not isinstance(partial, PartialStats):
+        raise ParameterError(f"partial={partial!r} must be a PartialStats (see partial_stats)")
+    if partial.count < 2:
+        raise ParameterError(f"partial has count={partial.count}; at least 2 values are needed")
+    std = math.sqrt(partial.variance)
+    if std <= 0:
+        raise ParameterError("the log-magnitudes are all equal (std = 0); is the audio silent?")
+    upper = (partial.maximum - partial.mean) / std
+    if r is None:
+        if not (0.0 < clip_quantile < 0.5):
+            raise ParameterError(f"clip_quantile={clip_quantile!r} must be in (0, 0.5)")
+        r_value = -(partial.quantile(clip_quantile) - partial.mean) / std
+        if r_value <= 0:
+            raise ParameterError(
+                f"the quantile rule gave r={r_value:.4g} <= 0 (the {clip_quantile} quantile is above "
+                "the mean); pass r explicitly"
+            )
+        rule, quantile = "quantile", float(clip_quantile)
+    else:
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and r > 0):
+            raise ParameterError(f"r={r!r} must be a positive finite number (standard deviations)")
+        r_value, rule, quantile = float(r), "explicit", None
+    return DatasetStats(
+        mean=partial.mean, std=std, r=r_value, upper=upper, r_rule=rule, clip_quantile=quantile, partial=partial
+    )
+
+
+def _valid_stats(stats: Any) -> DatasetStats:
+    if not isinstance(stats, DatasetStats):
+        raise ParameterError(f"stats={stats!r} must be an audiospec.DatasetStats (see dataset_stats)")
+    return stats
+
+
+def normalize(logmag: np.ndarray, stats: DatasetStats) -> np.ndarray:
+    """Standardise, clip to ``[-r, upper]`` and scale to ``[-1, 1]``.
+
+    Parameters
+    ----------
+    logmag : np.ndarray, shape (...)
+        Raw log-magnitudes (nepers). Not modified.
+    stats : DatasetStats
+
+    Returns
+    -------
+    np.ndarray, same shape and float dtype, values in [-1, 1].
+    """
+    stats = _valid_stats(stats)
+    logmag = np.asarray(logmag)
+    if logmag.dtype.kind != "f":
+        raise ParameterError(f"logmag must be a floating-point array (got dtype {logmag.dtype})")
+    z = (logmag - stats.mean) / stats.std
+    np.clip(z, -stats.r, stats.upper, out=z)
+    z += stats.r
+    z *= 2.0 / (stats.upper + stats.r)
+    z -= 1.0
+    return z.astype(logmag.dtype, copy=False)
+
+
+def denormalize(x: np.ndarray, stats: DatasetStats) -> np.ndarray:
+    """Inverse of :func:`normalize` (exact for values that were not clipped).
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (...)
+        Normalised values, normally in [-1, 1] (values outside are extrapolated, not clipped).
+
+    Returns
+    -------
+    np.ndarray, same shape and float dtype: log-magnitudes in nepers.
+    """
+    stats = _valid_stats(stats)
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        raise ParameterError(f"x must be a floating-point array (got dtype {x.dtype})")
+    z = (x + 1.0) * ((stats.upper + stats.r) / 2.0) - stats.r
+    return (z * stats.std + stats.mean).astype(x.dtype, copy=False)

@@ -1,0 +1,180 @@
+"""The short-time Fourier transform, its exact inverse, and log-magnitude spectrograms.
+
+All functions take data first and a :class:`~audiospec.SpectrogramConfig` as the keyword ``config``;
+they accept one clip ``(n_samples,)`` or any batch ``(..., n_samples)`` and never loop over frames in
+Python. See :mod:`audiospec.config` for the framing convention (centred, circular frames, so a clip
+of ``n_samples`` gives ``n_samples // hop_length`` frames).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import scipy.fft
+
+from audiospec._validation import valid_audio, valid_config, valid_spectrogram
+from audiospec.config import SpectrogramConfig
+from audiospec.errors import ParameterError
+
+__all__ = ["stft", "istft", "stft_logmag", "logmag_to_magnitude", "magnitude_to_logmag"]
+
+
+def _fft_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@functools.lru_cache(maxsize=32)
+def _window(config: SpectrogramConfig, dtype: str) -> np.ndarray:
+    w = config.window_array().astype(dtype)
+    w.flags.writeable = False
+    return w
+
+
+@functools.lru_cache(maxsize=32)
+def _synthesis_window(config: SpectrogramConfig, dtype: str) -> np.ndarray:
+    """The canonical dual window: w / sum_k w(t - k*hop)**2, exact for circular framing."""
+    w = config.window_array()
+    hop = config.hop_length
+    energy = (w**2).reshape(-1, hop).sum(axis=0)  # periodic with period hop
+    dual = (w / np.tile(energy, config.n_fft // hop)).astype(dtype)
+    dual.flags.writeable = False
+    return dual
+
+
+def _frames(y: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """Circularly padded frames, shape (..., n_frames, n_fft), a strided view."""
+    half = config.n_fft // 2
+    n = y.shape[-1]
+    if n < half:
+        raise ParameterError(f"y has {n} samples; at least n_fft // 2 = {half} are needed")
+    padded = np.concatenate([y[..., n - half :], y, y[..., :half]], axis=-1)
+    view = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft, axis=-1)
+    return view[..., :: config.hop_length, :][..., : n // config.hop_length, :]
+
+
+def stft(y: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.ndarray:
+    """Complex STFT with circular, centred frames.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (..., n)
+        Waveform(s); ``n`` must be a multiple of ``config.hop_length``. float32 input gives
+        complex64 output, float64 gives complex128.
+    config : SpectrogramConfig, optional
+        Window, FFT size and hop; the paper's defaults when omitted. ``config.n_samples`` is not
+        enforced here, so whole files can be analysed.
+
+    Returns
+    -------
+    np.ndarray, shape (..., n_fft // 2 + 1, n // hop_length), complex
+        Frequency x time, *including* the Nyquist row (needed for an exact inverse).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = stft(np.zeros(16384, dtype=np.float32))
+    >>> X.shape
+    (257, 128)
+    """
+    config = valid_config(config)
+    y = valid_audio(y)
+    if y.shape[-1] % config.hop_length:
+        raise ParameterError(
+            f"y has {y.shape[-1]} samples, which is not a multiple of hop_length={config.hop_length}"
+        )
+    dtype = "float32" if y.dtype == np.float32 else "float64"
+    y = y.astype(dtype, copy=False)
+    frames = _frames(y, config) * _window(config, dtype)
+    spec = scipy.fft.rfft(frames, axis=-1, workers=_fft_workers())
+    return np.swapaxes(spec, -1, -2)
+
+
+def istft(spec: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.ndarray:
+    """Invert :func:`stft` exactly (canonical dual window, circular overlap-add).
+
+    Parameters
+    ----------
+    spec : np.ndarray, shape (..., n_bins, n_frames), complex
+        ``n_bins`` is ``n_fft // 2 + 1``, or ``n_fft // 2`` when the Nyquist row was dropped (it is
+        then taken as zero).
+
+    Returns
+    -------
+    np.ndarray, shape (..., n_frames * hop_length), float32 for complex64 input, else float64.
+    """
+    config = valid_config(config)
+    spec = np.asarray(spec)
+    if spec.dtype.kind != "c":
+        raise ParameterError(f"spec must be a complex STFT (got dtype {spec.dtype}); see stft()")
+    if spec.ndim < 2 or spec.shape[-2] not in (config.n_fft // 2, config.n_fft // 2 + 1):
+        raise ParameterError(
+            f"spec has shape {spec.shape}; expected (..., {config.n_fft // 2 + 1} or "
+            f"{config.n_fft // 2}, n_frames) for n_fft={config.n_fft}"
+        )
+    n_frames = spec.shape[-1]
+    hop = config.hop_length
+    if n_frames * hop < config.n_fft:
+        raise ParameterError(
+            f"spec has {n_frames} frames; at least n_fft / hop_length = {config.n_fft // hop} are needed"
+        )
+    dtype = "float32" if spec.dtype == np.complex64 else "float64"
+    frames = scipy.fft.irfft(np.swapaxes(spec, -1, -2), n=config.n_fft, axis=-1, workers=_fft_workers())
+    frames = frames.astype(dtype, copy=False) * _synthesis_window(config, dtype)
+    # Overlap-add on the circle: frame n covers hop-blocks n - R/2 ... n + R/2 - 1 (mod n_frames).
+    ratio = config.n_fft // hop
+    blocks = frames.reshape(*frames.shape[:-1], ratio, hop)
+    out = np.zeros((*frames.shape[:-2], n_frames, hop), dtype=dtype)
+    for r in range(ratio):
+        out += np.roll(blocks[..., r, :], r - ratio // 2, axis=-2)
+    return out.reshape(*out.shape[:-2], n_frames * hop)
+
+
+def magnitude_to_logmag(magnitude: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.ndarray:
+    """Natural log of a magnitude with the config's floor: ``ln(max(|X|, amin))``."""
+    config = valid_config(config)
+    magnitude = np.asarray(magnitude)
+    return np.log(np.maximum(magnitude, np.asarray(config.amin, dtype=magnitude.dtype)))
+
+
+def logmag_to_magnitude(logmag: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.ndarray:
+    """Inverse of :func:`magnitude_to_logmag` above the floor: ``exp(logmag)``.
+
+    Returns the linear magnitude with the same shape; validates ``logmag`` like
+    :func:`audiospec.reconstruct` does.
+    """
+    config = valid_config(config)
+    logmag = valid_spectrogram(logmag, config=config)
+    return np.exp(logmag)
+
+
+def stft_logmag(y: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.ndarray:
+    """Log-magnitude spectrogram of one clip or a batch of clips.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (..., config.n_samples)
+        Waveform(s) at ``config.sample_rate``, float32 or float64.
+    config : SpectrogramConfig, optional
+        The paper's defaults when omitted.
+
+    Returns
+    -------
+    np.ndarray, shape (..., config.n_bins, config.n_frames), same float dtype as ``y``
+        ``ln(max(|STFT(y)|, amin))`` in nepers (natural log of the linear magnitude); with the
+        defaults, (..., 256, 128).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(16384) / 16000
+    >>> stft_logmag(np.sin(2 * np.pi * 440 * t).astype(np.float32)).shape
+    (256, 128)
+    """
+    config = valid_config(config)
+    y = valid_audio(y, n_samples=config.n_samples)
+    spec = stft(y, config=config)
+    if config.drop_nyquist:
+        spec = spec[..., : config.n_bins, :]
+    return magnitude_to_logmag(np.abs(spec), config=config)
