@@ -81,7 +81,7 @@ def valid_spectrogram(s: Any, *, config: SpectrogramConfig, name: str = "logmag"
 
 def valid_rng(rng: Any) -> np.random.Generator:
     """Turn ``rng`` (None, an int seed or a Generator) into a numpy Generator."""
-    if rng is None or isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
         return np.random.default_rng(rng)
     if isinstance(rng, np.random.Generator):
         return rng

@@ -13,21 +13,22 @@ torch/librosa convention and the time direction wraps around. Log-magnitudes are
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
+import scipy.fft
 
 from audiospec._heap import heap_integrate
 from audiospec._validation import valid_config, valid_rng, valid_spectrogram
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import ParameterError
 from audiospec.stats import DatasetStats, denormalize
-from audiospec.transform import _frames, _window, _synthesis_window, _fft_workers  # noqa: F401
-
-import scipy.fft
+from audiospec.transform import _fft_workers, _frames, _synthesis_window, _window
 
 __all__ = [
     "DEFAULT_TOL",
@@ -51,7 +52,9 @@ def _n_jobs(n_jobs: int | None, n_items: int) -> int:
     return max(1, min(n_jobs, n_items))
 
 
-def phase_gradients(logmag: np.ndarray, *, config: SpectrogramConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+def phase_gradients(
+    logmag: np.ndarray, *, config: SpectrogramConfig | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Estimate the phase's time and frequency steps from a log-magnitude.
 
     Parameters
@@ -95,7 +98,7 @@ def _valid_tol(tol: float | Sequence[float]) -> np.ndarray:
         isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 < v < 1.0) for v in values
     ):
         raise ParameterError(f"tol={tol!r} must be a number or a sequence of numbers in (0, 1)")
-    if any(b >= a for a, b in zip(values, values[1:])):
+    if any(b >= a for a, b in itertools.pairwise(values)):
         raise ParameterError(f"tol={tol!r} must be strictly decreasing (coarse pass first)")
     return np.log(np.asarray(values, dtype=np.float64))
 

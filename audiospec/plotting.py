@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -90,7 +90,9 @@ def plot_spectrogram_grid(
     config = valid_config(config)
     s = np.asarray(spectrograms)
     if s.ndim != 3 or s.shape[0] == 0:
-        raise ParameterError(f"spectrograms must have shape (n, n_bins, n_frames) with n >= 1 (got {s.shape})")
+        raise ParameterError(
+            f"spectrograms must have shape (n, n_bins, n_frames) with n >= 1 (got {s.shape})"
+        )
     if titles is not None and len(titles) != s.shape[0]:
         raise ParameterError(f"titles has {len(titles)} entries for {s.shape[0]} spectrograms")
     n = s.shape[0]

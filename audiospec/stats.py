@@ -30,9 +30,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,11 @@ class PartialStats:
         """Combine two partials as if their values had been summarised together."""
         if not isinstance(other, PartialStats):
             raise ParameterError(f"other={other!r} must be a PartialStats")
-        if (self.hist_low, self.hist_high, self.hist.shape) != (other.hist_low, other.hist_high, other.hist.shape):
+        if (self.hist_low, self.hist_high, self.hist.shape) != (
+            other.hist_low,
+            other.hist_high,
+            other.hist.shape,
+        ):
             raise ParameterError(
                 "cannot merge PartialStats with different histograms: "
                 f"[{self.hist_low}, {self.hist_high}] x {self.hist.shape[0]} bins vs "
@@ -359,7 +364,13 @@ def dataset_stats(
             raise ParameterError(f"r={r!r} must be a positive finite number (standard deviations)")
         r_value, rule, quantile = float(r), "explicit", None
     return DatasetStats(
-        mean=partial.mean, std=std, r=r_value, upper=upper, r_rule=rule, clip_quantile=quantile, partial=partial
+        mean=partial.mean,
+        std=std,
+        r=r_value,
+        upper=upper,
+        r_rule=rule,
+        clip_quantile=quantile,
+        partial=partial,
     )
 
 

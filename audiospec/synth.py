@@ -23,7 +23,7 @@ __all__ = ["FAMILIES", "plucked_tone", "bowed_tone", "struck_tone", "chirp", "sy
 def _time(duration: float, sample_rate: int) -> np.ndarray:
     if not (duration > 0 and sample_rate > 0):
         raise ParameterError(f"duration={duration!r} and sample_rate={sample_rate!r} must be positive")
-    return np.arange(int(round(duration * sample_rate)), dtype=np.float64) / sample_rate
+    return np.arange(round(duration * sample_rate), dtype=np.float64) / sample_rate
 
 
 def _finish(y: np.ndarray, peak: float) -> np.ndarray:
@@ -61,7 +61,9 @@ def bowed_tone(
         if k * frequency * 1.01 >= sample_rate / 2:
             break
         y += (1.0 / k) * np.sin(k * inst_phase + rng.uniform(0, 2 * np.pi))
-    envelope = np.minimum(t / 0.12, 1.0) * np.where(t < duration - 0.3, 1.0, np.maximum((duration - t) / 0.3, 0))
+    envelope = np.minimum(t / 0.12, 1.0) * np.where(
+        t < duration - 0.3, 1.0, np.maximum((duration - t) / 0.3, 0)
+    )
     y += 0.01 * rng.standard_normal(t.shape) * envelope  # bow noise
     return _finish(y * envelope, peak)
 
@@ -83,7 +85,12 @@ def struck_tone(
 
 
 def chirp(
-    f0: float = 100.0, f1: float = 6000.0, *, duration: float = 1.024, sample_rate: int = 16000, peak: float = 0.5
+    f0: float = 100.0,
+    f1: float = 6000.0,
+    *,
+    duration: float = 1.024,
+    sample_rate: int = 16000,
+    peak: float = 0.5,
 ) -> np.ndarray:
     """A linear chirp from ``f0`` to ``f1`` Hz, shape (round(duration * sample_rate),), float32."""
     t = _time(duration, sample_rate)
@@ -95,7 +102,9 @@ def chirp(
 FAMILIES = {"guitar": plucked_tone, "string": bowed_tone, "mallet": struck_tone}
 
 
-def synth_note(family: str, pitch: int, *, duration: float = 4.0, sample_rate: int = 16000, rng=None) -> np.ndarray:
+def synth_note(
+    family: str, pitch: int, *, duration: float = 4.0, sample_rate: int = 16000, rng=None
+) -> np.ndarray:
     """A note of ``family`` ("guitar", "string" or "mallet") at MIDI ``pitch``, float32."""
     if family not in FAMILIES:
         raise ParameterError(f"family={family!r} is not one of {list(FAMILIES)}")

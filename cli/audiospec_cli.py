@@ -20,14 +20,18 @@ __all__ = ["main"]
 
 def _config_options(func):
     options = [
-        click.option("--window", type=click.Choice(list(audiospec.WINDOWS)), default="hamming", show_default=True),
+        click.option(
+            "--window", type=click.Choice(list(audiospec.WINDOWS)), default="hamming", show_default=True
+        ),
         click.option("--n-fft", type=int, default=512, show_default=True, help="FFT size in samples."),
         click.option("--hop-length", type=int, default=128, show_default=True, help="Hop in samples."),
         click.option(
             "--n-samples", type=int, default=16384, show_default=True, help="Clip length in samples."
         ),
         click.option(
-            "--whole", is_flag=True, help="Use the whole file (padded to a multiple of the hop), not one clip."
+            "--whole",
+            is_flag=True,
+            help="Use the whole file (padded to a multiple of the hop), not one clip.",
         ),
         click.option(
             "--crop",
@@ -36,14 +40,25 @@ def _config_options(func):
             default="start",
             show_default=True,
         ),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed for random crops and phases."),
+        click.option(
+            "--seed", type=int, default=0, show_default=True, help="Seed for random crops and phases."
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def _load(path: str, window: str, n_fft: int, hop_length: int, n_samples: int, whole: bool, crop_policy: str, seed: int):
+def _load(
+    path: str,
+    window: str,
+    n_fft: int,
+    hop_length: int,
+    n_samples: int,
+    whole: bool,
+    crop_policy: str,
+    seed: int,
+):
     config = SpectrogramConfig(window=window, n_fft=n_fft, hop_length=hop_length, n_samples=n_samples)
     if whole:
         y = audiospec.load_audio(path, sample_rate=config.sample_rate)
@@ -64,10 +79,19 @@ def main() -> None:
 @main.command()
 @click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False))
 @click.argument("output_path", metavar="OUT", type=click.Path(dir_okay=False))
-@click.option("--n-iter", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Fast Griffin-Lim iterations after PGHI.")
-@click.option("--stats", "stats_path", type=click.Path(exists=True, dir_okay=False),
-              help="DatasetStats JSON to normalise with (default: this clip's own statistics).")
+@click.option(
+    "--n-iter",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Fast Griffin-Lim iterations after PGHI.",
+)
+@click.option(
+    "--stats",
+    "stats_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="DatasetStats JSON to normalise with (default: this clip's own statistics).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @_config_options
 @friendly_errors(AudiospecError)
@@ -113,8 +137,13 @@ def plot(input_path, output_path, overwrite, **options):
 
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--n-iter", type=click.IntRange(min=0), default=32, show_default=True,
-              help="Fast Griffin-Lim iterations after PGHI for the refined reconstruction.")
+@click.option(
+    "--n-iter",
+    type=click.IntRange(min=0),
+    default=32,
+    show_default=True,
+    help="Fast Griffin-Lim iterations after PGHI for the refined reconstruction.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Write into OUT_DIR even if it is not empty.")
 @friendly_errors(AudiospecError)
@@ -154,24 +183,45 @@ def demo(out_dir, n_iter, seed, overwrite):
         y_hat = audiospec.reconstruct(normalised, config=config, stats=stats, n_iter=iters, rng=seed)
         elapsed = (time.perf_counter() - start) / len(names)
         sc = audiospec.spectral_convergence(np.exp(logmag), y_hat, config=config)
-        results[label] = {"ms_per_clip": elapsed * 1000, "spectral_convergence_db": dict(zip(names, map(float, sc)))}
+        results[label] = {
+            "ms_per_clip": elapsed * 1000,
+            "spectral_convergence_db": dict(zip(names, map(float, sc), strict=True)),
+        }
         rebuilt[label] = y_hat
     with click.progressbar(range(len(names)), label="writing WAVs") as bar:
         for k in bar:
             audiospec.write_wav(os.path.join(out_dir, f"{names[k]}_original.wav"), y[k])
             for label, y_hat in rebuilt.items():
                 audiospec.write_wav(os.path.join(out_dir, f"{names[k]}_{label}.wav"), y_hat[k])
-    grid = np.concatenate([normalised, audiospec.normalize(
-        audiospec.stft_logmag(rebuilt[f"pghi+fgla{n_iter}"], config=config), stats)])
+    grid = np.concatenate(
+        [
+            normalised,
+            audiospec.normalize(audiospec.stft_logmag(rebuilt[f"pghi+fgla{n_iter}"], config=config), stats),
+        ]
+    )
     titles = [f"{n} (original)" for n in names] + [f"{n} (rebuilt)" for n in names]
-    plot_spectrogram_grid(grid, os.path.join(out_dir, "spectrograms.png"), titles=titles, config=config, vmin=-1, vmax=1)
+    plot_spectrogram_grid(
+        grid, os.path.join(out_dir, "spectrograms.png"), titles=titles, config=config, vmin=-1, vmax=1
+    )
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump({"config": config.to_dict(), "seed": seed, "results": results,
-                   "audiospec_version": audiospec.__version__}, f, indent=2)
-    click.echo(f"\nspectral convergence (dB, lower is better) of {len(names)} clips, {config.shape} spectrograms:")
+        json.dump(
+            {
+                "config": config.to_dict(),
+                "seed": seed,
+                "results": results,
+                "audiospec_version": audiospec.__version__,
+            },
+            f,
+            indent=2,
+        )
+    click.echo(
+        f"\nspectral convergence (dB, lower is better) of {len(names)} clips, {config.shape} spectrograms:"
+    )
     click.echo(f"{'clip':<12}" + "".join(f"{label:>18}" for label in results))
     for name in names:
-        click.echo(f"{name:<12}" + "".join(f"{r['spectral_convergence_db'][name]:>18.2f}" for r in results.values()))
+        click.echo(
+            f"{name:<12}" + "".join(f"{r['spectral_convergence_db'][name]:>18.2f}" for r in results.values())
+        )
     click.echo(f"{'ms / clip':<12}" + "".join(f"{r['ms_per_clip']:>18.1f}" for r in results.values()))
     click.echo(f"\nwrote WAVs, spectrograms.png, stats.json and summary.json to {out_dir}")
 

@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+import audiospec
+from audiospec import AudioError, ParameterError, SpectrogramConfig
+from tests.signals import tone
+
+
+def test_load_audio_mono_float32(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, tone(440.0, n=8000).astype(np.float32), 16000, subtype="PCM_16")
+    y = audiospec.load_audio(path)
+    assert y.dtype == np.float32 and y.shape == (8000,)
+    np.testing.assert_allclose(y, tone(440.0, n=8000), atol=1 / 32768 + 1e-6)
+
+
+def test_stereo_is_averaged(tmp_path):
+    path = tmp_path / "st.wav"
+    left, right = tone(440.0, n=4000), tone(880.0, n=4000)
+    sf.write(path, np.stack([left, right], axis=1), 16000, subtype="FLOAT")
+    np.testing.assert_allclose(audiospec.load_audio(path), (left + right) / 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("file_sr", [8000, 22050, 44100, 48000])
+def test_resampled_to_16k_keeps_pitch(tmp_path, file_sr):
+    path = tmp_path / "r.flac"
+    t = np.arange(file_sr) / file_sr  # 1 s
+    sf.write(path, 0.5 * np.sin(2 * np.pi * 1000.0 * t), file_sr)
+    y = audiospec.load_audio(path, sample_rate=16000)
+    assert y.shape == (16000,)
+    spectrum = np.abs(np.fft.rfft(y[2000:14000] * np.hanning(12000)))
+    peak_hz = np.argmax(spectrum) * 16000 / 12000
+    assert abs(peak_hz - 1000.0) < 2.0
+    assert np.max(np.abs(y[2000:14000])) == pytest.approx(0.5, abs=0.01)
+
+
+def test_crop_policies():
+    y = np.arange(1, 101, dtype=np.float32)
+    clip, off = audiospec.crop(y, n_samples=40, policy="start")
+    assert off == 0 and np.array_equal(clip, y[:40])
+    clip, off = audiospec.crop(y, n_samples=40, policy="center")
+    assert off == 30 and np.array_equal(clip, y[30:70])
+    clip, off = audiospec.crop(y, n_samples=140, policy="center")  # zero padding both sides
+    assert off == -20 and clip[:20].sum() == 0 and np.array_equal(clip[20:120], y) and clip[120:].sum() == 0
+    clip, off = audiospec.crop(y, n_samples=140, policy="start")
+    assert off == 0 and np.array_equal(clip[:100], y) and clip[100:].sum() == 0
+    offsets = {audiospec.crop(y, n_samples=40, policy="random", rng=s)[1] for s in range(50)}
+    assert min(offsets) >= 0 and max(offsets) <= 60 and len(offsets) > 10
+    a = audiospec.crop(y, n_samples=40, policy="random", rng=7)
+    b = audiospec.crop(y, n_samples=40, policy="random", rng=7)
+    assert a[1] == b[1] and np.array_equal(a[0], y[a[1] : a[1] + 40])
+    assert np.array_equal(y, np.arange(1, 101, dtype=np.float32))  # input untouched
+    with pytest.raises(ParameterError, match="policy='middle' is not a crop policy"):
+        audiospec.crop(y, n_samples=4, policy="middle")
+
+
+def test_load_clip(tmp_path):
+    path = tmp_path / "c.wav"
+    sf.write(path, tone(300.0, n=20000), 16000, subtype="FLOAT")
+    cfg = SpectrogramConfig()
+    clip, off = audiospec.load_clip(path, config=cfg, policy="center")
+    assert clip.shape == (16384,) and off == (20000 - 16384) // 2
+
+
+def test_bad_files_raise_audio_error(tmp_path):
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match="empty"):
+        audiospec.load_audio(empty)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000, dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match="silent"):
+        audiospec.load_clip(silent)
+    nan = tmp_path / "nan.wav"
+    data = tone(440.0, n=16000).astype(np.float32)
+    data[100] = np.nan
+    sf.write(nan, data, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="non-finite"):
+        audiospec.load_audio(nan)
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"RIFF\x00\x00not really a wav file")
+    with pytest.raises(AudioError, match="cannot read audio file"):
+        audiospec.load_audio(garbage)
+    with pytest.raises(AudioError, match="cannot read audio file"):
+        audiospec.load_audio(tmp_path / "missing.wav")
+    late = tmp_path / "late.wav"  # sound only after the first second: the start crop is silent
+    data = np.zeros(40000, dtype=np.float32)
+    data[30000:] = 0.5
+    sf.write(late, data, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="crop .* is silent"):
+        audiospec.load_clip(late, policy="start")
+
+
+def test_write_wav_round_trip(tmp_path):
+    path = tmp_path / "out.wav"
+    y = tone(500.0, n=4000).astype(np.float32)
+    audiospec.write_wav(path, y)
+    back, sr = sf.read(path, dtype="float32")
+    assert sr == 16000 and np.max(np.abs(back - y)) <= 1 / 32768 + 1e-6
+    assert not list(tmp_path.glob("*.tmp-*"))
