@@ -9,7 +9,7 @@ Phase Gradient Heap Integration and fast Griffin-Lim.
 from __future__ import annotations
 
 from audiospec.config import GAMMA_COEFFICIENTS, WINDOWS, SpectrogramConfig, window_function
-from audiospec.errors import AudioError, AudiospecError, CacheError, ParameterError
+from audiospec.errors import AudioError, AudiospecError, CacheError, DatasetError, ParameterError
 from audiospec.io import CROP_POLICIES, crop, load_audio, load_clip, resample, write_wav
 from audiospec.metrics import consistency, spectral_convergence
 from audiospec.phase import DEFAULT_TOL, griffin_lim, pghi_phase, phase_gradients, reconstruct
@@ -38,6 +38,7 @@ __all__ = [
     "ParameterError",
     "AudioError",
     "CacheError",
+    "DatasetError",
     # io
     "CROP_POLICIES",
     "load_audio",

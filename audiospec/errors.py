@@ -7,7 +7,7 @@ catch the library's errors and nothing else. Errors caused by a bad argument are
 
 from __future__ import annotations
 
-__all__ = ["AudiospecError", "ParameterError", "AudioError", "CacheError"]
+__all__ = ["AudiospecError", "ParameterError", "AudioError", "CacheError", "DatasetError"]
 
 
 class AudiospecError(Exception):
@@ -27,3 +27,7 @@ class AudioError(AudiospecError, ValueError):
 
 class CacheError(AudiospecError):
     """A spectrogram cache is missing, incomplete, of an unknown format version or inconsistent."""
+
+
+class DatasetError(AudiospecError, ValueError):
+    """A dataset folder is malformed: missing metadata, an unknown label name, or nothing selected."""

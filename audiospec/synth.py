@@ -17,7 +17,16 @@ import numpy as np
 from audiospec._validation import valid_rng
 from audiospec.errors import ParameterError
 
-__all__ = ["FAMILIES", "plucked_tone", "bowed_tone", "struck_tone", "chirp", "synth_note"]
+__all__ = [
+    "FAMILIES",
+    "PITCH_RANGES",
+    "plucked_tone",
+    "bowed_tone",
+    "struck_tone",
+    "chirp",
+    "synth_note",
+    "make_nsynth_demo",
+]
 
 
 def _time(duration: float, sample_rate: int) -> np.ndarray:
@@ -112,3 +121,91 @@ def synth_note(
         raise ParameterError(f"pitch={pitch!r} must be a MIDI note number in 0..127")
     frequency = 440.0 * 2.0 ** ((int(pitch) - 69) / 12.0)
     return FAMILIES[family](frequency, duration=duration, sample_rate=sample_rate, rng=rng)
+
+
+#: MIDI pitch ranges of the demo families (as in the project's corpus renderer).
+PITCH_RANGES = {"guitar": (40, 84), "string": (36, 96), "mallet": (48, 96)}
+_VELOCITIES = (25, 50, 75, 100, 127)
+
+
+def make_nsynth_demo(
+    out_dir: str,
+    *,
+    per_family: int = 40,
+    splits: dict[str, float] | None = None,
+    seed: int = 0,
+    duration: float = 4.0,
+    sample_rate: int = 16000,
+) -> dict[str, int]:
+    """Write a small NSynth-layout dataset of synthetic guitar, string and mallet notes.
+
+    Creates ``out_dir/nsynth-<split>/examples.json`` (one object keyed by ``note_str``, with NSynth's
+    fields) and ``out_dir/nsynth-<split>/audio/<note_str>.wav`` (16-bit PCM, 4 s), so that
+    ``audiospec build-cache nsynth out_dir OUT.zarr --split train --sources all`` reads it like the
+    real dataset. The notes are synthetic (``instrument_source_str = "synthetic"``).
+
+    Parameters
+    ----------
+    out_dir : str
+        Destination folder (created).
+    per_family : int > 0
+        Notes per family in the ``train`` split.
+    splits : dict[str, float], optional
+        Split name -> size relative to ``train``; default ``{"train": 1, "valid": 0.25, "test": 0.25}``.
+    seed : int
+        Everything (pitches, velocities, partial phases) derives from it.
+
+    Returns
+    -------
+    dict[str, int]
+        Number of notes written per split.
+    """
+    import json
+    import os
+
+    import soundfile as sf
+
+    if isinstance(per_family, bool) or not isinstance(per_family, int) or per_family <= 0:
+        raise ParameterError(f"per_family={per_family!r} must be a positive integer")
+    splits = {"train": 1.0, "valid": 0.25, "test": 0.25} if splits is None else splits
+    families = {"guitar": 3, "string": 8, "mallet": 5}  # NSynth's family indices
+    counts = {}
+    for split_number, (split, fraction) in enumerate(splits.items()):
+        rng = np.random.default_rng([seed, split_number])
+        audio_dir = os.path.join(out_dir, f"nsynth-{split}", "audio")
+        os.makedirs(audio_dir, exist_ok=True)
+        examples: dict[str, dict] = {}
+        n_notes = max(1, round(per_family * fraction))
+        for family, family_index in families.items():
+            low, high = PITCH_RANGES[family]
+            written = 0
+            while written < n_notes:
+                instrument = int(rng.integers(0, 4))
+                pitch = int(rng.integers(low, high + 1))
+                velocity = int(rng.choice(_VELOCITIES))
+                note_str = f"{family}_synthetic_{instrument:03d}-{pitch:03d}-{velocity:03d}"
+                if note_str in examples:
+                    continue
+                y = synth_note(family, pitch, duration=duration, sample_rate=sample_rate, rng=rng)
+                y = y * (0.25 + 0.75 * velocity / 127)
+                sf.write(os.path.join(audio_dir, note_str + ".wav"), y, sample_rate, subtype="PCM_16")
+                examples[note_str] = {
+                    "note": len(examples),
+                    "note_str": note_str,
+                    "instrument": family_index * 100 + instrument,
+                    "instrument_str": f"{family}_synthetic_{instrument:03d}",
+                    "pitch": pitch,
+                    "velocity": velocity,
+                    "sample_rate": sample_rate,
+                    "qualities": [0] * 10,
+                    "qualities_str": [],
+                    "instrument_family": family_index,
+                    "instrument_family_str": family,
+                    "instrument_source": 2,
+                    "instrument_source_str": "synthetic",
+                }
+                written += 1
+        with open(os.path.join(out_dir, f"nsynth-{split}", "examples.json"), "w") as f:
+            json.dump(examples, f, indent=1)
+        counts[split] = len(examples)
+    return counts

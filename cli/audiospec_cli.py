@@ -13,6 +13,13 @@ import numpy as np
 
 import audiospec
 from audiospec import AudiospecError, SpectrogramConfig
+from audiospec.cache import build_cache, open_cache
+from audiospec.readers import (
+    list_folder,
+    list_librispeech,
+    list_nsynth,
+    list_sc09,
+)
 from gaae_cli._common import check_overwrite, friendly_errors
 
 __all__ = ["main"]
@@ -119,16 +126,32 @@ def roundtrip(input_path, output_path, n_iter, stats_path, overwrite, **options)
 
 
 @main.command()
-@click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False))
+@click.argument("input_path", metavar="IN", type=click.Path())
 @click.argument("output_path", metavar="OUT.png", type=click.Path(dir_okay=False))
+@click.option(
+    "--n",
+    "n_items",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Items in the grid when IN is a cache.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace OUT.png if it exists.")
 @_config_options
 @friendly_errors(AudiospecError)
-def plot(input_path, output_path, overwrite, **options):
-    """Write the log-magnitude spectrogram of IN as a PNG picture."""
+def plot(input_path, output_path, n_items, overwrite, **options):
+    """Write a spectrogram picture: of an audio file IN, or a labelled grid of items of a cache IN."""
     check_overwrite(output_path, overwrite)
-    from audiospec.plotting import plot_spectrogram
+    from audiospec.plotting import plot_spectrogram, plot_spectrogram_grid
 
+    if os.path.isdir(input_path):
+        cache = open_cache(input_path)
+        index = np.linspace(0, len(cache) - 1, min(n_items, len(cache))).round().astype(int)
+        spectrograms, labels = cache.batch(index)
+        titles = [f"#{i} {_label_name(cache, int(lab))}" for i, lab in zip(index, labels, strict=True)]
+        plot_spectrogram_grid(spectrograms, output_path, titles=titles, config=cache.config, vmin=-1, vmax=1)
+        click.echo(f"wrote {output_path} ({len(index)} items of {len(cache)})")
+        return
     config, clip = _load(input_path, **options)
     logmag = audiospec.stft_logmag(clip, config=config)
     plot_spectrogram(logmag, output_path, config=config, title=os.path.basename(input_path))
@@ -224,6 +247,338 @@ def demo(out_dir, n_iter, seed, overwrite):
         )
     click.echo(f"{'ms / clip':<12}" + "".join(f"{r['ms_per_clip']:>18.1f}" for r in results.values()))
     click.echo(f"\nwrote WAVs, spectrograms.png, stats.json and summary.json to {out_dir}")
+
+
+def _label_name(cache, label: int) -> str:
+    return cache.label_names[label] if 0 <= label < len(cache.label_names) else "unlabelled"
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _build_options(func):
+    options = [
+        click.option(
+            "--stats-from",
+            type=click.Path(exists=True),
+            help="Normalise with a training cache's statistics (or a stats JSON file).",
+        ),
+        click.option(
+            "--own-stats",
+            is_flag=True,
+            help="Allow a non-training split to use its own statistics (not recommended).",
+        ),
+        click.option(
+            "--r",
+            "r",
+            type=float,
+            default=None,
+            help="Lower clip in standard deviations (default: the 1 %% quantile rule).",
+        ),
+        click.option(
+            "--clip-quantile",
+            type=float,
+            default=0.01,
+            show_default=True,
+            help="Fraction of training values clipped to the floor when --r is not given.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Local worker processes [default: all cores].",
+        ),
+        click.option(
+            "--scheduler",
+            default=None,
+            metavar="ADDRESS",
+            help="A dask.distributed scheduler address (tcp://host:8786) to run on.",
+        ),
+        click.option(
+            "--shard-size",
+            type=click.IntRange(min=1),
+            default=256,
+            show_default=True,
+            help="Items per shard (and per task).",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed of random crops."),
+        click.option("--overwrite", is_flag=True, help="Replace an existing cache at OUT."),
+        click.option(
+            "--strict", is_flag=True, help="Fail on the first bad audio file instead of skipping it."
+        ),
+        click.option("--drop-logmag", is_flag=True, help="Do not keep the raw log-magnitudes."),
+        click.option(
+            "--window", type=click.Choice(list(audiospec.WINDOWS)), default="hamming", show_default=True
+        ),
+        click.option("--n-fft", type=int, default=512, show_default=True),
+        click.option("--hop-length", type=int, default=128, show_default=True),
+        click.option("--n-samples", type=int, default=16384, show_default=True),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _build(
+    listing,
+    out,
+    *,
+    stats_from,
+    own_stats,
+    r,
+    clip_quantile,
+    workers,
+    scheduler,
+    shard_size,
+    seed,
+    overwrite,
+    strict,
+    drop_logmag,
+    window,
+    n_fft,
+    hop_length,
+    n_samples,
+    quiet,
+):
+    splits = sorted({item.split for item in listing.items})
+    if stats_from is None and not own_stats and not all(s.startswith("train") for s in splits):
+        raise audiospec.ParameterError(
+            f"split {', '.join(splits)} is not a training split: pass --stats-from TRAIN_CACHE to normalise "
+            "it with the training statistics (or --own-stats to use its own)"
+        )
+    config = SpectrogramConfig(window=window, n_fft=n_fft, hop_length=hop_length, n_samples=n_samples)
+    report = build_cache(
+        listing,
+        out,
+        config=config,
+        stats_from=stats_from,
+        r=r,
+        clip_quantile=clip_quantile,
+        seed=seed,
+        shard_size=shard_size,
+        workers=workers,
+        scheduler=scheduler,
+        overwrite=overwrite,
+        strict=strict,
+        keep_logmag=not drop_logmag,
+        progress=not quiet,
+    )
+    if report.already_complete:
+        click.echo(f"{out} is already complete ({report.n_items} items); nothing to do")
+        return
+    resumed = f", resumed after {report.resumed_blocks} finished shards" if report.resumed_blocks else ""
+    click.echo(f"wrote {out}: {report.n_items} items in {report.seconds:.1f} s{resumed}")
+    if report.n_skipped:
+        click.echo(f"skipped {report.n_skipped} file(s):", err=True)
+        for record in report.skipped[:20]:
+            click.echo(f"  {record['path']}: {record['reason']}", err=True)
+        if report.n_skipped > 20:
+            click.echo(f"  ... and {report.n_skipped - 20} more (audiospec info {out})", err=True)
+
+
+@main.group("build-cache")
+def build_cache_group() -> None:
+    """Turn a dataset folder into a normalised spectrogram cache (zarr), in parallel with dask."""
+
+
+@build_cache_group.command("nsynth")
+@click.argument("root", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path())
+@click.option("--split", type=click.Choice(["train", "valid", "test"]), default="train", show_default=True)
+@click.option(
+    "--families",
+    default="guitar,string,mallet",
+    show_default=True,
+    help="Comma-separated instrument families; label = position in this list.",
+)
+@click.option(
+    "--sources",
+    default="acoustic",
+    show_default=True,
+    help="Comma-separated instrument sources (acoustic, electronic, synthetic) or 'all'.",
+)
+@_build_options
+@friendly_errors(AudiospecError)
+def build_nsynth(root, out, split, families, sources, **options):
+    """NSynth: ROOT holds nsynth-<split>/examples.json and audio/; the first 1.024 s of each note."""
+    listing = list_nsynth(root, split=split, families=_csv(families), sources=_csv(sources))
+    _build(listing, out, **options)
+
+
+@build_cache_group.command("sc09")
+@click.argument("root", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path())
+@click.option("--split", type=click.Choice(["train", "valid", "test"]), default="train", show_default=True)
+@_build_options
+@friendly_errors(AudiospecError)
+def build_sc09(root, out, split, **options):
+    """Speech Commands digits zero..nine (SC09), split by the official lists; centred 1 s clips."""
+    _build(list_sc09(root, split=split), out, **options)
+
+
+@build_cache_group.command("librispeech")
+@click.argument("root", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path())
+@click.option(
+    "--crops-per-file",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Seeded random 1.024 s crops per utterance.",
+)
+@click.option(
+    "--speakers-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="SPEAKERS.TXT [default: in ROOT or its parent].",
+)
+@_build_options
+@friendly_errors(AudiospecError)
+def build_librispeech(root, out, crops_per_file, speakers_file, **options):
+    """A LibriSpeech subset folder (e.g. train-clean-100); label = speaker gender."""
+    listing = list_librispeech(root, crops_per_file=crops_per_file, speakers_file=speakers_file)
+    _build(listing, out, **options)
+
+
+@build_cache_group.command("folder")
+@click.argument("root", type=click.Path(exists=True, file_okay=False))
+@click.argument("out", type=click.Path())
+@click.option(
+    "--labels",
+    default="subfolders",
+    show_default=True,
+    help="'subfolders', 'none', or a CSV file with columns path,label.",
+)
+@click.option(
+    "--crop",
+    "crop_policy",
+    type=click.Choice(list(audiospec.CROP_POLICIES)),
+    default="start",
+    show_default=True,
+)
+@_build_options
+@friendly_errors(AudiospecError)
+def build_folder(root, out, labels, crop_policy, **options):
+    """Any folder of audio files; labels from sub-folder names, a CSV, or none."""
+    _build(list_folder(root, labels=labels, crop=crop_policy), out, **options)
+
+
+@main.command()
+@click.argument("cache_path", metavar="CACHE", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@friendly_errors(AudiospecError)
+def info(cache_path, as_json):
+    """Counts per label and split, statistics, config and skipped files of a cache."""
+    cache = open_cache(cache_path)
+    labels, splits = cache.labels, cache.splits
+    counts = {}
+    for split in cache.split_names:
+        in_split = labels[splits == split]
+        counts[split] = {_label_name(cache, lab): int(np.sum(in_split == lab)) for lab in np.unique(in_split)}
+    stats = cache.stats
+    summary = {
+        "path": cache.path,
+        "items": len(cache),
+        "shape": list(cache.shape),
+        "reader": cache.reader,
+        "reader_options": cache.reader_options,
+        "root": cache.attrs["root"],
+        "counts": counts,
+        "stats": {k: v for k, v in stats.to_dict().items() if k != "partial"},
+        "stats_source": cache.attrs.get("stats_source"),
+        "config": cache.config.to_dict(),
+        "attributes": {k: len(v) for k, v in cache.attribute_names.items()},
+        "skipped": cache.skipped,
+        "format_version": cache.attrs["format_version"],
+        "versions": cache.attrs.get("versions", {}),
+        "created": cache.attrs.get("created"),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(
+        f"{cache.path}: {len(cache)} items of {cache.config.shape[0]} x {cache.config.shape[1]} "
+        f"({cache.reader} reader, format v{summary['format_version']})"
+    )
+    for split, per_label in counts.items():
+        click.echo(f"  {split}: " + ", ".join(f"{k} {v}" for k, v in per_label.items()))
+    click.echo(
+        f"  statistics ({summary['stats_source']}): mean {stats.mean:.3f}, std {stats.std:.3f} nepers; "
+        f"clip [-{stats.r:.3f}, {stats.upper:.3f}] std ({stats.r_rule} rule)"
+    )
+    cfg = cache.config
+    click.echo(
+        f"  transform: {cfg.sample_rate} Hz, {cfg.n_samples} samples, {cfg.window} {cfg.win_length}, "
+        f"n_fft {cfg.n_fft}, hop {cfg.hop_length}"
+    )
+    if cache.attribute_names:
+        click.echo(
+            "  attributes: " + ", ".join(f"{k} ({len(v)} values)" for k, v in cache.attribute_names.items())
+        )
+    click.echo(f"  skipped files: {len(cache.skipped)}")
+    for record in cache.skipped:
+        click.echo(f"    {record['path']}: {record['reason']}")
+
+
+@main.command()
+@click.argument("cache_path", metavar="CACHE", type=click.Path())
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--index", "indices", type=int, multiple=True, help="Item index (repeatable) [default: the first --n]."
+)
+@click.option("--n", "n_items", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--n-iter",
+    type=click.IntRange(min=0),
+    default=32,
+    show_default=True,
+    help="Fast Griffin-Lim iterations after PGHI.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@friendly_errors(AudiospecError)
+def invert(cache_path, out_dir, indices, n_items, n_iter, seed):
+    """Write WAVs of cache items, rebuilt from their normalised spectrograms with PGHI (+ FGLA)."""
+    cache = open_cache(cache_path)
+    indices = list(indices) or list(range(min(n_items, len(cache))))
+    spectrograms, labels = cache.batch(indices)
+    audio = audiospec.reconstruct(
+        spectrograms, config=cache.config, stats=cache.stats, n_iter=n_iter, rng=seed
+    )
+    os.makedirs(out_dir, exist_ok=True)
+    for index, label, y in zip(indices, labels, audio, strict=True):
+        name = f"item-{index:06d}-{_label_name(cache, int(label))}.wav"
+        audiospec.write_wav(os.path.join(out_dir, name), y, sample_rate=cache.config.sample_rate)
+    click.echo(f"wrote {len(indices)} WAV file(s) to {out_dir}")
+
+
+@main.command("demo-data")
+@click.argument("kind", type=click.Choice(["nsynth"]))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--per-family",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="Training notes per family (valid and test get a quarter each).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Write into OUT_DIR even if it is not empty.")
+@friendly_errors(AudiospecError)
+def demo_data(kind, out_dir, per_family, seed, overwrite):
+    """Synthesise a small NSynth-layout dataset (plucked, bowed and struck notes; no download)."""
+    from audiospec.synth import make_nsynth_demo
+
+    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        click.echo(f"Error: {out_dir} is not empty; pass --overwrite to write into it", err=True)
+        raise SystemExit(2)
+    counts = make_nsynth_demo(out_dir, per_family=per_family, seed=seed)
+    click.echo(
+        f"wrote an NSynth-layout dataset to {out_dir}: "
+        + ", ".join(f"{k} {v} notes" for k, v in counts.items())
+    )
+    click.echo(f"next: audiospec build-cache nsynth {out_dir} train.zarr --split train --sources all")
 
 
 if __name__ == "__main__":  # pragma: no cover

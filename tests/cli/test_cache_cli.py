@@ -1,0 +1,130 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+import audiospec
+from audiospec.cache import open_cache
+from gaae_cli.audiospec_cli import main
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(main, ["demo-data", "nsynth", str(root), "--per-family", "4"])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_demo_data_has_nsynth_layout(demo_root):
+    examples = json.loads((demo_root / "nsynth-train" / "examples.json").read_text())
+    assert len(examples) == 12
+    note, entry = next(iter(examples.items()))
+    assert entry["note_str"] == note and entry["instrument_family_str"] in {"guitar", "string", "mallet"}
+    info = sf.info(demo_root / "nsynth-train" / "audio" / f"{note}.wav")
+    assert (info.samplerate, info.frames, info.channels) == (16000, 64000, 1)
+    assert len(json.loads((demo_root / "nsynth-test" / "examples.json").read_text())) == 3
+
+
+def test_build_info_invert_plot(demo_root, tmp_path):
+    runner = CliRunner()
+    train, test = tmp_path / "train.zarr", tmp_path / "test.zarr"
+    args = [
+        "build-cache",
+        "nsynth",
+        str(demo_root),
+        str(train),
+        "--sources",
+        "all",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and "12 items" in result.output
+    result = runner.invoke(main, args)  # the same command again: nothing to do
+    assert result.exit_code == 0 and "already complete" in result.output
+    result = runner.invoke(
+        main,
+        [
+            "build-cache",
+            "nsynth",
+            str(demo_root),
+            str(test),
+            "--split",
+            "test",
+            "--sources",
+            "all",
+            "--quiet",
+        ],
+    )
+    assert result.exit_code == 2 and "--stats-from TRAIN_CACHE" in result.output
+    result = runner.invoke(
+        main,
+        [
+            "build-cache",
+            "nsynth",
+            str(demo_root),
+            str(test),
+            "--split",
+            "test",
+            "--sources",
+            "all",
+            "--stats-from",
+            str(train),
+            "--quiet",
+            "--workers",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert open_cache(test).stats.to_dict() == open_cache(train).stats.to_dict()
+
+    result = runner.invoke(main, ["info", str(train)])
+    assert result.exit_code == 0, result.output
+    assert "12 items" in result.output and "guitar 4" in result.output and "mallet 4" in result.output
+    summary = json.loads(runner.invoke(main, ["info", str(train), "--json"]).output)
+    assert summary["items"] == 12 and summary["counts"]["train"] == {"guitar": 4, "string": 4, "mallet": 4}
+
+    out = tmp_path / "wavs"
+    result = runner.invoke(
+        main, ["invert", str(test), str(out), "--index", "0", "--index", "2", "--n-iter", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    wavs = sorted(out.glob("*.wav"))
+    assert [w.name.split("-")[1] for w in wavs] == ["000000", "000002"]
+    y, sr = sf.read(wavs[0], dtype="float32")
+    cache = open_cache(test)
+    sc = audiospec.spectral_convergence(np.exp(cache.logmag([0])[0]), y, config=cache.config)
+    assert sr == 16000 and sc < -15  # the rebuilt audio really is the cached item
+
+    result = runner.invoke(main, ["plot", str(train), str(tmp_path / "grid.png"), "--n", "6"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--families", "guitar,piano"], "unknown NSynth families ['piano']"),
+        ([], "sources ['acoustic']"),
+        (["--split", "valid", "--sources", "all", "--r", "-2", "--own-stats"], "r=-2.0 must be a positive"),
+    ],
+)
+def test_build_errors_are_one_line_exit_2(demo_root, tmp_path, extra, message):
+    result = CliRunner().invoke(
+        main, ["build-cache", "nsynth", str(demo_root), str(tmp_path / "x.zarr"), *extra]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_missing_examples_json_and_bad_cache(tmp_path):
+    result = CliRunner().invoke(main, ["build-cache", "nsynth", str(tmp_path), str(tmp_path / "x.zarr")])
+    assert result.exit_code == 2 and "examples.json" in result.output
+    result = CliRunner().invoke(main, ["info", str(tmp_path / "nothing.zarr")])
+    assert result.exit_code == 2 and "no cache at" in result.output
