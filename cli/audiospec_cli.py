@@ -161,92 +161,114 @@ def plot(input_path, output_path, n_items, overwrite, **options):
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option(
+    "--per-family",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Training notes per family (test gets a quarter).",
+)
+@click.option(
     "--n-iter",
     type=click.IntRange(min=0),
     default=32,
     show_default=True,
     help="Fast Griffin-Lim iterations after PGHI for the refined reconstruction.",
 )
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores]."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Write into OUT_DIR even if it is not empty.")
 @friendly_errors(AudiospecError)
-def demo(out_dir, n_iter, seed, overwrite):
-    """Run the transform end to end on built-in synthetic notes (no download).
+def demo(out_dir, per_family, n_iter, workers, seed, overwrite):
+    """Run audiospec end to end on built-in synthetic notes (no download).
 
-    Synthesises plucked, bowed and struck notes and a chirp, computes their normalised
-    spectrograms, rebuilds audio with PGHI and with PGHI + fast Griffin-Lim, and writes WAVs,
-    a PNG grid, the statistics and a summary into OUT_DIR.
+    Synthesises an NSynth-layout dataset of plucked, bowed and struck notes, builds a training cache
+    (statistics from it) and a test cache (normalised with the training statistics), draws a grid of
+    training spectrograms, rebuilds the test notes from their normalised spectrograms with PGHI and
+    with PGHI + fast Griffin-Lim, and writes WAVs, PNGs and a summary into OUT_DIR.
     """
-    from audiospec import synth
     from audiospec.plotting import plot_spectrogram_grid
+    from audiospec.synth import make_nsynth_demo
 
     if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
         click.echo(f"Error: {out_dir} is not empty; pass --overwrite to write into it", err=True)
         raise SystemExit(2)
+    start = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
-    config = SpectrogramConfig()
-    rng = np.random.default_rng(seed)
-    names = ["guitar_C4", "string_A3", "mallet_E5", "chirp"]
-    clips = [
-        synth.synth_note("guitar", 60, duration=config.duration, rng=rng),
-        synth.synth_note("string", 57, duration=config.duration, rng=rng),
-        synth.synth_note("mallet", 76, duration=config.duration, rng=rng),
-        synth.chirp(duration=config.duration),
-    ]
-    y = np.stack([c[: config.n_samples] for c in clips])
-    logmag = audiospec.stft_logmag(y, config=config)
-    stats = audiospec.dataset_stats(audiospec.partial_stats(logmag, config=config))
-    with open(os.path.join(out_dir, "stats.json"), "w") as f:
-        f.write(stats.to_json())
-    normalised = audiospec.normalize(logmag, stats)
+    data = os.path.join(out_dir, "data")
+    counts = make_nsynth_demo(data, per_family=per_family, splits={"train": 1.0, "test": 0.25}, seed=seed)
+    click.echo(f"[1/4] synthesised {counts['train']} training and {counts['test']} test notes in {data}")
+    caches = {}
+    for split in ("train", "test"):
+        listing = list_nsynth(data, split=split, sources=("all",))
+        path = os.path.join(out_dir, f"{split}.zarr")
+        report = build_cache(
+            listing,
+            path,
+            stats_from=caches.get("train"),
+            workers=workers,
+            seed=seed,
+            shard_size=16,
+            overwrite=True,
+        )
+        caches[split] = path
+        click.echo(f"[2/4] built {path}: {report.n_items} items in {report.seconds:.1f} s")
+    train, test = open_cache(caches["train"]), open_cache(caches["test"])
+    index = np.linspace(0, len(train) - 1, min(12, len(train))).round().astype(int)
+    spectrograms, labels = train.batch(index)
+    grid_path = os.path.join(out_dir, "train_spectrograms.png")
+    plot_spectrogram_grid(
+        spectrograms,
+        grid_path,
+        titles=[f"#{i} {_label_name(train, int(lab))}" for i, lab in zip(index, labels, strict=True)],
+        config=train.config,
+        vmin=-1,
+        vmax=1,
+    )
+    click.echo(f"[3/4] wrote {grid_path}")
+    x, labels = test.batch(np.arange(len(test)))
+    magnitude = np.exp(test.logmag(np.arange(len(test))))
     results = {}
     rebuilt = {}
+    audiospec.reconstruct(x[:1], config=test.config, stats=test.stats)  # load the compiled PGHI kernel
     for label, iters in (("pghi", 0), (f"pghi+fgla{n_iter}", n_iter)):
-        start = time.perf_counter()
-        y_hat = audiospec.reconstruct(normalised, config=config, stats=stats, n_iter=iters, rng=seed)
-        elapsed = (time.perf_counter() - start) / len(names)
-        sc = audiospec.spectral_convergence(np.exp(logmag), y_hat, config=config)
-        results[label] = {
-            "ms_per_clip": elapsed * 1000,
-            "spectral_convergence_db": dict(zip(names, map(float, sc), strict=True)),
-        }
+        t0 = time.perf_counter()
+        y_hat = audiospec.reconstruct(x, config=test.config, stats=test.stats, n_iter=iters, rng=seed)
+        elapsed = (time.perf_counter() - t0) / len(test)
+        sc = audiospec.spectral_convergence(magnitude, y_hat, config=test.config)
+        per_family = {name: float(np.median(sc[labels == k])) for k, name in enumerate(test.label_names)}
+        results[label] = {"ms_per_clip": elapsed * 1000, "median_sc_db": per_family}
         rebuilt[label] = y_hat
-    with click.progressbar(range(len(names)), label="writing WAVs") as bar:
-        for k in bar:
-            audiospec.write_wav(os.path.join(out_dir, f"{names[k]}_original.wav"), y[k])
-            for label, y_hat in rebuilt.items():
-                audiospec.write_wav(os.path.join(out_dir, f"{names[k]}_{label}.wav"), y_hat[k])
-    grid = np.concatenate(
-        [
-            normalised,
-            audiospec.normalize(audiospec.stft_logmag(rebuilt[f"pghi+fgla{n_iter}"], config=config), stats),
-        ]
-    )
-    titles = [f"{n} (original)" for n in names] + [f"{n} (rebuilt)" for n in names]
-    plot_spectrogram_grid(
-        grid, os.path.join(out_dir, "spectrograms.png"), titles=titles, config=config, vmin=-1, vmax=1
-    )
+    wav_dir = os.path.join(out_dir, "wavs")
+    os.makedirs(wav_dir, exist_ok=True)
+    for k in range(min(len(test), 6)):
+        name = f"test{k:02d}_{_label_name(test, int(labels[k]))}"
+        for label, y_hat in rebuilt.items():
+            audiospec.write_wav(os.path.join(wav_dir, f"{name}_{label}.wav"), y_hat[k])
+    click.echo(f"[4/4] rebuilt {len(test)} test notes; WAVs in {wav_dir}")
+    summary = {
+        "config": test.config.to_dict(),
+        "seed": seed,
+        "stats": {k: v for k, v in test.stats.to_dict().items() if k != "partial"},
+        "results": results,
+        "audiospec_version": audiospec.__version__,
+        "seconds": time.perf_counter() - start,
+    }
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(
-            {
-                "config": config.to_dict(),
-                "seed": seed,
-                "results": results,
-                "audiospec_version": audiospec.__version__,
-            },
-            f,
-            indent=2,
-        )
+        json.dump(summary, f, indent=2)
     click.echo(
-        f"\nspectral convergence (dB, lower is better) of {len(names)} clips, {config.shape} spectrograms:"
+        f"\nmedian spectral convergence of the test notes (dB, lower is better; "
+        f"{test.config.shape[0]} x {test.config.shape[1]} normalised spectrograms):"
     )
-    click.echo(f"{'clip':<12}" + "".join(f"{label:>18}" for label in results))
-    for name in names:
-        click.echo(
-            f"{name:<12}" + "".join(f"{r['spectral_convergence_db'][name]:>18.2f}" for r in results.values())
-        )
-    click.echo(f"{'ms / clip':<12}" + "".join(f"{r['ms_per_clip']:>18.1f}" for r in results.values()))
-    click.echo(f"\nwrote WAVs, spectrograms.png, stats.json and summary.json to {out_dir}")
+    click.echo(f"{'family':<10}" + "".join(f"{label:>16}" for label in results))
+    for name in test.label_names:
+        click.echo(f"{name:<10}" + "".join(f"{r['median_sc_db'][name]:>16.2f}" for r in results.values()))
+    click.echo(f"{'ms / clip':<10}" + "".join(f"{r['ms_per_clip']:>16.1f}" for r in results.values()))
+    click.echo(
+        f"\nall in {summary['seconds']:.1f} s; outputs in {out_dir}: train.zarr, test.zarr, "
+        "train_spectrograms.png, wavs/, summary.json"
+    )
 
 
 def _label_name(cache, label: int) -> str:
@@ -274,7 +296,7 @@ def _build_options(func):
             "r",
             type=float,
             default=None,
-            help="Lower clip in standard deviations (default: the 1 %% quantile rule).",
+            help="Lower clip in standard deviations (default: the 1 % quantile rule).",
         ),
         click.option(
             "--clip-quantile",
