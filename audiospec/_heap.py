@@ -14,40 +14,42 @@ __all__ = ["heap_integrate"]
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _push(heap, length, item, key):
-    # binary max-heap of flat indices ordered by key[index]
+def _push(heap_key, heap_item, length, item, value):
+    # binary max-heap; each entry carries its key next to its flat index (no indirect loads)
     pos = length
-    heap[pos] = item
-    value = key[item]
     while pos > 0:
         parent = (pos - 1) >> 1
-        if key[heap[parent]] >= value:
+        if heap_key[parent] >= value:
             break
-        heap[pos] = heap[parent]
+        heap_key[pos] = heap_key[parent]
+        heap_item[pos] = heap_item[parent]
         pos = parent
-    heap[pos] = item
+    heap_key[pos] = value
+    heap_item[pos] = item
     return length + 1
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pop(heap, length, key):
-    top = heap[0]
+def _pop(heap_key, heap_item, length):
+    top = heap_item[0]
     length -= 1
     if length > 0:
-        item = heap[length]
-        value = key[item]
+        value = heap_key[length]
+        item = heap_item[length]
         pos = 0
         while True:
             child = 2 * pos + 1
             if child >= length:
                 break
-            if child + 1 < length and key[heap[child + 1]] > key[heap[child]]:
+            if child + 1 < length and heap_key[child + 1] > heap_key[child]:
                 child += 1
-            if key[heap[child]] <= value:
+            if heap_key[child] <= value:
                 break
-            heap[pos] = heap[child]
+            heap_key[pos] = heap_key[child]
+            heap_item[pos] = heap_item[child]
             pos = child
-        heap[pos] = item
+        heap_key[pos] = value
+        heap_item[pos] = item
     return top, length
 
 
@@ -67,7 +69,8 @@ def heap_integrate(logmag, tgrad, fgrad, thresholds, fill_phase, phase):  # prag
     fg = fgrad.ravel()
     out = phase.ravel()
     done = np.zeros(size, np.bool_)
-    heap = np.empty(size, np.int64)
+    heap_key = np.empty(size, np.float64)
+    heap_item = np.empty(size, np.int64)
     order = np.argsort(-key)
     n_done = 0
     for p in range(thresholds.shape[0]):
@@ -75,11 +78,11 @@ def heap_integrate(logmag, tgrad, fgrad, thresholds, fill_phase, phase):  # prag
         length = 0
         for i in range(size):  # earlier passes' phases are known: they seed this pass
             if done[i]:
-                length = _push(heap, length, i, key)
+                length = _push(heap_key, heap_item, length, i, key[i])
         ptr = 0
         while True:
             while length > 0:
-                i, length = _pop(heap, length, key)
+                i, length = _pop(heap_key, heap_item, length)
                 m = i // n_frames
                 n = i - m * n_frames
                 # time neighbours (circular)
@@ -88,13 +91,13 @@ def heap_integrate(logmag, tgrad, fgrad, thresholds, fill_phase, phase):  # prag
                     out[j] = out[i] + 0.5 * (tg[i] + tg[j])
                     done[j] = True
                     n_done += 1
-                    length = _push(heap, length, j, key)
+                    length = _push(heap_key, heap_item, length, j, key[j])
                 j = m * n_frames + (n - 1 if n > 0 else n_frames - 1)
                 if not done[j] and key[j] >= thr:
                     out[j] = out[i] - 0.5 * (tg[i] + tg[j])
                     done[j] = True
                     n_done += 1
-                    length = _push(heap, length, j, key)
+                    length = _push(heap_key, heap_item, length, j, key[j])
                 # frequency neighbours
                 if m + 1 < n_bins:
                     j = i + n_frames
@@ -102,14 +105,14 @@ def heap_integrate(logmag, tgrad, fgrad, thresholds, fill_phase, phase):  # prag
                         out[j] = out[i] + 0.5 * (fg[i] + fg[j])
                         done[j] = True
                         n_done += 1
-                        length = _push(heap, length, j, key)
+                        length = _push(heap_key, heap_item, length, j, key[j])
                 if m > 0:
                     j = i - n_frames
                     if not done[j] and key[j] >= thr:
                         out[j] = out[i] - 0.5 * (fg[i] + fg[j])
                         done[j] = True
                         n_done += 1
-                        length = _push(heap, length, j, key)
+                        length = _push(heap_key, heap_item, length, j, key[j])
             # the largest bin not yet reached starts a new island with phase 0
             while ptr < size and done[order[ptr]]:
                 ptr += 1
@@ -119,7 +122,7 @@ def heap_integrate(logmag, tgrad, fgrad, thresholds, fill_phase, phase):  # prag
             out[i] = 0.0
             done[i] = True
             n_done += 1
-            length = _push(heap, length, i, key)
+            length = _push(heap_key, heap_item, length, i, key[i])
     for i in range(size):
         if not done[i]:
             out[i] = fill_phase.ravel()[i]

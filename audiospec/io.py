@@ -36,8 +36,9 @@ CropPolicy = Literal["start", "random", "center"]
 #: ``start`` and ``random`` at the end, ``center`` on both sides.
 CROP_POLICIES: tuple[str, ...] = ("start", "random", "center")
 
-#: Peak absolute amplitude below which audio counts as silent (about -120 dBFS).
-SILENCE_THRESHOLD: float = 1e-6
+#: Peak absolute amplitude below which a clip counts as silent: 1e-4 (-80 dBFS, about 3 steps of
+#: 16-bit PCM); quieter clips carry quantisation noise rather than sound.
+SILENCE_THRESHOLD: float = 1e-4
 
 
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -146,6 +147,21 @@ def crop(
     return out, offset
 
 
+def _read_segment(path: str, start: int, stop: int) -> np.ndarray:
+    """Frames [start, stop) of a file as mono float32 (fewer at the end of the file)."""
+    try:
+        with sf.SoundFile(path) as f:
+            if start > 0:
+                f.seek(start)
+            data = f.read(stop - start, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioError(f"cannot read audio file {path!r}: {exc}") from None
+    y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if not np.all(np.isfinite(y)):
+        raise AudioError(f"audio file {path!r} contains non-finite samples (NaN or inf)")
+    return y
+
+
 def load_clip(
     path: str | os.PathLike,
     *,
@@ -153,7 +169,11 @@ def load_clip(
     policy: CropPolicy = "start",
     rng: np.random.Generator | int | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Load a file at ``config.sample_rate`` and crop it to ``config.n_samples``.
+    """Load one clip of ``config.n_samples`` at ``config.sample_rate`` from a file.
+
+    Only the part of the file the crop needs is decoded (plus a margin for the resampling filter),
+    so a 1 s clip of a long file costs 1 s of decoding; the result equals cropping the fully
+    decoded and resampled file (to float rounding).
 
     Returns
     -------
@@ -164,18 +184,51 @@ def load_clip(
     Raises
     ------
     AudioError
-        Unreadable, empty or non-finite audio, or a file (or crop) whose peak amplitude is below
+        Unreadable, empty or non-finite audio, or a clip whose peak amplitude is below
         :data:`SILENCE_THRESHOLD`.
     """
     config = valid_config(config)
-    y = load_audio(path, sample_rate=config.sample_rate)
-    if float(np.max(np.abs(y))) < SILENCE_THRESHOLD:
-        raise AudioError(f"audio file {os.fspath(path)!r} is silent (peak below {SILENCE_THRESHOLD:g})")
-    clip, offset = crop(y, n_samples=config.n_samples, policy=policy, rng=rng)
+    if policy not in CROP_POLICIES:
+        raise ParameterError(f"policy={policy!r} is not a crop policy; choose one of {list(CROP_POLICIES)}")
+    path = os.fspath(path)
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioError(f"cannot read audio file {path!r}: {exc}") from None
+    if info.frames <= 0:
+        raise AudioError(f"audio file {path!r} is empty (0 samples)")
+    file_sr, target_sr, n = int(info.samplerate), config.sample_rate, config.n_samples
+    g = math.gcd(file_sr, target_sr)
+    up, down = target_sr // g, file_sr // g
+    n_target = -(-info.frames * up // down)  # length of the whole file after resampling
+    # the crop offset is decided on the resampled length, exactly as crop() would
+    if policy == "start":
+        offset = 0
+    elif policy == "random":
+        offset = int(valid_rng(rng).integers(0, max(n_target - n, 0) + 1))
+    else:
+        offset = (n_target - n) // 2
+    lo_t, hi_t = max(offset, 0), min(offset + n, n_target)  # needed samples at the target rate
+    if up == down:
+        segment, seg_start_t = _read_segment(path, lo_t, hi_t), lo_t
+    else:
+        # resample_poly's filter reaches 10 * max(up, down) samples of the upsampled signal each way;
+        # start on a multiple of `down` so that the segment's output grid is the full file's grid
+        margin = -(-10 * max(up, down) // up) + 2
+        src_lo = max((lo_t * down // up - margin) // down * down, 0)
+        src_hi = min(-(-hi_t * down // up) + margin, info.frames)
+        raw = _read_segment(path, src_lo, src_hi)
+        full_end = src_hi == info.frames
+        segment = resample_poly(raw, up, down).astype(np.float32, copy=False)
+        seg_start_t = src_lo * up // down
+        if not full_end:  # drop the tail that the filter saw only half of
+            segment = segment[: hi_t - seg_start_t]
+    clip = np.zeros(n, dtype=np.float32)
+    piece = segment[lo_t - seg_start_t : hi_t - seg_start_t]
+    clip[lo_t - offset : lo_t - offset + piece.shape[0]] = piece
     if float(np.max(np.abs(clip))) < SILENCE_THRESHOLD:
         raise AudioError(
-            f"the {policy!r} crop of {os.fspath(path)!r} at offset {offset} is silent "
-            f"(peak below {SILENCE_THRESHOLD:g})"
+            f"the {policy!r} crop of {path!r} at offset {offset} is silent (peak below {SILENCE_THRESHOLD:g})"
         )
     return clip, offset
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.fft
@@ -21,8 +23,26 @@ from audiospec.errors import ParameterError
 __all__ = ["stft", "istft", "stft_logmag", "logmag_to_magnitude", "magnitude_to_logmag"]
 
 
-def _fft_workers() -> int:
+#: Clips per block: batches are transformed 16 clips at a time (single-threaded FFTs, blocks spread
+#: over threads), which keeps the working set in cache; one huge batched FFT is memory-bound.
+BLOCK_SIZE = 16
+
+
+def _n_cores() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _map_blocks(fn: Callable[[int, int], None], n: int, *, block_size: int = BLOCK_SIZE) -> None:
+    """Call ``fn(lo, hi)`` on consecutive blocks of ``range(n)``, on all cores when there are several."""
+    blocks = [(lo, min(lo + block_size, n)) for lo in range(0, n, block_size)]
+    threads = min(_n_cores(), len(blocks))
+    if threads <= 1:
+        for lo, hi in blocks:
+            fn(lo, hi)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(fn, lo, hi) for lo, hi in blocks]:
+            future.result()
 
 
 @functools.lru_cache(maxsize=32)
@@ -84,11 +104,25 @@ def stft(y: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.ndarra
         raise ParameterError(
             f"y has {y.shape[-1]} samples, which is not a multiple of hop_length={config.hop_length}"
         )
+    return _stft(y, config, config.n_fft // 2 + 1)
+
+
+def _stft(y: np.ndarray, config: SpectrogramConfig, n_bins: int, post: Callable | None = None) -> np.ndarray:
+    """Unchecked blocked STFT of (..., n): (..., n_bins, n_frames), optionally mapped by ``post``."""
     dtype = "float32" if y.dtype == np.float32 else "float64"
-    y = y.astype(dtype, copy=False)
-    frames = _frames(y, config) * _window(config, dtype)
-    spec = scipy.fft.rfft(frames, axis=-1, workers=_fft_workers())
-    return np.swapaxes(spec, -1, -2)
+    flat = y.astype(dtype, copy=False).reshape(-1, y.shape[-1])
+    window = _window(config, dtype)
+    n_frames = y.shape[-1] // config.hop_length
+    out_dtype = np.dtype(dtype) if post is not None else np.result_type(dtype, np.complex64)
+    out = np.empty((flat.shape[0], n_bins, n_frames), dtype=out_dtype)
+
+    def run(lo: int, hi: int) -> None:
+        spec = scipy.fft.rfft(_frames(flat[lo:hi], config) * window, axis=-1, workers=1)
+        spec = np.swapaxes(spec, -1, -2)[:, :n_bins, :]
+        out[lo:hi] = spec if post is None else post(spec)
+
+    _map_blocks(run, flat.shape[0])
+    return out.reshape(*y.shape[:-1], n_bins, n_frames)
 
 
 def istft(spec: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.ndarray:
@@ -119,16 +153,29 @@ def istft(spec: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.nd
         raise ParameterError(
             f"spec has {n_frames} frames; at least n_fft / hop_length = {config.n_fft // hop} are needed"
         )
+    return _istft(spec, config)
+
+
+def _istft(spec: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """Unchecked blocked inverse of (..., n_bins, n_frames) complex: (..., n_frames * hop)."""
     dtype = "float32" if spec.dtype == np.complex64 else "float64"
-    frames = scipy.fft.irfft(np.swapaxes(spec, -1, -2), n=config.n_fft, axis=-1, workers=_fft_workers())
-    frames = frames.astype(dtype, copy=False) * _synthesis_window(config, dtype)
-    # Overlap-add on the circle: frame n covers hop-blocks n - R/2 ... n + R/2 - 1 (mod n_frames).
+    hop, n_frames = config.hop_length, spec.shape[-1]
     ratio = config.n_fft // hop
-    blocks = frames.reshape(*frames.shape[:-1], ratio, hop)
-    out = np.zeros((*frames.shape[:-2], n_frames, hop), dtype=dtype)
-    for r in range(ratio):
-        out += np.roll(blocks[..., r, :], r - ratio // 2, axis=-2)
-    return out.reshape(*out.shape[:-2], n_frames * hop)
+    dual = _synthesis_window(config, dtype)
+    flat = spec.reshape(-1, *spec.shape[-2:])
+    out = np.empty((flat.shape[0], n_frames * hop), dtype=dtype)
+
+    def run(lo: int, hi: int) -> None:
+        frames = scipy.fft.irfft(np.swapaxes(flat[lo:hi], -1, -2), n=config.n_fft, axis=-1, workers=1)
+        blocks = (frames.astype(dtype, copy=False) * dual).reshape(hi - lo, n_frames, ratio, hop)
+        # overlap-add on the circle: frame n covers hop-blocks n - R/2 ... n + R/2 - 1 (mod n_frames)
+        acc = np.zeros((hi - lo, n_frames, hop), dtype=dtype)
+        for r in range(ratio):
+            acc += np.roll(blocks[:, :, r, :], r - ratio // 2, axis=1)
+        out[lo:hi] = acc.reshape(hi - lo, n_frames * hop)
+
+    _map_blocks(run, flat.shape[0])
+    return out.reshape(*spec.shape[:-2], n_frames * hop)
 
 
 def magnitude_to_logmag(magnitude: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.ndarray:
@@ -174,7 +221,5 @@ def stft_logmag(y: np.ndarray, *, config: SpectrogramConfig | None = None) -> np
     """
     config = valid_config(config)
     y = valid_audio(y, n_samples=config.n_samples)
-    spec = stft(y, config=config)
-    if config.drop_nyquist:
-        spec = spec[..., : config.n_bins, :]
-    return magnitude_to_logmag(np.abs(spec), config=config)
+    floor = np.asarray(config.amin, dtype=y.dtype)
+    return _stft(y, config, config.n_bins, post=lambda spec: np.log(np.maximum(np.abs(spec), floor)))

@@ -99,3 +99,21 @@ def test_write_wav_round_trip(tmp_path):
     back, sr = sf.read(path, dtype="float32")
     assert sr == 16000 and np.max(np.abs(back - y)) <= 1 / 32768 + 1e-6
     assert not list(tmp_path.glob("*.tmp-*"))
+
+
+@pytest.mark.parametrize("file_sr", [16000, 8000, 22050, 44100, 48000])
+@pytest.mark.parametrize("seconds", [0.7, 1.5, 4.0])
+@pytest.mark.parametrize("policy", ["start", "center", "random"])
+def test_partial_read_equals_cropping_the_whole_resampled_file(tmp_path, file_sr, seconds, policy):
+    rng = np.random.default_rng(file_sr)
+    n = int(seconds * file_sr)
+    y = (0.3 * rng.standard_normal(n) * np.hanning(n) + 0.2 * np.sin(np.arange(n) * 0.05)).astype(np.float32)
+    path = tmp_path / "x.wav"
+    sf.write(path, y, file_sr, subtype="FLOAT")
+    cfg = SpectrogramConfig()
+    clip, offset = audiospec.load_clip(path, config=cfg, policy=policy, rng=3)
+    ref, ref_offset = audiospec.crop(
+        audiospec.load_audio(path), n_samples=cfg.n_samples, policy=policy, rng=3
+    )
+    assert offset == ref_offset
+    np.testing.assert_allclose(clip, ref, atol=2e-6)
