@@ -1,13 +1,45 @@
-"""gaae_models: the Guided Adversarial Autoencoder and its baselines, trained on audiospec caches.
+"""gaae_models: the Guided Adversarial Autoencoder (GAAE) and its baselines, trained on audiospec caches.
 
-The networks, training loop, evaluation and Hub publishing are being built (see the project's
-issues); this release provides the package's error hierarchy only.
+Conventions: z is the guided latent (head E_z, read by the classifier C), s the style latent (head
+E_s, matched to N(0, I) by D_latent); G(s, y) decodes a style and a label into a normalised
+spectrogram (B, 1, 256, 128) in [-1, 1].
 """
 
 from __future__ import annotations
 
+from gaae_models.config import PRESETS, ModelConfig, model_config
 from gaae_models.errors import CheckpointError, ConfigError, GaaeError
+from gaae_models.networks import (
+    BiGANDiscriminator,
+    Classifier,
+    Decoder,
+    Encoder,
+    GuidedEncoder,
+    LatentDiscriminator,
+    SampleDiscriminator,
+    SimpleCNN,
+    StyleEncoder,
+)
+from gaae_models.train_config import TrainConfig
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "GaaeError", "ConfigError", "CheckpointError"]
+__all__ = [
+    "__version__",
+    "GaaeError",
+    "ConfigError",
+    "CheckpointError",
+    "ModelConfig",
+    "PRESETS",
+    "model_config",
+    "TrainConfig",
+    "Encoder",
+    "GuidedEncoder",
+    "StyleEncoder",
+    "Decoder",
+    "Classifier",
+    "SampleDiscriminator",
+    "LatentDiscriminator",
+    "BiGANDiscriminator",
+    "SimpleCNN",
+]

@@ -1,0 +1,538 @@
+"""The GAAE networks and the baselines' extra networks, built from a :class:`ModelConfig`.
+
+Architecture of Haque, Rana & Schuller, "High-Fidelity Audio Generation and Representation Learning
+with Guided Adversarial Autoencoder" (IEEE Access 2020), appendix A, with the BigGAN-PyTorch layer
+conventions of :mod:`gaae_models.nn`. Spectrograms are ``(B, 1, F, T)`` = ``(B, 1, 256, 128)``
+tensors in [-1, 1] (frequency = height, time = width); labels are one-hot or soft float vectors
+``y`` of shape ``(B, K)``; z is the guided latent (head E_z, read by C) and s the style latent
+(head E_s, decoded by G, matched to N(0, I) by D_latent).
+
+* :class:`Trunk`: x -> h (B, 16ch), the body shared by E, D_x and the BiGAN networks (XIII, XX).
+* :class:`Encoder`: x -> (z, s) (Table XX); :class:`GuidedEncoder` (E_z, also the BiGAN feature
+  extractor of Table XVIII) and :class:`StyleEncoder` (E_s) are its single-head parts.
+* :class:`Decoder`: (s, y) -> x (Table XXI; XII and XVI for the BigGAN baselines).
+* :class:`Classifier`: z -> K logits (Table XXII).
+* :class:`SampleDiscriminator`: (x, y) -> score (B,) (Table XIII; XVII unconditional).
+* :class:`LatentDiscriminator`: s -> score (B,) (Table XXIII).
+* :class:`BiGANDiscriminator`: (x, e) -> score (B,) (Table XIX).
+* :class:`SimpleCNN`: x -> K logits (Table XXIV).
+
+Every constructor takes architecture hyperparameters only and initialises the layers it builds with
+:func:`init_weights` (orthogonal weights, zero biases; the trunk initialises itself); optimisers
+and losses live in the trainer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gaae_models.config import N_RESAMPLINGS, ModelConfig
+from gaae_models.errors import ConfigError
+from gaae_models.nn import (
+    BatchNorm2d,
+    DownBlock,
+    SelfAttention,
+    UpBlock,
+    global_sum_pool,
+    init_weights,
+    sn_conv2d,
+    sn_linear,
+)
+
+__all__ = [
+    "Trunk",
+    "Encoder",
+    "GuidedEncoder",
+    "StyleEncoder",
+    "Decoder",
+    "Classifier",
+    "SampleDiscriminator",
+    "LatentDiscriminator",
+    "BiGANDiscriminator",
+    "SimpleCNN",
+    "HIDDEN_FEATURES",
+]
+
+#: Width of the hidden dense layers of C, D_latent and the BiGAN joint head (Tables XIX, XXII, XXIII).
+HIDDEN_FEATURES: int = 128
+
+
+def _check_config(config: ModelConfig) -> None:
+    if not isinstance(config, ModelConfig):
+        raise ConfigError(f"config={config!r} must be a gaae_models.ModelConfig")
+
+
+def _check_shape(name: str, tensor: torch.Tensor, expected: Sequence[int | None]) -> None:
+    """Raise ValueError unless ``tensor.shape`` matches ``expected`` (None = any size)."""
+    shape = tuple(tensor.shape)
+    if len(shape) != len(expected) or any(
+        e is not None and s != e for s, e in zip(shape, expected, strict=True)
+    ):
+        want = "(" + ", ".join("B" if e is None else str(e) for e in expected) + ")"
+        raise ValueError(f"{name} has shape {shape}; expected {want}")
+
+
+def _check_batch(x: torch.Tensor, other: torch.Tensor, names: str) -> None:
+    if x.shape[0] != other.shape[0]:
+        raise ValueError(f"{names} have different batch sizes {x.shape[0]} and {other.shape[0]}")
+
+
+class Trunk(nn.Module):
+    """The residual down-sampling body shared by E, D_x and the BiGAN networks.
+
+    ``(B, 1, F, T)`` -> DownBlock(1 -> ch, no pre-activation) at F/2 x T/2 -> non-local block
+    (if ``config.attention``) -> DownBlocks to ``ch``, ``2ch``, ``4ch``, ``8ch``, ``16ch`` -> ReLU ->
+    global sum pool -> ``(B, 16ch)``. All six blocks downsample, reaching the 4 x 2 bottom from
+    256 x 128 (the paper's tables omit the "D" of the second block, but 4 x 2 needs six).
+
+    Parameters
+    ----------
+    config : ModelConfig
+    sn : bool
+        Spectral norm on every conv (always for discriminators; ``config.encoder_sn`` for E).
+
+    Attributes
+    ----------
+    out_features : int
+        ``16 * config.ch``, the width of the pooled features.
+
+    Shapes
+    ------
+    x : (B, 1, F, T) with (F, T) = config.input_shape -> (B, 16ch)
+    """
+
+    def __init__(self, config: ModelConfig, *, sn: bool = True) -> None:
+        super().__init__()
+        _check_config(config)
+        self.config = config
+        widths = (1, *config.trunk_channels)
+        self.blocks = nn.ModuleList(
+            DownBlock(widths[i], widths[i + 1], preactivation=i > 0, sn=sn, sn_eps=config.sn_eps)
+            for i in range(N_RESAMPLINGS)
+        )
+        self.attention = SelfAttention(widths[1], sn=sn, sn_eps=config.sn_eps) if config.attention else None
+        self.out_features = widths[-1]
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_shape("x", x, (None, 1, *self.config.input_shape))
+        h = self.blocks[0](x)
+        if self.attention is not None:
+            h = self.attention(h)
+        for block in self.blocks[1:]:
+            h = block(h)
+        return global_sum_pool(h)
+
+
+class _LatentEncoder(nn.Module):
+    """Trunk + one dense head: the shared code of :class:`GuidedEncoder` and :class:`StyleEncoder`."""
+
+    _head_name: str
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        _check_config(config)
+        self.config = config
+        self.trunk = Trunk(config, sn=config.encoder_sn)
+        head = init_weights(_encoder_head(config, self._latent_dim(config)))
+        setattr(self, self._head_name, head)
+
+    @staticmethod
+    def _latent_dim(config: ModelConfig) -> int:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_modules(cls, config: ModelConfig, trunk: Trunk, head: nn.Module) -> _LatentEncoder:
+        """Wrap existing modules (shared, not copied) without building new ones."""
+        obj = cls.__new__(cls)
+        nn.Module.__init__(obj)
+        obj.config = config
+        obj.trunk = trunk
+        setattr(obj, cls._head_name, head)
+        return obj
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self, self._head_name)(self.trunk(x))
+
+
+def _encoder_head(config: ModelConfig, out_features: int) -> nn.Linear:
+    return sn_linear(16 * config.ch, out_features, sn=config.encoder_sn, sn_eps=config.sn_eps)
+
+
+class GuidedEncoder(_LatentEncoder):
+    """E_z: trunk + dense head ``head_z``, ``(B, 1, F, T) -> z (B, z_dim)``.
+
+    Also the BiGAN baseline's feature extractor (Table XVIII: trunk + Dense 128). Its state-dict
+    keys (``trunk.*``, ``head_z.*``) are those of :class:`Encoder`, so it loads from an Encoder
+    state dict filtered to these prefixes.
+
+    Parameters
+    ----------
+    config : ModelConfig
+    """
+
+    _head_name = "head_z"
+
+    @staticmethod
+    def _latent_dim(config: ModelConfig) -> int:
+        return config.z_dim
+
+
+class StyleEncoder(_LatentEncoder):
+    """E_s: trunk + dense head ``head_s``, ``(B, 1, F, T) -> s (B, s_dim)``.
+
+    Its state-dict keys (``trunk.*``, ``head_s.*``) are those of :class:`Encoder`.
+
+    Parameters
+    ----------
+    config : ModelConfig
+    """
+
+    _head_name = "head_s"
+
+    @staticmethod
+    def _latent_dim(config: ModelConfig) -> int:
+        return config.s_dim
+
+
+class Encoder(nn.Module):
+    """The GAAE encoder E: one trunk and two dense heads, ``x -> (z, s)`` (Table XX).
+
+    The heads ``head_z`` (E_z, the guided latent read by C) and ``head_s`` (E_s, the style latent
+    decoded by G and matched to N(0, I)) are spectrally normalised when ``config.encoder_sn``
+    (like the trunk), plain ``Linear`` otherwise.
+
+    Parameters
+    ----------
+    config : ModelConfig
+
+    Shapes
+    ------
+    x : (B, 1, F, T) -> z : (B, z_dim), s : (B, s_dim)
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        _check_config(config)
+        self.config = config
+        self.trunk = Trunk(config, sn=config.encoder_sn)
+        self.head_z = _encoder_head(config, config.z_dim)
+        self.head_s = _encoder_head(config, config.s_dim)
+        init_weights(self.head_z)
+        init_weights(self.head_s)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(z, s)`` from one pass through the trunk."""
+        h = self.trunk(x)
+        return self.head_z(h), self.head_s(h)
+
+    def encode_z(self, x: torch.Tensor) -> torch.Tensor:
+        """E_z(x): the guided latent, ``(B, z_dim)``."""
+        return self.head_z(self.trunk(x))
+
+    def encode_s(self, x: torch.Tensor) -> torch.Tensor:
+        """E_s(x): the style latent, ``(B, s_dim)``."""
+        return self.head_s(self.trunk(x))
+
+    def guided_encoder(self) -> GuidedEncoder:
+        """E_z as a standalone module that *shares* this encoder's trunk and ``head_z`` (no copy:
+        training either trains both; ``copy.deepcopy`` the result for an independent one)."""
+        return GuidedEncoder._from_modules(self.config, self.trunk, self.head_z)
+
+    def style_encoder(self) -> StyleEncoder:
+        """E_s as a standalone module sharing this encoder's trunk and ``head_s`` (no copy)."""
+        return StyleEncoder._from_modules(self.config, self.trunk, self.head_s)
+
+
+class Decoder(nn.Module):
+    """The decoder / generator G(s, y) (Table XXI; Tables XII and XVI for the BigGAN baselines).
+
+    SN Linear(s_dim -> 16ch * F0 * T0), reshaped to ``(B, 16ch, F0, T0)`` with
+    ``(F0, T0) = config.bottom_shape`` (4 x 2) -> five :class:`UpBlock` (16ch -> 16ch) up to
+    F/2 x T/2 -> non-local block (if ``config.attention``) -> UpBlock(16ch -> ch) to F x T ->
+    BatchNorm -> ReLU -> SN Conv3x3(ch -> 1) -> tanh.
+
+    Parameters
+    ----------
+    config : ModelConfig
+    conditional : bool
+        Condition every up block on ``y`` through :class:`ConditionalBatchNorm2d` (GAAE and the
+        supervised BigGAN). ``False`` gives plain batch norms and ``y`` is ignored (the
+        unsupervised BigGAN and BiGAN baselines).
+
+    Shapes
+    ------
+    s : (B, s_dim); y : (B, K) float (ignored, may be None, when unconditional)
+    -> (B, 1, F, T) in [-1, 1]
+    """
+
+    def __init__(self, config: ModelConfig, *, conditional: bool = True) -> None:
+        super().__init__()
+        _check_config(config)
+        self.config = config
+        self.conditional = conditional
+        widths = (16 * config.ch, *config.generator_channels)
+        f0, t0 = config.bottom_shape
+        self.linear = sn_linear(config.s_dim, widths[0] * f0 * t0, sn_eps=config.sn_eps)
+        block = dict(
+            n_classes=config.n_classes if conditional else None,
+            bn_eps=config.bn_eps,
+            bn_momentum=config.bn_momentum,
+            sn_eps=config.sn_eps,
+        )
+        self.blocks = nn.ModuleList(UpBlock(widths[i], widths[i + 1], **block) for i in range(N_RESAMPLINGS))
+        self.attention = SelfAttention(widths[-2], sn_eps=config.sn_eps) if config.attention else None
+        self.out_bn = BatchNorm2d(widths[-1], eps=config.bn_eps, momentum=config.bn_momentum)
+        self.out_conv = sn_conv2d(widths[-1], 1, 3, padding=1, sn_eps=config.sn_eps)
+        init_weights(self)
+
+    def forward(self, s: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        _check_shape("s", s, (None, self.config.s_dim))
+        if self.conditional:
+            if y is None:
+                raise ValueError("this Decoder is conditional: pass labels y of shape (B, n_classes)")
+            _check_shape("y", y, (None, self.config.n_classes))
+            _check_batch(s, y, "s and y")
+        else:
+            y = None
+        h = self.linear(s).view(s.shape[0], -1, *self.config.bottom_shape)
+        for block in self.blocks[:-1]:
+            h = block(h, y)
+        if self.attention is not None:
+            h = self.attention(h)
+        h = self.blocks[-1](h, y)
+        return torch.tanh(self.out_conv(F.relu(self.out_bn(h))))
+
+
+class Classifier(nn.Module):
+    """The classifier C on the guided latent: Linear(z_dim, 128) -> ReLU -> Linear(128, K) (Table XXII).
+
+    Plain (not spectrally normalised) layers.
+
+    Parameters
+    ----------
+    config : ModelConfig
+
+    Shapes
+    ------
+    z : (B, z_dim) -> logits (B, K)
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        _check_config(config)
+        self.config = config
+        self.hidden = nn.Linear(config.z_dim, HIDDEN_FEATURES)
+        self.out = nn.Linear(HIDDEN_FEATURES, config.n_classes)
+        init_weights(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        _check_shape("z", z, (None, self.config.z_dim))
+        return self.out(F.relu(self.hidden(z)))
+
+
+class SampleDiscriminator(nn.Module):
+    """The sample discriminator D_x(x, y) with a projection head (Table XIII; XVII unconditional).
+
+    ``h = Trunk(x)`` (spectrally normalised), then
+    ``out = linear(h) + sum(embed(y) * h, dim=1)`` with ``linear`` = SN Linear(16ch, 1) and
+    ``embed`` = SN Linear(K, 16ch, bias=False) (a class embedding for one-hot ``y``).
+
+    Parameters
+    ----------
+    config : ModelConfig
+    conditional : bool
+        Add the projection term; ``False`` keeps only ``linear(h)`` and ignores ``y``.
+
+    Shapes
+    ------
+    x : (B, 1, F, T); y : (B, K) float (ignored, may be None, when unconditional) -> (B,)
+    """
+
+    def __init__(self, config: ModelConfig, *, conditional: bool = True) -> None:
+        super().__init__()
+        _check_config(config)
+        self.config = config
+        self.conditional = conditional
+        self.trunk = Trunk(config, sn=True)
+        self.linear = sn_linear(self.trunk.out_features, 1, sn_eps=config.sn_eps)
+        self.embed = (
+            sn_linear(config.n_classes, self.trunk.out_features, bias=False, sn_eps=config.sn_eps)
+            if conditional
+            else None
+        )
+        init_weights(self.linear)
+        if self.embed is not None:
+            init_weights(self.embed)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("this SampleDiscriminator is conditional: pass y of shape (B, n_classes)")
+            _check_shape("y", y, (None, self.config.n_classes))
+            _check_batch(x, y, "x and y")
+        h = self.trunk(x)
+        out = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            out = out + torch.sum(self.embed(y) * h, dim=1)
+        return out
+
+
+class LatentDiscriminator(nn.Module):
+    """The latent discriminator D_latent(s) (Table XXIII), all layers spectrally normalised.
+
+    Linear(s_dim, 128) -> ReLU -> Linear(128, 128) -> ReLU -> Linear(128, 1).
+
+    Parameters
+    ----------
+    config : ModelConfig
+
+    Shapes
+    ------
+    s : (B, s_dim) -> (B,)
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        _check_config(config)
+        self.config = config
+        self.fc1 = sn_linear(config.s_dim, HIDDEN_FEATURES, sn_eps=config.sn_eps)
+        self.fc2 = sn_linear(HIDDEN_FEATURES, HIDDEN_FEATURES, sn_eps=config.sn_eps)
+        self.out = sn_linear(HIDDEN_FEATURES, 1, sn_eps=config.sn_eps)
+        init_weights(self)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        _check_shape("s", s, (None, self.config.s_dim))
+        h = F.relu(self.fc2(F.relu(self.fc1(s))))
+        return self.out(h).squeeze(1)
+
+
+class BiGANDiscriminator(nn.Module):
+    """The BiGAN baseline's joint discriminator D(x, e) (Table XIX).
+
+    ``h = Trunk(x)`` (spectrally normalised) is concatenated with the latent ``e`` -> SN
+    Linear(16ch + z_dim, 128) -> ReLU -> SN Linear(128, 1). Real pairs are ``(x, E(x))`` with the
+    feature extractor ``E`` = :class:`GuidedEncoder` (z_dim outputs); fake pairs ``(G(e), e)``
+    need an unconditional :class:`Decoder` with ``s_dim == z_dim`` (both 128 in the paper).
+
+    Parameters
+    ----------
+    config : ModelConfig
+
+    Shapes
+    ------
+    x : (B, 1, F, T); e : (B, z_dim) -> (B,)
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        _check_config(config)
+        self.config = config
+        self.trunk = Trunk(config, sn=True)
+        self.joint = sn_linear(self.trunk.out_features + config.z_dim, HIDDEN_FEATURES, sn_eps=config.sn_eps)
+        self.out = sn_linear(HIDDEN_FEATURES, 1, sn_eps=config.sn_eps)
+        init_weights(self.joint)
+        init_weights(self.out)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        _check_shape("e", e, (None, self.config.z_dim))
+        _check_batch(x, e, "x and e")
+        h = torch.cat([self.trunk(x), e], dim=1)
+        return self.out(F.relu(self.joint(h))).squeeze(1)
+
+
+class SimpleCNN(nn.Module):
+    """The paper's simple classifier (appendix A-E, Table XXIV), used as a baseline and for IS/FID.
+
+    Four stages of [Conv3x3 (padding 1, no bias) -> BatchNorm -> ReLU -> MaxPool 2x2] with
+    ``channels`` = 32, 64, 128, 256, then global average pooling (the penultimate features),
+    optional dropout, and Linear(256, K). Not spectrally normalised.
+
+    Parameters
+    ----------
+    n_classes : int >= 2
+        Number of outputs K.
+    channels : sequence of int >= 1
+        Widths of the conv stages. Default ``(32, 64, 128, 256)``.
+    input_shape : tuple of two ints
+        Spectrogram shape ``(F, T)``, each at least ``2 ** len(channels)``. Default ``(256, 128)``.
+    dropout : float in [0, 1)
+        Dropout probability before the last linear layer. Default 0.
+
+    Raises
+    ------
+    ConfigError
+        For an out-of-range argument.
+
+    Shapes
+    ------
+    x : (B, 1, F, T) -> logits (B, K); :meth:`features` -> (B, channels[-1])
+    """
+
+    def __init__(
+        self,
+        n_classes: int,
+        *,
+        channels: Sequence[int] = (32, 64, 128, 256),
+        input_shape: tuple[int, int] = (256, 128),
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
+            raise ConfigError(f"n_classes={n_classes!r} must be an integer >= 2")
+        channels = tuple(channels) if isinstance(channels, Sequence) else channels
+        if (
+            not isinstance(channels, tuple)
+            or not channels
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels)
+        ):
+            raise ConfigError(f"channels={channels!r} must be a non-empty sequence of positive integers")
+        minimum = 2 ** len(channels)
+        input_shape = tuple(input_shape) if isinstance(input_shape, Sequence) else input_shape
+        if (
+            not isinstance(input_shape, tuple)
+            or len(input_shape) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= minimum for n in input_shape)
+        ):
+            raise ConfigError(
+                f"input_shape={input_shape!r} must be a pair (F, T) of integers >= {minimum} "
+                f"(2 ** len(channels) = 2 ** {len(channels)})"
+            )
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ConfigError(f"dropout={dropout!r} must be a number in [0, 1)")
+        self.n_classes = n_classes
+        self.channels = channels
+        self.input_shape = input_shape
+        widths = (1, *channels)
+        self.stages = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=False),
+                nn.BatchNorm2d(widths[i + 1]),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            )
+            for i in range(len(channels))
+        )
+        self.dropout = nn.Dropout(float(dropout))
+        self.head = nn.Linear(channels[-1], n_classes)
+        init_weights(self)
+
+    @property
+    def out_features(self) -> int:
+        """Width of :meth:`features`, ``channels[-1]``."""
+        return self.channels[-1]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features (global average pool of the last stage), ``(B, channels[-1])``."""
+        _check_shape("x", x, (None, 1, *self.input_shape))
+        h = x
+        for stage in self.stages:
+            h = stage(h)
+        return h.mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))

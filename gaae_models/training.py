@@ -1,0 +1,758 @@
+"""Training the GAAE (Algorithm 1 as the project reads it) and the simple CNN, from audiospec caches.
+
+One GAAE iteration (model.md section 4; BigGAN-PyTorch step order):
+
+1. **D step.** With (z, s) = E(x), y_hat = one-hot argmax C(z), x_rec = G(s, y_hat), y_r uniform over
+   the K classes and x_gen = G(s, y_r), all without gradient: D_x learns with the hinge loss on the real
+   pairs (x, y_hat) and (x_l, y_l) (one batch) against the fakes (x_rec, y_hat) and (x_gen, y_r)
+   (averaged); D_latent on samples of N(0, I) against s.
+2. **E/G/C step.** The same quantities with gradient, and
+   ``L = psi [alpha L_gen + (1 - alpha) lambda_rec L_rec] + omega [g1 L_cls_lab + g2 L_cls_gen + g3 L_lat]``
+   (``L_gen`` hinge generator loss averaged over x_rec and x_gen, ``L_rec`` MSE(x_rec, x),
+   ``L_cls_lab`` CE(C(E_z(x_l)), y_l), ``L_cls_gen`` CE(C(E_z(x_gen.detach())), y_r),
+   ``L_lat`` = -mean D_latent(s)).
+3. Optional EMA of G.
+
+Every random draw of step t comes from generators seeded by (seed, t, stream, rank), so runs are
+deterministic on CPU and ``--resume`` continues exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from audiospec.cache import open_cache
+from gaae_models.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from gaae_models.config import ModelConfig
+from gaae_models.data import CacheSource, batch_indices, labelled_subset, step_generator
+from gaae_models.distributed import DistInfo, average_gradients, barrier, init_distributed
+from gaae_models.errors import CheckpointError, ConfigError
+from gaae_models.networks import (
+    Classifier,
+    Decoder,
+    Encoder,
+    LatentDiscriminator,
+    SampleDiscriminator,
+    SimpleCNN,
+)
+from gaae_models.train_config import TrainConfig
+
+__all__ = [
+    "GAAE",
+    "TrainingData",
+    "GAAETrainer",
+    "CNNTrainer",
+    "fit",
+    "spec_augment",
+    "RUN_FORMAT_VERSION",
+]
+
+RUN_FORMAT_VERSION = 1
+_STREAM_UNLABELLED, _STREAM_LABELLED, _STREAM_PRIOR, _STREAM_LABELS, _STREAM_AUGMENT = range(5)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the model
+
+
+class GAAE(torch.nn.Module):
+    """The five GAAE networks: encoder E (heads E_z, E_s), decoder G, classifier C, D_x, D_latent."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config, conditional=True)
+        self.classifier = Classifier(config)
+        self.d_x = SampleDiscriminator(config, conditional=True)
+        self.d_latent = LatentDiscriminator(config)
+
+    def generator_parameters(self) -> list[torch.nn.Parameter]:
+        """Parameters of E, G and C (trained by the E/G/C step)."""
+        return [*self.encoder.parameters(), *self.decoder.parameters(), *self.classifier.parameters()]
+
+    def discriminator_parameters(self) -> list[torch.nn.Parameter]:
+        """Parameters of D_x and D_latent."""
+        return [*self.d_x.parameters(), *self.d_latent.parameters()]
+
+
+def hinge_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Discriminator hinge loss: mean relu(1 - real) + mean relu(1 + fake)."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def spec_augment(
+    x: torch.Tensor,
+    *,
+    generator: torch.Generator,
+    n_masks: int = 2,
+    max_freq: int = 24,
+    max_time: int = 16,
+    value: float = -1.0,
+) -> torch.Tensor:
+    """SpecAugment-style masking (Park et al., 2019): ``n_masks`` frequency and time bands per item.
+
+    x: (B, 1, F, T) normalised spectrograms; masked bins are set to ``value`` (the clip floor, -1).
+    Returns a new tensor.
+    """
+    b, _, n_freq, n_time = x.shape
+    out = x.clone()
+    f_idx = torch.arange(n_freq).view(1, -1)
+    t_idx = torch.arange(n_time).view(1, -1)
+    for _ in range(n_masks):
+        width = torch.randint(0, max_freq + 1, (b, 1), generator=generator)
+        start = (torch.rand((b, 1), generator=generator) * (n_freq - width + 1)).long()
+        mask = (f_idx >= start) & (f_idx < start + width)  # (B, F)
+        out = out.masked_fill(mask.view(b, 1, n_freq, 1).to(out.device), value)
+        width = torch.randint(0, max_time + 1, (b, 1), generator=generator)
+        start = (torch.rand((b, 1), generator=generator) * (n_time - width + 1)).long()
+        mask = (t_idx >= start) & (t_idx < start + width)
+        out = out.masked_fill(mask.view(b, 1, 1, n_time).to(out.device), value)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# data
+
+
+@dataclass
+class TrainingData:
+    """The unlabelled pool, the labelled pool and the label names of a run.
+
+    ``sources[0]`` is the training cache; with a labelled cache, ``sources[1]`` is that cache and its
+    items join the unlabelled pool too. Pools hold global indices over the concatenated sources.
+    """
+
+    sources: list[CacheSource]
+    unlabelled: np.ndarray
+    labelled: np.ndarray
+    labelled_targets: np.ndarray
+    label_names: list[str]
+    description: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_names)
+
+    def get(self, indices: np.ndarray) -> torch.Tensor:
+        """Spectrograms (B, 1, F, T) of global indices, in the given order."""
+        offsets = np.cumsum([0] + [len(s) for s in self.sources])
+        out = [None] * len(indices)
+        for k, source in enumerate(self.sources):
+            mask = (indices >= offsets[k]) & (indices < offsets[k + 1])
+            if mask.any():
+                data = source.get(indices[mask] - offsets[k])
+                for pos, row in zip(np.flatnonzero(mask), data, strict=True):
+                    out[pos] = row
+        return torch.stack(out)
+
+    def target(self, indices: np.ndarray) -> torch.Tensor:
+        """Labels of labelled-pool items given by global index."""
+        if not hasattr(self, "_lookup"):
+            self._lookup = dict(zip(self.labelled.tolist(), self.labelled_targets.tolist(), strict=True))
+        return torch.tensor([self._lookup[int(i)] for i in indices], dtype=torch.long)
+
+
+def prepare_data(cache_path: str, train: TrainConfig) -> TrainingData:
+    """Open the caches and choose the labelled subset (seeded and stratified)."""
+    main = CacheSource(cache_path, in_memory=train.in_memory)
+    sources = [main]
+    if train.labelled_cache:
+        guide = CacheSource(train.labelled_cache, in_memory=train.in_memory)
+        if not guide.cache.has_labels:
+            raise ConfigError(f"labelled_cache={train.labelled_cache!r} has no labels")
+        if guide.cache.config != main.cache.config:
+            raise ConfigError(
+                "labelled_cache was built with another transform config than the training cache"
+            )
+        sources.append(guide)
+        known = np.flatnonzero(guide.labels >= 0)
+        labelled = known + len(main)
+        targets = guide.labels[known]
+        names = guide.cache.label_names
+        how = {"labelled_cache": os.path.abspath(train.labelled_cache), "n_labelled": int(known.size)}
+    else:
+        if not main.cache.has_labels:
+            raise ConfigError(
+                f"the cache {cache_path!r} has no labels: pass --labelled-cache OTHER to take the guidance "
+                "from a labelled cache"
+            )
+        names = main.cache.label_names
+        fraction = 1.0 if train.labelled_fraction is None else train.labelled_fraction
+        labelled = labelled_subset(main.labels, fraction, n_classes=len(names), seed=train.seed)
+        targets = main.labels[labelled]
+        how = {"labelled_fraction": fraction, "n_labelled": int(labelled.size)}
+    if len(names) < 2:
+        raise ConfigError(f"the labels {names} give fewer than 2 classes")
+    unlabelled = np.arange(sum(len(s) for s in sources))
+    description = {
+        "cache": os.path.abspath(cache_path),
+        "cache_items": len(main),
+        "cache_stats": {k: v for k, v in main.cache.stats.to_dict().items() if k != "partial"},
+        "label_names": list(names),
+        "per_class_labelled": {names[k]: int(np.sum(targets == k)) for k in range(len(names))},
+        **how,
+    }
+    return TrainingData(sources, unlabelled, labelled, targets.astype(np.int64), list(names), description)
+
+
+def _one_hot(labels: torch.Tensor, k: int) -> torch.Tensor:
+    return F.one_hot(labels, k).float()
+
+
+# ---------------------------------------------------------------------------------------------------
+# shared run plumbing
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "torch": torch.__version__}
+    for dist_name in ("gaae-audio", "numpy", "zarr", "safetensors"):
+        try:
+            out[dist_name] = metadata.version(dist_name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ConfigError(f"device={device!r} must be 'auto', 'cpu' or 'cuda'")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but no CUDA device is available")
+    return torch.device(device)
+
+
+class _Run:
+    """Run folder, config record, JSONL log and progress shared by both trainers."""
+
+    def __init__(self, out_dir: str, record: dict[str, Any], *, resume: bool, dist_info: DistInfo) -> None:
+        self.dir = os.path.abspath(out_dir)
+        self.dist = dist_info
+        config_path = os.path.join(self.dir, "config.json")
+        comparable = {k: record[k] for k in ("model_kind", "model", "train_compare", "data_compare")}
+        if os.path.exists(config_path):
+            with open(config_path) as f:
+                previous = json.load(f)
+            if not resume:
+                raise CheckpointError(
+                    f"{self.dir} already holds a run; pass --resume to continue it or choose a new --out"
+                )
+            old = {k: previous.get(k) for k in comparable}
+            if old != comparable:
+                diff = _diff(old, comparable)
+                raise CheckpointError(f"cannot resume {self.dir}: the config differs from the run's: {diff}")
+        elif resume:
+            raise CheckpointError(f"cannot resume: {self.dir} holds no run (no config.json)")
+        elif os.path.isdir(self.dir) and os.listdir(self.dir):
+            raise CheckpointError(f"{self.dir} exists and is not empty; choose a new --out")
+        barrier(dist_info)  # every rank has checked the folder before any rank writes to it
+        if dist_info.is_main:
+            os.makedirs(os.path.join(self.dir, "samples"), exist_ok=True)
+            if not os.path.exists(config_path):
+                tmp = config_path + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump(record, f, indent=2)
+                os.replace(tmp, config_path)
+        barrier(dist_info)
+        self.log_path = os.path.join(self.dir, "log.jsonl")
+
+    def log(self, entry: dict[str, Any]) -> None:
+        if self.dist.is_main:
+            with open(self.log_path, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+
+    def truncate_log(self, step: int) -> None:
+        """Drop log lines after ``step`` (written before a crash, after the last checkpoint)."""
+        if not self.dist.is_main or not os.path.exists(self.log_path):
+            return
+        with open(self.log_path) as f:
+            lines = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= step]
+        tmp = self.log_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(lines)
+        os.replace(tmp, self.log_path)
+
+
+def _diff(old: dict, new: dict, prefix: str = "") -> str:
+    parts = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = _diff(a, b, f"{prefix}{key}.")
+            if inner:
+                parts.append(inner)
+        elif a != b:
+            parts.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return "; ".join(parts)
+
+
+@torch.no_grad()
+def _accuracy(predict, cache_path: str, *, device: torch.device, batch_size: int) -> float:
+    """Accuracy of ``predict(x) -> logits`` on every labelled item of a cache."""
+    cache = open_cache(cache_path)
+    labels = cache.labels
+    known = np.flatnonzero(labels >= 0)
+    correct = 0
+    for lo in range(0, known.size, batch_size):
+        idx = known[lo : lo + batch_size]
+        x = torch.from_numpy(cache.batch(idx)[0]).unsqueeze(1).to(device)
+        correct += int((predict(x).argmax(dim=1).cpu().numpy() == labels[idx]).sum())
+    return correct / max(known.size, 1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# GAAE
+
+
+class GAAETrainer:
+    """Holds the GAAE, its optimisers and data; ``train_step`` runs one iteration.
+
+    Parameters
+    ----------
+    model_config, train : ModelConfig, TrainConfig
+    data : TrainingData
+    device : torch.device
+    dist_info : DistInfo
+    """
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        train: TrainConfig,
+        data: TrainingData,
+        *,
+        device: torch.device,
+        dist_info: DistInfo | None = None,
+    ) -> None:
+        self.cfg, self.train, self.data, self.device = model_config, train, data, device
+        self.dist = dist_info or DistInfo()
+        torch.manual_seed(train.seed)
+        self.model = GAAE(model_config).to(device)
+        betas = (train.beta1, train.beta2)
+        self.opt_g = torch.optim.Adam(
+            self.model.generator_parameters(), lr=train.lr_g, betas=betas, eps=train.adam_eps
+        )
+        self.opt_d = torch.optim.Adam(
+            self.model.discriminator_parameters(), lr=train.lr_d, betas=betas, eps=train.adam_eps
+        )
+        self.ema = copy.deepcopy(self.model.decoder).eval() if train.ema_decay > 0 else None
+        if self.ema is not None:
+            self.ema.requires_grad_(False)
+        use_bf16 = train.amp == "bf16" or (train.amp == "auto" and device.type == "cuda")
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+
+    # -- state ----------------------------------------------------------------------------------
+    def modules(self) -> dict[str, torch.nn.Module]:
+        out = {
+            "encoder": self.model.encoder,
+            "decoder": self.model.decoder,
+            "classifier": self.model.classifier,
+            "d_x": self.model.d_x,
+            "d_latent": self.model.d_latent,
+        }
+        if self.ema is not None:
+            out["ema_decoder"] = self.ema
+        return out
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    # -- one iteration ----------------------------------------------------------------------------
+    def make_batch(self, step: int, rank: int | None = None) -> dict[str, torch.Tensor]:
+        """The minibatches and random draws of ``step`` for ``rank`` (a pure function of them)."""
+        rank = self.dist.rank if rank is None else rank
+        t, seed, k = self.train, self.train.seed, self.data.n_classes
+        idx = batch_indices(
+            self.data.unlabelled, t.batch_size, seed=seed, step=step, stream=_STREAM_UNLABELLED, rank=rank
+        )
+        lab = batch_indices(
+            self.data.labelled, t.labelled_batch, seed=seed, step=step, stream=_STREAM_LABELLED, rank=rank
+        )
+        prior = torch.randn(
+            t.batch_size, self.cfg.s_dim, generator=step_generator(seed, step, _STREAM_PRIOR, rank)
+        )
+        y_r = torch.randint(k, (t.batch_size,), generator=step_generator(seed, step, _STREAM_LABELS, rank))
+        dev = self.device
+        return {
+            "x": self.data.get(idx).to(dev),
+            "x_l": self.data.get(lab).to(dev),
+            "y_l": self.data.target(lab).to(dev),
+            "s_prior": prior.to(dev),
+            "y_r": y_r.to(dev),
+        }
+
+    def d_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """The D_x and D_latent hinge losses (their sum) and metrics; G's outputs carry no gradient."""
+        m, k = self.model, self.data.n_classes
+        with self.autocast:
+            with torch.no_grad():
+                z, s = m.encoder(batch["x"])
+                y_hat = _one_hot(m.classifier(z).argmax(dim=1), k)
+                y_r = _one_hot(batch["y_r"], k)
+                x_rec = m.decoder(s, y_hat)
+                x_gen = m.decoder(s, y_r)
+            real = m.d_x(torch.cat([batch["x"], batch["x_l"]]), torch.cat([y_hat, _one_hot(batch["y_l"], k)]))
+            fake_rec = m.d_x(x_rec, y_hat)
+            fake_gen = m.d_x(x_gen, y_r)
+            loss_x = F.relu(1.0 - real).mean() + 0.5 * (
+                F.relu(1.0 + fake_rec).mean() + F.relu(1.0 + fake_gen).mean()
+            )
+            loss_lat = hinge_d(m.d_latent(batch["s_prior"]), m.d_latent(s))
+        metrics = {
+            "loss/d_x": loss_x.item(),
+            "loss/d_latent": loss_lat.item(),
+            "d_x/real": real.float().mean().item(),
+            "d_x/fake": 0.5 * (fake_rec.float().mean() + fake_gen.float().mean()).item(),
+        }
+        return loss_x + loss_lat, metrics
+
+    def g_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """The E/G/C objective and its named terms."""
+        m, t, k = self.model, self.train, self.data.n_classes
+        with self.autocast:
+            z, s = m.encoder(batch["x"])
+            with torch.no_grad():
+                y_hat = _one_hot(m.classifier(z).argmax(dim=1), k)
+            y_r = _one_hot(batch["y_r"], k)
+            x_rec = m.decoder(s, y_hat)
+            x_gen = m.decoder(s, y_r)
+            l_gen = 0.5 * (-m.d_x(x_rec, y_hat).mean() - m.d_x(x_gen, y_r).mean())
+            l_rec = F.mse_loss(x_rec.float(), batch["x"].float())
+            z_l, _ = m.encoder(batch["x_l"])
+            logits_l = m.classifier(z_l)
+            l_cls_lab = F.cross_entropy(logits_l.float(), batch["y_l"])
+            z_g, _ = m.encoder(x_gen.detach())
+            l_cls_gen = F.cross_entropy(m.classifier(z_g).float(), batch["y_r"])
+            l_lat = -m.d_latent(s).mean()
+            total = t.psi * (t.alpha * l_gen + (1 - t.alpha) * t.lambda_rec * l_rec) + t.omega * (
+                t.g1 * l_cls_lab + t.g2 * l_cls_gen + t.g3 * l_lat
+            )
+        metrics = {
+            "loss/gen": l_gen.item(),
+            "loss/rec": l_rec.item(),
+            "loss/cls_lab": l_cls_lab.item(),
+            "loss/cls_gen": l_cls_gen.item(),
+            "loss/lat": l_lat.item(),
+            "loss/total": total.item(),
+            "acc/labelled_batch": (logits_l.argmax(1) == batch["y_l"]).float().mean().item(),
+        }
+        return total, metrics
+
+    def train_step(self, step: int) -> dict[str, float]:
+        """One iteration: D step, then E/G/C step, then EMA. Returns the metrics."""
+        m = self.model
+        m.train()
+        batch = self.make_batch(step)
+        # D step (E, G, C frozen)
+        m.d_x.requires_grad_(True)
+        m.d_latent.requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_total, metrics = self.d_loss(batch)
+        d_total.backward()
+        average_gradients(m.discriminator_parameters(), self.dist)
+        self.opt_d.step()
+        # E/G/C step (D frozen: its weights get no gradient)
+        m.d_x.requires_grad_(False)
+        m.d_latent.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_total, g_metrics = self.g_loss(batch)
+        g_total.backward()
+        average_gradients(m.generator_parameters(), self.dist)
+        self.opt_g.step()
+        m.d_x.requires_grad_(True)
+        m.d_latent.requires_grad_(True)
+        metrics.update(g_metrics)
+        if self.ema is not None:
+            self._update_ema(step)
+        return metrics
+
+    @torch.no_grad()
+    def _update_ema(self, step: int) -> None:
+        decay = self.train.ema_decay if step >= self.train.ema_start else 0.0
+        for target, source in zip(
+            self.ema.state_dict().values(), self.model.decoder.state_dict().values(), strict=True
+        ):
+            if target.dtype.is_floating_point:
+                target.mul_(decay).add_(source, alpha=1.0 - decay)
+            else:
+                target.copy_(source)
+
+    # -- evaluation and samples -------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits C(E_z(x)) for spectrograms (B, 1, F, T)."""
+        self.model.eval()
+        with self.autocast:
+            z, _ = self.model.encoder(x)
+            return self.model.classifier(z).float()
+
+    @torch.no_grad()
+    def generate(self, labels: torch.Tensor, *, seed: int) -> torch.Tensor:
+        """G(s, y) for s ~ N(0, I) drawn from ``seed`` and the given labels: (B, 1, F, T) in [-1, 1]."""
+        decoder = self.ema if self.ema is not None else self.model.decoder
+        decoder.eval()
+        s = torch.randn(labels.shape[0], self.cfg.s_dim, generator=torch.Generator().manual_seed(seed))
+        with self.autocast:
+            x = decoder(s.to(self.device), _one_hot(labels.to(self.device), self.data.n_classes))
+        return x.float()
+
+
+# ---------------------------------------------------------------------------------------------------
+# simple CNN
+
+
+class CNNTrainer:
+    """The simple CNN (appendix A-E) trained on the labelled pool, with optional SpecAugment."""
+
+    def __init__(
+        self,
+        train: TrainConfig,
+        data: TrainingData,
+        input_shape: tuple[int, int],
+        *,
+        device: torch.device,
+        dist_info: DistInfo | None = None,
+    ) -> None:
+        self.train, self.data, self.device = train, data, device
+        self.dist = dist_info or DistInfo()
+        torch.manual_seed(train.seed)
+        self.model = SimpleCNN(data.n_classes, input_shape=input_shape).to(device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=train.cnn_lr)
+        use_bf16 = train.amp == "bf16" or (train.amp == "auto" and device.type == "cuda")
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+        self.ema = None
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"cnn": self.model}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt": self.opt}
+
+    def train_step(self, step: int) -> dict[str, float]:
+        t = self.train
+        idx = batch_indices(
+            self.data.labelled,
+            t.batch_size,
+            seed=t.seed,
+            step=step,
+            stream=_STREAM_LABELLED,
+            rank=self.dist.rank,
+        )
+        x = self.data.get(idx)
+        if t.spec_augment:
+            x = spec_augment(x, generator=step_generator(t.seed, step, _STREAM_AUGMENT, self.dist.rank))
+        y = self.data.target(idx).to(self.device)
+        self.model.train()
+        self.opt.zero_grad(set_to_none=True)
+        with self.autocast:
+            logits = self.model(x.to(self.device))
+            loss = F.cross_entropy(logits.float(), y)
+        loss.backward()
+        average_gradients(list(self.model.parameters()), self.dist)
+        self.opt.step()
+        return {"loss/cls": loss.item(), "acc/batch": (logits.argmax(1) == y).float().mean().item()}
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        self.model.eval()
+        with self.autocast:
+            return self.model(x).float()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the entry point
+
+
+def _write_samples(trainer: GAAETrainer, run: _Run, step: int, cache_path: str) -> None:
+    """A labelled PNG grid of generated spectrograms (every class) and a few WAVs."""
+    import audiospec
+    from audiospec.plotting import plot_spectrogram_grid
+
+    cache = open_cache(cache_path)
+    k = trainer.data.n_classes
+    per_class = max(1, min(4, 16 // k))
+    labels = torch.arange(k).repeat_interleave(per_class)
+    x = trainer.generate(labels, seed=trainer.train.seed + 12345).squeeze(1).cpu().numpy()
+    folder = os.path.join(run.dir, "samples")
+    names = trainer.data.label_names
+    plot_spectrogram_grid(
+        x,
+        os.path.join(folder, f"step-{step:07d}.png"),
+        titles=[names[int(y)] for y in labels],
+        config=cache.config,
+        vmin=-1,
+        vmax=1,
+        n_cols=per_class if k > 1 else 4,
+    )
+    n_wavs = min(trainer.train.n_sample_wavs, k)
+    if n_wavs:
+        picks = [int(np.flatnonzero(labels.numpy() == c)[0]) for c in range(n_wavs)]
+        audio = audiospec.reconstruct(x[picks], config=cache.config, stats=cache.stats, n_iter=16, rng=0)
+        for c, y in zip(range(n_wavs), audio, strict=True):
+            audiospec.write_wav(
+                os.path.join(folder, f"step-{step:07d}-{names[c]}.wav"),
+                y,
+                sample_rate=cache.config.sample_rate,
+            )
+
+
+def fit(
+    cache_path: str,
+    out_dir: str,
+    *,
+    model_config: ModelConfig,
+    train: TrainConfig,
+    device: str = "auto",
+    resume: bool = False,
+    eval_cache: str | None = None,
+    preset: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a GAAE or the simple CNN on an audiospec cache; returns a summary dict.
+
+    Writes into ``out_dir``: ``config.json`` (everything needed to reproduce the run), ``log.jsonl``
+    (every named loss at every step, and evaluations), ``checkpoints/`` (atomic, resumable),
+    ``samples/`` (PNG grids and WAVs, GAAE only) and ``summary.json``.
+    """
+    from tqdm import tqdm
+
+    dev = _resolve_device(device)
+    dist_info = init_distributed(dev.type)
+    if dist_info.enabled and dev.type == "cuda":
+        dev = torch.device("cuda", dist_info.local_rank)
+        torch.cuda.set_device(dev)
+    if dev.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    data = prepare_data(cache_path, train)
+    model_config = model_config.replace(n_classes=data.n_classes)
+    cache = data.sources[0].cache
+    if tuple(model_config.input_shape) != tuple(cache.config.shape):
+        raise ConfigError(
+            f"model input_shape={model_config.input_shape} but the cache holds "
+            f"{cache.config.shape} spectrograms"
+        )
+    record = {
+        "format_version": RUN_FORMAT_VERSION,
+        "model_kind": train.model,
+        "preset": preset,
+        "model": model_config.to_dict(),
+        "train": train.to_dict(),
+        "train_compare": {
+            k: v
+            for k, v in train.to_dict().items()
+            if k
+            not in (
+                "steps",
+                "log_every",
+                "eval_every",
+                "sample_every",
+                "checkpoint_every",
+                "n_sample_wavs",
+                "eval_batch_size",
+                "in_memory",
+            )
+        },
+        "data": data.description,
+        "data_compare": {k: data.description[k] for k in ("cache_items", "label_names", "n_labelled")},
+        "labelled_indices": data.labelled.tolist(),
+        "audio_config": cache.config.to_dict(),
+        "eval_cache": os.path.abspath(eval_cache) if eval_cache else None,
+        "device": str(dev),
+        "world_size": dist_info.world_size,
+        "versions": _versions(),
+        "command": sys.argv,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    run = _Run(out_dir, record, resume=resume, dist_info=dist_info)
+    if train.model == "gaae":
+        trainer: GAAETrainer | CNNTrainer = GAAETrainer(
+            model_config, train, data, device=dev, dist_info=dist_info
+        )
+    else:
+        trainer = CNNTrainer(train, data, tuple(cache.config.shape), device=dev, dist_info=dist_info)
+    start_step = 0
+    if resume:
+        path = latest_checkpoint(run.dir)
+        if path is not None:
+            meta = load_checkpoint(
+                path, modules=trainer.modules(), optimizers=trainer.optimizers(), map_location=dev
+            )
+            start_step = int(meta["step"])
+        run.truncate_log(start_step)
+    meta = {
+        "model_kind": train.model,
+        "model": model_config.to_dict(),
+        "train": train.to_dict(),
+        "label_names": data.label_names,
+        "audio_config": cache.config.to_dict(),
+        "stats": cache.stats.to_dict(),
+        "versions": record["versions"],
+    }
+    started = time.perf_counter()
+    bar = tqdm(
+        total=train.steps,
+        initial=start_step,
+        disable=not (progress and dist_info.is_main),
+        desc=f"gaae fit ({train.model})",
+        dynamic_ncols=True,
+    )
+    last_eval = None
+    metrics: dict[str, float] = {}
+    for step in range(start_step + 1, train.steps + 1):
+        t0 = time.perf_counter()
+        metrics = trainer.train_step(step)
+        metrics = {k: float(v) for k, v in metrics.items()}
+        if any(not math.isfinite(v) for v in metrics.values()):
+            raise ConfigError(f"step {step}: a loss is not finite ({metrics}); lower the learning rates")
+        run.log({"step": step, **metrics, "time/step": time.perf_counter() - t0})
+        if step % train.log_every == 0 or step == train.steps:
+            keys = (
+                ("loss/d_x", "loss/gen", "loss/rec", "loss/cls_lab")
+                if train.model == "gaae"
+                else ("loss/cls", "acc/batch")
+            )
+            bar.set_postfix({k.split("/")[1]: f"{metrics[k]:.3f}" for k in keys})
+        bar.update(1)
+        if eval_cache and (step % train.eval_every == 0 or step == train.steps) and dist_info.is_main:
+            last_eval = _accuracy(trainer.predict, eval_cache, device=dev, batch_size=train.eval_batch_size)
+            run.log({"step": step, "eval/accuracy": last_eval})
+            bar.write(f"step {step}: test accuracy {last_eval:.4f}")
+        if (
+            train.model == "gaae"
+            and (step % train.sample_every == 0 or step == train.steps)
+            and dist_info.is_main
+        ):
+            _write_samples(trainer, run, step, cache_path)
+        if (step % train.checkpoint_every == 0 or step == train.steps) and dist_info.is_main:
+            save_checkpoint(
+                run.dir, step, modules=trainer.modules(), optimizers=trainer.optimizers(), meta=meta
+            )
+        barrier(dist_info)
+    bar.close()
+    summary = {
+        "steps": train.steps,
+        "resumed_from": start_step,
+        "seconds": time.perf_counter() - started,
+        "final_metrics": metrics or None,
+        "eval_accuracy": last_eval,
+        "run_dir": run.dir,
+    }
+    if dist_info.is_main:
+        with open(os.path.join(run.dir, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+    return summary
