@@ -1,4 +1,4 @@
-"""Numba kernel for PGHI's heap integration (one spectrogram at a time, releases the GIL).
+"""Numba kernels: PGHI's heap integration (one spectrogram at a time) and one-pass statistics.
 
 Heap integration is inherently sequential (each bin's phase comes from an already-integrated
 neighbour, largest magnitude first), so it cannot be vectorised in numpy; a compiled loop is
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["heap_integrate"]
+__all__ = ["heap_integrate", "summarise"]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -127,3 +127,37 @@ def heap_integrate(logmag, tgrad, fgrad, thresholds, fill_phase, phase):  # prag
         if not done[i]:
             out[i] = fill_phase.ravel()[i]
     return n_done
+
+
+@njit(cache=True, nogil=True)
+def summarise(values, low, scale, hist):  # pragma: no cover - compiled
+    """One pass over ``values`` (1-D float): (count, mean, m2, min, max), histogram added in place.
+
+    Sums are taken about the first value (shifted data) in float64, so m2 is accurate whatever
+    the offset; a value's bin is floor((v - low) * scale), clamped to the histogram.
+    """
+    n = values.shape[0]
+    n_bins = hist.shape[0]
+    shift = np.float64(values[0])
+    total = 0.0
+    total_sq = 0.0
+    lo = np.inf
+    hi = -np.inf
+    for i in range(n):
+        v = np.float64(values[i])
+        d = v - shift
+        total += d
+        total_sq += d * d
+        if v < lo:
+            lo = v
+        if v > hi:
+            hi = v
+        k = int(np.floor((v - low) * scale))
+        if k < 0:
+            k = 0
+        elif k >= n_bins:
+            k = n_bins - 1
+        hist[k] += 1
+    mean = shift + total / n
+    m2 = total_sq - total * total / n
+    return n, mean, max(m2, 0.0), lo, hi

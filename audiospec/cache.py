@@ -121,18 +121,20 @@ def _logmag_task(
     root: str,
     block: int,
     start: int,
-    items: list[Item],
+    items_json: bytes,
     config_dict: dict,
     seed: int,
     strict: bool,
-    need_stats: bool,
+    given_stats: dict | None,
 ) -> dict[str, Any]:
-    """Pass 1 for one shard: decode, crop, STFT; write logmag/offsets/valid; write the marker."""
+    """Pass 1 for one shard: decode, crop, STFT; write logmag/offsets/valid (and, when the
+    statistics are given, the normalised spectrograms too); then write the shard's marker."""
     import zarr
 
     marker = os.path.join(out, _BUILD_DIR, f"logmag-{block:06d}.json")
     if os.path.exists(marker):
         return {"block": block, "skipped": None}
+    items = [Item(**record) for record in json.loads(items_json)]
     config = SpectrogramConfig.from_dict(config_dict)
     n = len(items)
     clips = np.zeros((n, config.n_samples), dtype=np.float32)
@@ -149,14 +151,20 @@ def _logmag_task(
             if strict:
                 raise
             skipped.append({"index": start + k, "path": item.path, "reason": str(exc)})
-    logmag = np.full((n, *config.shape), np.nan, dtype=np.float32)
-    if valid.any():
-        logmag[valid] = stft_logmag(clips[valid], config=config)
+    logmag = stft_logmag(clips, config=config)
+    logmag[~valid] = np.nan
     group = zarr.open_group(out, mode="r+")
     group["logmag"][start : start + n] = logmag
     group["offsets"][start : start + n] = offsets
     group["valid"][start : start + n] = valid
-    partial = partial_stats(logmag[valid], config=config) if need_stats else None
+    partial = None
+    if given_stats is None:
+        partial = partial_stats(logmag[valid], config=config)
+    else:  # statistics known: normalise now and skip pass 2 for this shard
+        spec = normalize(logmag, DatasetStats.from_dict(given_stats))
+        spec[~valid] = np.nan
+        group["spectrograms"][start : start + n] = spec
+        _atomic_write_text(os.path.join(out, _BUILD_DIR, f"norm-{block:06d}.done"), "")
     record = {
         "block": block,
         "n_valid": int(valid.sum()),
@@ -190,34 +198,61 @@ def _normalize_task(out: str, block: int, start: int, stop: int, stats_dict: dic
 # scheduling
 
 
-def _run_tasks(tasks: list, *, workers: int, scheduler: str | None, label: str, progress: bool) -> list:
-    """Compute dask delayed tasks locally (processes) or on a dask.distributed cluster."""
+def _run_tasks(tasks: list, *, scheduler: Any, label: str, progress: bool) -> list:
+    """Compute dask delayed tasks in-process, on a local process pool, or on a distributed cluster."""
     import dask
 
     if not tasks:
         return []
-    if scheduler is not None:
-        from distributed import Client
-        from distributed import progress as dist_progress
-
-        with Client(scheduler) as client:
-            futures = client.compute(tasks)
-            if progress:
-                print(label, file=sys.stderr)
-                dist_progress(futures)
-                print(file=sys.stderr)
-            return client.gather(futures)
-    from dask.diagnostics import ProgressBar
-
-    kind = "synchronous" if workers == 1 else "processes"
-    options: dict[str, Any] = {"scheduler": kind}
-    if kind == "processes":
-        options["num_workers"] = workers
     if progress:
         print(label, file=sys.stderr)
+    if scheduler is not None and not isinstance(scheduler, dict):  # a distributed Client
+        from distributed import progress as dist_progress
+
+        futures = scheduler.compute(tasks)
+        if progress:
+            dist_progress(futures)
+            print(file=sys.stderr)
+        return scheduler.gather(futures)
+    options = scheduler or {"scheduler": "synchronous"}
+    if progress:
+        from dask.diagnostics import ProgressBar
+
         with ProgressBar(out=sys.stderr):
             return list(dask.compute(*tasks, **options))
     return list(dask.compute(*tasks, **options))
+
+
+class _Executor:
+    """One scheduler for a whole build: in-process, one local process pool, or a distributed Client."""
+
+    def __init__(self, *, workers: int, address: str | None, n_tasks: int) -> None:
+        self._pool = self._client = None
+        workers = min(workers, max(n_tasks, 1))
+        if address is not None:
+            from distributed import Client
+
+            self._client = Client(address)
+            self.scheduler: Any = self._client
+        elif workers == 1:
+            self.scheduler = {"scheduler": "synchronous"}
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn (not fork): the driver already runs zarr's I/O thread, which must not be forked
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            # one shard per hand-out: shards are few and large, so batching them unbalances workers
+            self.scheduler = {"scheduler": "processes", "pool": self._pool, "chunksize": 1}
+
+    def __enter__(self) -> _Executor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+        if self._client is not None:
+            self._client.close()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -381,7 +416,7 @@ def build_cache(
     r: float | None = None,
     clip_quantile: float = DEFAULT_CLIP_QUANTILE,
     seed: int = 0,
-    shard_size: int = 256,
+    shard_size: int = 64,
     workers: int | None = None,
     scheduler: str | None = None,
     overwrite: bool = False,
@@ -407,7 +442,8 @@ def build_cache(
     seed : int
         Seed of the random crops (each item's crop depends only on seed, path and crop index).
     shard_size : int > 0
-        Items per shard, which is also the number of files one task handles.
+        Items per shard (64 x 128 KiB = 8 MiB by default), which is also the number of files one
+        task handles; smaller shards balance workers better and lower the peak memory.
     workers : int, optional
         Local worker processes; default all cores. Ignored with ``scheduler``.
     scheduler : str, optional
@@ -482,10 +518,14 @@ def build_cache(
     n = len(listing.items)
     blocks = [(b, b * shard_size, min((b + 1) * shard_size, n)) for b in range(math.ceil(n / shard_size))]
     build_dir = os.path.join(out, _BUILD_DIR)
-    done_before = sum(os.path.exists(os.path.join(build_dir, f"norm-{b:06d}.done")) for b, _, _ in blocks)
-    pending = [
-        blk for blk in blocks if not os.path.exists(os.path.join(build_dir, f"logmag-{blk[0]:06d}.json"))
-    ]
+
+    def done(kind: str, b: int) -> bool:
+        suffix = "json" if kind == "logmag" else "done"
+        return os.path.exists(os.path.join(build_dir, f"{kind}-{b:06d}.{suffix}"))
+
+    done_before = sum(done("norm", b) for b, _, _ in blocks)
+    pending = [blk for blk in blocks if not done("logmag", blk[0])]
+    stats_dict = None if given_stats is None else given_stats.to_dict()
     task = dask.delayed(_logmag_task, pure=False)
     tasks = [
         task(
@@ -493,53 +533,52 @@ def build_cache(
             listing.root,
             b,
             lo,
-            listing.items[lo:hi],
+            json.dumps([asdict(it) for it in listing.items[lo:hi]]).encode(),
             config.to_dict(),
             seed,
             strict,
-            given_stats is None,
+            stats_dict,
         )
         for b, lo, hi in pending
     ]
-    _run_tasks(
-        tasks,
-        workers=min(workers, max(len(tasks), 1)),
-        scheduler=scheduler,
-        label=f"[1/2] decoding and transforming {n} clips in {len(blocks)} shards",
-        progress=progress,
-    )
+    with _Executor(workers=workers, address=scheduler, n_tasks=len(tasks) or len(blocks)) as executor:
+        _run_tasks(
+            tasks,
+            scheduler=executor.scheduler,
+            progress=progress,
+            label=f"[1/2] decoding and transforming {n} clips in {len(blocks)} shards",
+        )
 
-    # statistics and skipped files, merged in shard order (deterministic whatever the scheduling)
-    skipped: list[dict] = []
-    partials: list[PartialStats] = []
-    n_valid = 0
-    for b, _, _ in blocks:
-        with open(os.path.join(build_dir, f"logmag-{b:06d}.json")) as f:
-            record = json.load(f)
-        skipped.extend(record["skipped"])
-        n_valid += record["n_valid"]
-        if record["partial"] is not None:
-            partials.append(PartialStats.from_dict(record["partial"]))
-    if n_valid == 0:
-        raise CacheError(f"all {n} files were skipped (first: {skipped[0]['path']}: {skipped[0]['reason']})")
-    stats = (
-        given_stats
-        if given_stats is not None
-        else dataset_stats(merge_stats(partials), r=r, clip_quantile=clip_quantile)
-    )
+        # statistics and skipped files, merged in shard order (deterministic whatever the scheduling)
+        skipped: list[dict] = []
+        partials: list[PartialStats] = []
+        n_valid = 0
+        for b, _, _ in blocks:
+            with open(os.path.join(build_dir, f"logmag-{b:06d}.json")) as f:
+                record = json.load(f)
+            skipped.extend(record["skipped"])
+            n_valid += record["n_valid"]
+            if record["partial"] is not None:
+                partials.append(PartialStats.from_dict(record["partial"]))
+        if n_valid == 0:
+            raise CacheError(
+                f"all {n} files were skipped (first: {skipped[0]['path']}: {skipped[0]['reason']})"
+            )
+        stats = (
+            given_stats
+            if given_stats is not None
+            else dataset_stats(merge_stats(partials), r=r, clip_quantile=clip_quantile)
+        )
 
-    pending = [
-        blk for blk in blocks if not os.path.exists(os.path.join(build_dir, f"norm-{blk[0]:06d}.done"))
-    ]
-    task = dask.delayed(_normalize_task, pure=False)
-    tasks = [task(out, b, lo, hi, stats.to_dict()) for b, lo, hi in pending]
-    _run_tasks(
-        tasks,
-        workers=min(workers, max(len(tasks), 1)),
-        scheduler=scheduler,
-        label=f"[2/2] normalising {n_valid} spectrograms",
-        progress=progress,
-    )
+        pending = [blk for blk in blocks if not done("norm", blk[0])]
+        task = dask.delayed(_normalize_task, pure=False)
+        tasks = [task(out, b, lo, hi, stats.to_dict()) for b, lo, hi in pending]
+        _run_tasks(
+            tasks,
+            scheduler=executor.scheduler,
+            progress=progress,
+            label=f"[2/2] normalising {n_valid} spectrograms",
+        )
 
     import zarr
 

@@ -13,7 +13,6 @@ from typing import Literal
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from audiospec._validation import valid_audio, valid_config, valid_rng
 from audiospec.config import SpectrogramConfig
@@ -61,6 +60,8 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     y = valid_audio(y)
     if orig_sr == target_sr:
         return y
+    from scipy.signal import resample_poly  # imported on first use: it costs ~0.5 s to import
+
     g = math.gcd(int(orig_sr), int(target_sr))
     out = resample_poly(y, int(target_sr) // g, int(orig_sr) // g, axis=-1)
     return out.astype(y.dtype, copy=False)
@@ -217,6 +218,8 @@ def load_clip(
         margin = -(-10 * max(up, down) // up) + 2
         src_lo = max((lo_t * down // up - margin) // down * down, 0)
         src_hi = min(-(-hi_t * down // up) + margin, info.frames)
+        from scipy.signal import resample_poly
+
         raw = _read_segment(path, src_lo, src_hi)
         full_end = src_hi == info.frames
         segment = resample_poly(raw, up, down).astype(np.float32, copy=False)

@@ -199,18 +199,18 @@ def partial_stats(
         return PartialStats(0, 0.0, 0.0, math.inf, -math.inf, np.zeros(n_bins, np.int64), low, high)
     if not np.all(np.isfinite(values)):
         raise ParameterError("logmag contains non-finite values (NaN or inf)")
-    v64 = values.astype(np.float64, copy=False)
-    mean = float(v64.mean())
-    m2 = float(np.square(v64 - mean).sum())
-    index = np.floor((v64 - low) * (n_bins / (high - low))).astype(np.int64)
-    np.clip(index, 0, n_bins - 1, out=index)
-    hist = np.bincount(index, minlength=n_bins).astype(np.int64)
+    from audiospec._heap import summarise  # compiled once, cached on disk
+
+    hist = np.zeros(n_bins, dtype=np.int64)
+    count, mean, m2, minimum, maximum = summarise(
+        np.ascontiguousarray(values), low, n_bins / (high - low), hist
+    )
     return PartialStats(
-        count=int(values.size),
-        mean=mean,
-        m2=m2,
-        minimum=float(v64.min()),
-        maximum=float(v64.max()),
+        count=int(count),
+        mean=float(mean),
+        m2=float(m2),
+        minimum=float(minimum),
+        maximum=float(maximum),
         hist=hist,
         hist_low=low,
         hist_high=high,

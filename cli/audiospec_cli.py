@@ -320,7 +320,7 @@ def _build_options(func):
         click.option(
             "--shard-size",
             type=click.IntRange(min=1),
-            default=256,
+            default=64,
             show_default=True,
             help="Items per shard (and per task).",
         ),
