@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from audiospec._atomic import atomic_write_text
 from audiospec._validation import valid_config
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudioError, CacheError, ParameterError
@@ -101,15 +102,6 @@ def item_seed(seed: int, item: Item) -> np.random.Generator:
     """The random generator of one item's crop: a function of (seed, path, crop_index) only."""
     digest = hashlib.sha256(item.path.encode()).digest()
     return np.random.default_rng([int(seed), int.from_bytes(digest[:8], "little"), int(item.crop_index)])
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -164,14 +156,14 @@ def _logmag_task(
         spec = normalize(logmag, DatasetStats.from_dict(given_stats))
         spec[~valid] = np.nan
         group["spectrograms"][start : start + n] = spec
-        _atomic_write_text(os.path.join(out, _BUILD_DIR, f"norm-{block:06d}.done"), "")
+        atomic_write_text(os.path.join(out, _BUILD_DIR, f"norm-{block:06d}.done"), "")
     record = {
         "block": block,
         "n_valid": int(valid.sum()),
         "skipped": skipped,
         "partial": None if partial is None else partial.to_dict(),
     }
-    _atomic_write_text(marker, json.dumps(record))
+    atomic_write_text(marker, json.dumps(record))
     return {"block": block, "skipped": len(skipped)}
 
 
@@ -190,7 +182,7 @@ def _normalize_task(out: str, block: int, start: int, stop: int, stats_dict: dic
     if valid.any():
         spec[valid] = normalize(logmag[valid], stats)
     group["spectrograms"][start:stop] = spec
-    _atomic_write_text(marker, "")
+    atomic_write_text(marker, "")
     return block
 
 

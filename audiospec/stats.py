@@ -397,12 +397,14 @@ def normalize(logmag: np.ndarray, stats: DatasetStats) -> np.ndarray:
     logmag = np.asarray(logmag)
     if logmag.dtype.kind != "f":
         raise ParameterError(f"logmag must be a floating-point array (got dtype {logmag.dtype})")
-    z = (logmag - stats.mean) / stats.std
-    np.clip(z, -stats.r, stats.upper, out=z)
-    z += stats.r
-    z *= 2.0 / (stats.upper + stats.r)
-    z -= 1.0
-    return z.astype(logmag.dtype, copy=False)
+    # one affine map and one clip: the map is increasing, so clipping its output to [-1, 1] is
+    # clipping the standardised value to [-r, upper]
+    scale = 2.0 / (stats.std * (stats.upper + stats.r))
+    offset = (stats.r - stats.mean / stats.std) * 2.0 / (stats.upper + stats.r) - 1.0
+    out = logmag * np.asarray(scale, dtype=logmag.dtype)
+    out += np.asarray(offset, dtype=logmag.dtype)
+    np.clip(out, -1.0, 1.0, out=out)
+    return out
 
 
 def denormalize(x: np.ndarray, stats: DatasetStats) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-__all__ = ["friendly_errors", "check_overwrite", "EXIT_USAGE"]
+__all__ = ["friendly_errors", "check_overwrite", "check_empty_dir", "EXIT_USAGE"]
 
 EXIT_USAGE = 2
 
@@ -35,4 +35,11 @@ def check_overwrite(path: str, overwrite: bool) -> None:
     """Refuse to replace an existing output unless ``--overwrite`` was given."""
     if os.path.exists(path) and not overwrite:
         click.echo(f"Error: {path} already exists; pass --overwrite to replace it", err=True)
+        raise SystemExit(EXIT_USAGE)
+
+
+def check_empty_dir(path: str, overwrite: bool) -> None:
+    """Refuse to write into a non-empty output folder unless ``--overwrite`` was given."""
+    if os.path.isdir(path) and os.listdir(path) and not overwrite:
+        click.echo(f"Error: {path} is not empty; pass --overwrite to write into it", err=True)
         raise SystemExit(EXIT_USAGE)

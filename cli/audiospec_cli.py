@@ -20,7 +20,7 @@ from audiospec.readers import (
     list_nsynth,
     list_sc09,
 )
-from gaae_cli._common import check_overwrite, friendly_errors
+from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors
 
 __all__ = ["main"]
 
@@ -191,9 +191,7 @@ def demo(out_dir, per_family, n_iter, workers, seed, overwrite):
     from audiospec.plotting import plot_spectrogram_grid
     from audiospec.synth import make_nsynth_demo
 
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        click.echo(f"Error: {out_dir} is not empty; pass --overwrite to write into it", err=True)
-        raise SystemExit(2)
+    check_empty_dir(out_dir, overwrite)
     start = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
     data = os.path.join(out_dir, "data")
@@ -592,9 +590,7 @@ def demo_data(kind, out_dir, per_family, seed, overwrite):
     """Synthesise a small NSynth-layout dataset (plucked, bowed and struck notes; no download)."""
     from audiospec.synth import make_nsynth_demo
 
-    if os.path.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
-        click.echo(f"Error: {out_dir} is not empty; pass --overwrite to write into it", err=True)
-        raise SystemExit(2)
+    check_empty_dir(out_dir, overwrite)
     counts = make_nsynth_demo(out_dir, per_family=per_family, seed=seed)
     click.echo(
         f"wrote an NSynth-layout dataset to {out_dir}: "

@@ -24,20 +24,12 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from audiospec._atomic import atomic_write_text
 from gaae_models.errors import CheckpointError
 
 __all__ = ["CHECKPOINT_FORMAT_VERSION", "save_checkpoint", "load_checkpoint", "latest_checkpoint"]
 
 CHECKPOINT_FORMAT_VERSION = 1
-
-
-def _atomic_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _optimizer_to_flat(name: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -103,7 +95,7 @@ def save_checkpoint(
     if os.path.exists(final):
         shutil.rmtree(final)
     os.replace(tmp, final)
-    _atomic_text(os.path.join(root, "latest"), os.path.basename(final))
+    atomic_write_text(os.path.join(root, "latest"), os.path.basename(final))
     return final
 
 
