@@ -67,6 +67,7 @@ from audiospec.stats import (
     DEFAULT_CLIP_QUANTILE,
     DatasetStats,
     PartialStats,
+    check_clip_rule,
     dataset_stats,
     merge_stats,
     normalize,
@@ -468,7 +469,7 @@ def build_cache(
         raise ParameterError(f"workers={workers!r} must be a positive integer")
     given_stats = _stats_source(stats_from)
     if given_stats is None:
-        dataset_stats(_dummy_partial(), r=r, clip_quantile=clip_quantile)  # validate r / clip_quantile early
+        check_clip_rule(r, clip_quantile)
     settings = {
         "seed": seed,
         "shard_size": shard_size,
@@ -591,10 +592,6 @@ def build_cache(
     return BuildReport(out, n_valid, len(skipped), skipped, done_before, time.perf_counter() - start_time)
 
 
-def _dummy_partial() -> PartialStats:
-    return partial_stats(np.linspace(-5.0, 5.0, 1001))
-
-
 # ---------------------------------------------------------------------------------------------------
 # reading
 
@@ -626,6 +623,7 @@ class SpectrogramCache:
         self.reader: str = attrs["reader"]
         self.reader_options: dict = dict(attrs.get("reader_options", {}))
         self._index = np.flatnonzero(group["valid"][:])
+        self._labels = group["labels"][:][self._index].astype(np.int64)  # small: read once
         self._spectrograms = group["spectrograms"]
 
     def __len__(self) -> int:
@@ -653,7 +651,7 @@ class SpectrogramCache:
     @property
     def labels(self) -> np.ndarray:
         """Integer labels, shape (n,), -1 = unknown."""
-        return self._column("labels").astype(np.int64)
+        return self._labels.copy()
 
     @property
     def has_labels(self) -> bool:
@@ -732,7 +730,7 @@ class SpectrogramCache:
     def batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Spectrograms (k, F, T) float32 in [-1, 1] and labels (k,) int64 of the given items."""
         idx = np.asarray(indices)
-        return self._read(self._spectrograms, idx), self.labels[self._check(idx.reshape(-1))]
+        return self._read(self._spectrograms, idx), self._labels[self._check(idx.reshape(-1))]
 
     def random_batch(
         self, batch_size: int, *, rng: np.random.Generator | int | None = None

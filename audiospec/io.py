@@ -87,18 +87,12 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int | None = 16000) -> n
         The file is missing, unreadable, empty or contains non-finite samples.
     """
     path = os.fspath(path)
-    try:
-        data, file_sr = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(f"cannot read audio file {path!r}: {exc}") from None
-    if data.shape[0] == 0:
+    y, file_sr = _read_segment(path, 0, None)
+    if y.shape[0] == 0:
         raise AudioError(f"audio file {path!r} is empty (0 samples)")
-    y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    if not np.all(np.isfinite(y)):
-        raise AudioError(f"audio file {path!r} contains non-finite samples (NaN or inf)")
     if sample_rate is not None and file_sr != sample_rate:
         y = resample(y, int(file_sr), int(sample_rate))
-    return np.ascontiguousarray(y)
+    return y
 
 
 def crop(
@@ -148,19 +142,20 @@ def crop(
     return out, offset
 
 
-def _read_segment(path: str, start: int, stop: int) -> np.ndarray:
-    """Frames [start, stop) of a file as mono float32 (fewer at the end of the file)."""
+def _read_segment(path: str, start: int, stop: int | None) -> tuple[np.ndarray, int]:
+    """Frames [start, stop) of a file (``stop=None``: to its end) as mono float32, and its rate."""
     try:
         with sf.SoundFile(path) as f:
             if start > 0:
                 f.seek(start)
-            data = f.read(stop - start, dtype="float32", always_2d=True)
+            data = f.read(-1 if stop is None else stop - start, dtype="float32", always_2d=True)
+            file_sr = f.samplerate
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"cannot read audio file {path!r}: {exc}") from None
     y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(y)):
         raise AudioError(f"audio file {path!r} contains non-finite samples (NaN or inf)")
-    return y
+    return np.ascontiguousarray(y), int(file_sr)
 
 
 def load_clip(
@@ -211,7 +206,7 @@ def load_clip(
         offset = (n_target - n) // 2
     lo_t, hi_t = max(offset, 0), min(offset + n, n_target)  # needed samples at the target rate
     if up == down:
-        segment, seg_start_t = _read_segment(path, lo_t, hi_t), lo_t
+        segment, seg_start_t = _read_segment(path, lo_t, hi_t)[0], lo_t
     else:
         # resample_poly's filter reaches 10 * max(up, down) samples of the upsampled signal each way;
         # start on a multiple of `down` so that the segment's output grid is the full file's grid
@@ -220,7 +215,7 @@ def load_clip(
         src_hi = min(-(-hi_t * down // up) + margin, info.frames)
         from scipy.signal import resample_poly
 
-        raw = _read_segment(path, src_lo, src_hi)
+        raw = _read_segment(path, src_lo, src_hi)[0]
         full_end = src_hi == info.frames
         segment = resample_poly(raw, up, down).astype(np.float32, copy=False)
         seg_start_t = src_lo * up // down

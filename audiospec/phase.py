@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -27,7 +26,7 @@ from audiospec._validation import valid_config, valid_rng, valid_spectrogram
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import ParameterError
 from audiospec.stats import DatasetStats, denormalize
-from audiospec.transform import _istft, _map_blocks, _stft
+from audiospec.transform import _istft, _map_blocks, _n_cores, _stft
 
 __all__ = [
     "DEFAULT_TOL",
@@ -48,7 +47,7 @@ DEFAULT_TOL: float | tuple[float, ...] = 1e-6
 
 def _n_jobs(n_jobs: int | None, n_items: int) -> int:
     if n_jobs is None:
-        n_jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        n_jobs = _n_cores()
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ParameterError(f"n_jobs={n_jobs!r} must be a positive integer or None (all cores)")
     return max(1, min(n_jobs, n_items))

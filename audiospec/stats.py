@@ -47,6 +47,7 @@ __all__ = [
     "partial_stats",
     "merge_stats",
     "dataset_stats",
+    "check_clip_rule",
     "normalize",
     "denormalize",
     "DEFAULT_CLIP_QUANTILE",
@@ -320,6 +321,15 @@ class DatasetStats:
         return cls.from_dict(data)
 
 
+def check_clip_rule(r: float | None, clip_quantile: float) -> None:
+    """Validate the clip options of :func:`dataset_stats` (before any data are read)."""
+    if r is None:
+        if not (isinstance(clip_quantile, (int, float)) and 0.0 < clip_quantile < 0.5):
+            raise ParameterError(f"clip_quantile={clip_quantile!r} must be in (0, 0.5)")
+    elif isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and r > 0):
+        raise ParameterError(f"r={r!r} must be a positive finite number (standard deviations)")
+
+
 def dataset_stats(
     partial: PartialStats,
     *,
@@ -349,9 +359,8 @@ def dataset_stats(
     if std <= 0:
         raise ParameterError("the log-magnitudes are all equal (std = 0); is the audio silent?")
     upper = (partial.maximum - partial.mean) / std
+    check_clip_rule(r, clip_quantile)
     if r is None:
-        if not (0.0 < clip_quantile < 0.5):
-            raise ParameterError(f"clip_quantile={clip_quantile!r} must be in (0, 0.5)")
         r_value = -(partial.quantile(clip_quantile) - partial.mean) / std
         if r_value <= 0:
             raise ParameterError(
@@ -360,8 +369,6 @@ def dataset_stats(
             )
         rule, quantile = "quantile", float(clip_quantile)
     else:
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not (math.isfinite(r) and r > 0):
-            raise ParameterError(f"r={r!r} must be a positive finite number (standard deviations)")
         r_value, rule, quantile = float(r), "explicit", None
     return DatasetStats(
         mean=partial.mean,

@@ -143,13 +143,17 @@ class TrainingData:
     label_names: list[str]
     description: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._offsets = np.cumsum([0] + [len(s) for s in self.sources])
+        self._lookup = dict(zip(self.labelled.tolist(), self.labelled_targets.tolist(), strict=True))
+
     @property
     def n_classes(self) -> int:
         return len(self.label_names)
 
     def get(self, indices: np.ndarray) -> torch.Tensor:
         """Spectrograms (B, 1, F, T) of global indices, in the given order."""
-        offsets = np.cumsum([0] + [len(s) for s in self.sources])
+        offsets = self._offsets
         out = [None] * len(indices)
         for k, source in enumerate(self.sources):
             mask = (indices >= offsets[k]) & (indices < offsets[k + 1])
@@ -161,8 +165,6 @@ class TrainingData:
 
     def target(self, indices: np.ndarray) -> torch.Tensor:
         """Labels of labelled-pool items given by global index."""
-        if not hasattr(self, "_lookup"):
-            self._lookup = dict(zip(self.labelled.tolist(), self.labelled_targets.tolist(), strict=True))
         return torch.tensor([self._lookup[int(i)] for i in indices], dtype=torch.long)
 
 
@@ -535,7 +537,6 @@ class CNNTrainer:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train.cnn_lr)
         use_bf16 = train.amp == "bf16" or (train.amp == "auto" and device.type == "cuda")
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
-        self.ema = None
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"cnn": self.model}
