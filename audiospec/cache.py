@@ -69,6 +69,7 @@ from audiospec.stats import (
     PartialStats,
     check_clip_rule,
     dataset_stats,
+    denormalize,
     merge_stats,
     normalize,
     partial_stats,
@@ -80,6 +81,7 @@ __all__ = [
     "SpectrogramCache",
     "BuildReport",
     "build_cache",
+    "write_cache",
     "open_cache",
     "item_seed",
 ]
@@ -590,6 +592,111 @@ def build_cache(
     )
     shutil.rmtree(build_dir, ignore_errors=True)
     return BuildReport(out, n_valid, len(skipped), skipped, done_before, time.perf_counter() - start_time)
+
+
+def write_cache(
+    spectrograms: np.ndarray,
+    out: str | os.PathLike,
+    *,
+    config: SpectrogramConfig,
+    stats: DatasetStats,
+    labels: np.ndarray | None = None,
+    label_names: Sequence[str] = (),
+    reader: str = "arrays",
+    options: dict[str, Any] | None = None,
+    split: str = "generated",
+    shard_size: int = 64,
+    overwrite: bool = False,
+) -> str:
+    """Write in-memory normalised spectrograms (generated ones, say) as a complete cache.
+
+    The result opens with :func:`open_cache` like a built cache: its raw log-magnitudes are
+    ``denormalize(spectrograms, stats)``, its items are named ``generated/000000`` and so on, and
+    ``options`` (JSON-ready: the model, seed, ...) is recorded as the reader options for provenance.
+    The cache is written into a temporary folder beside ``out`` and renamed at the end, so an
+    interrupted write leaves nothing that opens.
+
+    Parameters
+    ----------
+    spectrograms : np.ndarray, shape (n, F, T)
+        Normalised spectrograms in [-1, 1]; ``(F, T)`` must equal ``config.shape``.
+    out : path-like
+        The cache folder (``*.zarr``).
+    config : SpectrogramConfig
+    stats : DatasetStats
+        The statistics the spectrograms are normalised with (those of the model's training cache).
+    labels : np.ndarray of int, shape (n,), optional
+        Indices into ``label_names`` (-1 = unknown); all unknown when omitted.
+    label_names : sequence of str
+    reader, split : str
+        Recorded names (``attrs['reader']``, the split of every item).
+    options : dict, optional
+    shard_size : int >= 1
+    overwrite : bool
+        Replace an existing cache at ``out``.
+
+    Returns
+    -------
+    str, the absolute path of the cache.
+    """
+    import zarr
+
+    config = valid_config(config)
+    data = np.asarray(spectrograms)
+    if data.ndim != 3 or data.shape[1:] != tuple(config.shape) or data.shape[0] == 0:
+        raise ParameterError(
+            f"spectrograms has shape {data.shape}; it must be (n, {config.shape[0]}, {config.shape[1]}) "
+            "with n >= 1"
+        )
+    if not np.all(np.isfinite(data)):
+        raise ParameterError("spectrograms holds NaN or infinite values")
+    n = data.shape[0]
+    label_names = [str(name) for name in label_names]
+    codes = np.full(n, -1, np.int64) if labels is None else np.asarray(labels)
+    if codes.shape != (n,) or codes.dtype.kind not in "iu":
+        raise ParameterError(f"labels must be an integer array of shape ({n},) (got {codes.shape})")
+    if codes.size and (codes.max() >= len(label_names) or codes.min() < -1):
+        raise ParameterError(
+            f"labels must lie in -1..{len(label_names) - 1} (the indices of label_names={label_names})"
+        )
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ParameterError(f"shard_size={shard_size!r} must be a positive integer")
+    out = os.path.abspath(os.fspath(out))
+    if os.path.exists(out):
+        if not overwrite:
+            raise CacheError(f"{out} already exists; pass overwrite=True to replace it")
+        _cache_state(out)  # refuses to delete anything that is not an audiospec cache
+    listing = DatasetListing(
+        reader=reader,
+        root="",
+        items=[Item(path=f"generated/{i:06d}", label=int(codes[i]), split=split) for i in range(n)],
+        label_names=label_names,
+        options=dict(options or {}),
+    )
+    tmp = f"{out}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    settings = {"source": "arrays"}
+    _create(tmp, listing, config, shard_size=shard_size, fingerprint="arrays", settings=settings)
+    group = zarr.open_group(tmp, mode="r+")
+    normalised = data.astype(np.float32)
+    group["spectrograms"][:] = normalised
+    group["logmag"][:] = denormalize(normalised, stats).astype(np.float32)
+    group["valid"][:] = np.ones(n, dtype=bool)
+    group.attrs.update(
+        {
+            "stats": stats.to_dict(),
+            "stats_source": "given",
+            "n_items": n,
+            "skipped": [],
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "complete": True,
+        }
+    )
+    shutil.rmtree(os.path.join(tmp, _BUILD_DIR), ignore_errors=True)
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------

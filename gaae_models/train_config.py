@@ -11,7 +11,10 @@ from typing import Any
 
 from gaae_models.errors import ConfigError
 
-__all__ = ["TrainConfig", "load_overrides", "parse_set_options"]
+__all__ = ["TrainConfig", "MODEL_KINDS", "load_overrides", "parse_set_options"]
+
+#: What ``gaae fit --model`` trains: the GAAE and the paper's baselines (appendix A-A..A-C, A-E).
+MODEL_KINDS: tuple[str, ...] = ("gaae", "cnn", "biggan-supervised", "biggan-unsupervised", "bigan")
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class TrainConfig:
     + omega * [g1 * L_cls_lab + g2 * L_cls_gen + g3 * L_lat]``.
     """
 
-    model: str = "gaae"  #: "gaae" or "cnn"
+    model: str = "gaae"  #: one of MODEL_KINDS
     steps: int = 2000
     batch_size: int = 16  #: unlabelled batch (and the CNN's batch)
     labelled_batch_size: int | None = None  #: default: batch_size
@@ -48,6 +51,9 @@ class TrainConfig:
     # the simple CNN (its learning rate is lost in the paper text; 1e-3 with Adam(0.9, 0.999))
     cnn_lr: float = 1e-3
     spec_augment: bool = True
+    # the BiGAN probe: a dense classifier on the frozen feature extractor, trained after the BiGAN
+    probe_steps: int = 300
+    probe_lr: float = 1e-3
     # labelled subset
     labelled_fraction: float | None = None
     labelled_cache: str | None = None
@@ -62,8 +68,8 @@ class TrainConfig:
     amp: str = "auto"  #: "auto" (bf16 on CUDA, fp32 on CPU), "bf16" or "off"
 
     def __post_init__(self) -> None:
-        if self.model not in ("gaae", "cnn"):
-            raise ConfigError(f"model={self.model!r} must be 'gaae' or 'cnn'")
+        if self.model not in MODEL_KINDS:
+            raise ConfigError(f"model={self.model!r} must be one of {', '.join(MODEL_KINDS)}")
         for name in (
             "steps",
             "batch_size",
@@ -72,6 +78,7 @@ class TrainConfig:
             "sample_every",
             "checkpoint_every",
             "eval_batch_size",
+            "probe_steps",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -82,7 +89,7 @@ class TrainConfig:
             or self.labelled_batch_size <= 0
         ):
             raise ConfigError(f"labelled_batch_size={self.labelled_batch_size!r} must be a positive integer")
-        for name in ("lr_g", "lr_d", "cnn_lr", "adam_eps"):
+        for name in ("lr_g", "lr_d", "cnn_lr", "probe_lr", "adam_eps"):
             if not (isinstance(getattr(self, name), (int, float)) and getattr(self, name) > 0):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive number")
         for name in ("beta1", "beta2", "alpha"):

@@ -41,9 +41,11 @@ from gaae_models.data import CacheSource, batch_indices, labelled_subset, step_g
 from gaae_models.distributed import DistInfo, average_gradients, barrier, init_distributed
 from gaae_models.errors import CheckpointError, ConfigError
 from gaae_models.networks import (
+    BiGANDiscriminator,
     Classifier,
     Decoder,
     Encoder,
+    GuidedEncoder,
     LatentDiscriminator,
     SampleDiscriminator,
     SimpleCNN,
@@ -55,6 +57,9 @@ __all__ = [
     "TrainingData",
     "GAAETrainer",
     "CNNTrainer",
+    "BigGANTrainer",
+    "BiGANTrainer",
+    "build_trainer",
     "fit",
     "spec_augment",
     "RUN_FORMAT_VERSION",
@@ -169,10 +174,23 @@ class TrainingData:
 
 
 def prepare_data(cache_path: str, train: TrainConfig) -> TrainingData:
-    """Open the caches and choose the labelled subset (seeded and stratified)."""
+    """Open the caches and choose the labelled subset (seeded and stratified).
+
+    The unsupervised BigGAN uses no labels: its labelled pool is empty and the cache may be
+    unlabelled. The supervised BigGAN uses every label unless a fraction is given.
+    """
     main = CacheSource(cache_path, in_memory=train.in_memory)
     sources = [main]
-    if train.labelled_cache:
+    if train.model == "biggan-unsupervised":
+        if train.labelled_fraction is not None or train.labelled_cache:
+            raise ConfigError(
+                "the unsupervised BigGAN uses no labels: drop --labelled-fraction / --labelled-cache"
+            )
+        names = list(main.cache.label_names) if main.cache.has_labels else []
+        labelled = np.zeros(0, np.int64)
+        targets = np.zeros(0, np.int64)
+        how = {"n_labelled": 0}
+    elif train.labelled_cache:
         guide = CacheSource(train.labelled_cache, in_memory=train.in_memory)
         if not guide.cache.has_labels:
             raise ConfigError(f"labelled_cache={train.labelled_cache!r} has no labels")
@@ -197,7 +215,7 @@ def prepare_data(cache_path: str, train: TrainConfig) -> TrainingData:
         labelled = labelled_subset(main.labels, fraction, n_classes=len(names), seed=train.seed)
         targets = main.labels[labelled]
         how = {"labelled_fraction": fraction, "n_labelled": int(labelled.size)}
-    if len(names) < 2:
+    if len(names) < 2 and train.model != "biggan-unsupervised":
         raise ConfigError(f"the labels {names} give fewer than 2 classes")
     unlabelled = np.arange(sum(len(s) for s in sources))
     description = {
@@ -288,6 +306,17 @@ class _Run:
         with open(tmp, "w") as f:
             f.writelines(lines)
         os.replace(tmp, self.log_path)
+
+
+@torch.no_grad()
+def _update_ema(ema: torch.nn.Module, source: torch.nn.Module, train: TrainConfig, step: int) -> None:
+    """EMA of G's weights: a plain copy before ``train.ema_start``, decay ``train.ema_decay`` after."""
+    decay = train.ema_decay if step >= train.ema_start else 0.0
+    for target, value in zip(ema.state_dict().values(), source.state_dict().values(), strict=True):
+        if target.dtype.is_floating_point:
+            target.mul_(decay).add_(value, alpha=1.0 - decay)
+        else:
+            target.copy_(value)
 
 
 def _diff(old: dict, new: dict, prefix: str = "") -> str:
@@ -483,16 +512,8 @@ class GAAETrainer:
             self._update_ema(step)
         return metrics
 
-    @torch.no_grad()
     def _update_ema(self, step: int) -> None:
-        decay = self.train.ema_decay if step >= self.train.ema_start else 0.0
-        for target, source in zip(
-            self.ema.state_dict().values(), self.model.decoder.state_dict().values(), strict=True
-        ):
-            if target.dtype.is_floating_point:
-                target.mul_(decay).add_(source, alpha=1.0 - decay)
-            else:
-                target.copy_(source)
+        _update_ema(self.ema, self.model.decoder, self.train, step)
 
     # -- evaluation and samples -------------------------------------------------------------------
     @torch.no_grad()
@@ -576,40 +597,365 @@ class CNNTrainer:
 
 
 # ---------------------------------------------------------------------------------------------------
+# the BigGAN and BiGAN baselines
+
+
+def _autocast(train: TrainConfig, device: torch.device) -> torch.autocast:
+    use_bf16 = train.amp == "bf16" or (train.amp == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+
+
+class BigGANTrainer:
+    """The BigGAN baselines (appendix A-A and A-B): G(s[, y]) against D_x(x[, y]) with the hinge loss.
+
+    ``conditional=True`` is the supervised BigGAN: cBN in G, projection D, real pairs from the
+    labelled pool (all labels by default) and fake labels uniform over the K classes.
+    ``conditional=False`` is the unsupervised BigGAN: plain BN in G, a dense D head, every item of
+    the cache as a real sample and no labels at all. D step, then G step, then the optional EMA of G,
+    as in the GAAE; the same seeded draws per step make runs deterministic on CPU.
+    """
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        train: TrainConfig,
+        data: TrainingData,
+        *,
+        conditional: bool,
+        device: torch.device,
+        dist_info: DistInfo | None = None,
+    ) -> None:
+        self.cfg, self.train, self.data, self.device = model_config, train, data, device
+        self.conditional = conditional
+        self.dist = dist_info or DistInfo()
+        torch.manual_seed(train.seed)
+        self.decoder = Decoder(model_config, conditional=conditional).to(device)
+        self.d_x = SampleDiscriminator(model_config, conditional=conditional).to(device)
+        betas = (train.beta1, train.beta2)
+        self.opt_g = torch.optim.Adam(
+            self.decoder.parameters(), lr=train.lr_g, betas=betas, eps=train.adam_eps
+        )
+        self.opt_d = torch.optim.Adam(self.d_x.parameters(), lr=train.lr_d, betas=betas, eps=train.adam_eps)
+        self.ema = copy.deepcopy(self.decoder).eval() if train.ema_decay > 0 else None
+        if self.ema is not None:
+            self.ema.requires_grad_(False)
+        self.autocast = _autocast(train, device)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        out = {"decoder": self.decoder, "d_x": self.d_x}
+        if self.ema is not None:
+            out["ema_decoder"] = self.ema
+        return out
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def _y(self, labels: torch.Tensor) -> torch.Tensor | None:
+        return _one_hot(labels.to(self.device), self.data.n_classes) if self.conditional else None
+
+    def make_batch(self, step: int) -> dict[str, torch.Tensor]:
+        """The real minibatch (and its labels), prior samples and fake labels of ``step``."""
+        t, seed, rank = self.train, self.train.seed, self.dist.rank
+        pool = self.data.labelled if self.conditional else self.data.unlabelled
+        stream = _STREAM_LABELLED if self.conditional else _STREAM_UNLABELLED
+        idx = batch_indices(pool, t.batch_size, seed=seed, step=step, stream=stream, rank=rank)
+        prior = torch.randn(
+            t.batch_size, self.cfg.s_dim, generator=step_generator(seed, step, _STREAM_PRIOR, rank)
+        )
+        batch = {"x": self.data.get(idx).to(self.device), "s_prior": prior.to(self.device)}
+        if self.conditional:
+            batch["y"] = self.data.target(idx).to(self.device)
+            batch["y_r"] = torch.randint(
+                self.data.n_classes,
+                (t.batch_size,),
+                generator=step_generator(seed, step, _STREAM_LABELS, rank),
+            ).to(self.device)
+        return batch
+
+    def train_step(self, step: int) -> dict[str, float]:
+        """One D step and one G step; returns the named losses."""
+        batch = self.make_batch(step)
+        y_real = self._y(batch["y"]) if self.conditional else None
+        y_fake = self._y(batch["y_r"]) if self.conditional else None
+        self.decoder.train()
+        self.d_x.train()
+        self.d_x.requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        with self.autocast:
+            with torch.no_grad():
+                fake = self.decoder(batch["s_prior"], y_fake)
+            real_score = self.d_x(batch["x"], y_real)
+            fake_score = self.d_x(fake, y_fake)
+            loss_d = hinge_d(real_score, fake_score)
+        loss_d.backward()
+        average_gradients(list(self.d_x.parameters()), self.dist)
+        self.opt_d.step()
+        self.d_x.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.autocast:
+            loss_g = -self.d_x(self.decoder(batch["s_prior"], y_fake), y_fake).mean()
+        loss_g.backward()
+        average_gradients(list(self.decoder.parameters()), self.dist)
+        self.opt_g.step()
+        self.d_x.requires_grad_(True)
+        if self.ema is not None:
+            _update_ema(self.ema, self.decoder, self.train, step)
+        return {
+            "loss/d_x": loss_d.item(),
+            "loss/gen": loss_g.item(),
+            "d_x/real": real_score.float().mean().item(),
+            "d_x/fake": fake_score.float().mean().item(),
+        }
+
+    @torch.no_grad()
+    def generate(self, labels: torch.Tensor, *, seed: int) -> torch.Tensor:
+        """G(s[, y]) for s ~ N(0, I) drawn from ``seed``: (B, 1, F, T) in [-1, 1] (labels ignored
+        when unconditional, but their count sets B)."""
+        decoder = self.ema if self.ema is not None else self.decoder
+        decoder.eval()
+        s = torch.randn(labels.shape[0], self.cfg.s_dim, generator=torch.Generator().manual_seed(seed))
+        with self.autocast:
+            return decoder(s.to(self.device), self._y(labels)).float()
+
+
+class BiGANTrainer:
+    """The BiGAN baseline (appendix A-C): an unsupervised BigGAN plus a feature extractor E and a
+    joint discriminator D(x, e), then a dense probe on the frozen features.
+
+    G (plain BN) and D_x (dense head) are the unsupervised BigGAN. E (Table XVIII: the trunk and a
+    dense layer to ``z_dim``) maps real x to e = E(x); D(x, e) (Table XIX) tells real pairs
+    (x, E(x)) from fake pairs (G(e'), e') with e' ~ N(0, I) (``s_dim`` must equal ``z_dim``).
+    Hinge losses; G and E minimise ``-D_x(G(e')) + D(x, E(x)) - D(G(e'), e')`` (the BigBiGAN
+    form of the BiGAN objective). After the last step, :meth:`finish` trains the probe (Dense 128,
+    ReLU, Dense K; Table XXII) on E's features of the labelled pool for ``probe_steps`` full-batch
+    Adam steps with E frozen.
+    """
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        train: TrainConfig,
+        data: TrainingData,
+        *,
+        device: torch.device,
+        dist_info: DistInfo | None = None,
+    ) -> None:
+        if model_config.s_dim != model_config.z_dim:
+            raise ConfigError(
+                f"the BiGAN needs s_dim == z_dim (got s_dim={model_config.s_dim}, z_dim={model_config.z_dim})"
+            )
+        self.cfg, self.train, self.data, self.device = model_config, train, data, device
+        self.dist = dist_info or DistInfo()
+        torch.manual_seed(train.seed)
+        self.decoder = Decoder(model_config, conditional=False).to(device)
+        self.d_x = SampleDiscriminator(model_config, conditional=False).to(device)
+        self.feature = GuidedEncoder(model_config).to(device)
+        self.d_joint = BiGANDiscriminator(model_config).to(device)
+        self.probe = Classifier(model_config).to(device)
+        betas = (train.beta1, train.beta2)
+        self.opt_g = torch.optim.Adam(
+            [*self.decoder.parameters(), *self.feature.parameters()],
+            lr=train.lr_g,
+            betas=betas,
+            eps=train.adam_eps,
+        )
+        self.opt_d = torch.optim.Adam(
+            [*self.d_x.parameters(), *self.d_joint.parameters()],
+            lr=train.lr_d,
+            betas=betas,
+            eps=train.adam_eps,
+        )
+        self.opt_probe = torch.optim.Adam(self.probe.parameters(), lr=train.probe_lr)
+        self.autocast = _autocast(train, device)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {
+            "decoder": self.decoder,
+            "d_x": self.d_x,
+            "feature": self.feature,
+            "d_joint": self.d_joint,
+            "probe": self.probe,
+        }
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt_g": self.opt_g, "opt_d": self.opt_d, "opt_probe": self.opt_probe}
+
+    def train_step(self, step: int) -> dict[str, float]:
+        t, seed, rank = self.train, self.train.seed, self.dist.rank
+        idx = batch_indices(
+            self.data.unlabelled, t.batch_size, seed=seed, step=step, stream=_STREAM_UNLABELLED, rank=rank
+        )
+        x = self.data.get(idx).to(self.device)
+        prior = torch.randn(
+            t.batch_size, self.cfg.z_dim, generator=step_generator(seed, step, _STREAM_PRIOR, rank)
+        )
+        prior = prior.to(self.device)
+        for module in (self.decoder, self.d_x, self.feature, self.d_joint):
+            module.train()
+        d_params = [*self.d_x.parameters(), *self.d_joint.parameters()]
+        g_params = [*self.decoder.parameters(), *self.feature.parameters()]
+        for p in d_params:
+            p.requires_grad_(True)
+        self.opt_d.zero_grad(set_to_none=True)
+        with self.autocast:
+            with torch.no_grad():
+                fake = self.decoder(prior)
+                e_real = self.feature(x)
+            loss_dx = hinge_d(self.d_x(x), self.d_x(fake))
+            real_joint = self.d_joint(x, e_real)
+            fake_joint = self.d_joint(fake, prior)
+            loss_joint = hinge_d(real_joint, fake_joint)
+        (loss_dx + loss_joint).backward()
+        average_gradients(d_params, self.dist)
+        self.opt_d.step()
+        for p in d_params:
+            p.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.autocast:
+            fake = self.decoder(prior)
+            loss_gen = -self.d_x(fake).mean()
+            loss_bigan = self.d_joint(x, self.feature(x)).mean() - self.d_joint(fake, prior).mean()
+            total = loss_gen + loss_bigan
+        total.backward()
+        average_gradients(g_params, self.dist)
+        self.opt_g.step()
+        for p in d_params:
+            p.requires_grad_(True)
+        return {
+            "loss/d_x": loss_dx.item(),
+            "loss/d_joint": loss_joint.item(),
+            "loss/gen": loss_gen.item(),
+            "loss/bigan": loss_bigan.item(),
+            "d_joint/real": real_joint.float().mean().item(),
+            "d_joint/fake": fake_joint.float().mean().item(),
+        }
+
+    @torch.no_grad()
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """E(x): the feature extractor's output, (B, z_dim)."""
+        self.feature.eval()
+        with self.autocast:
+            return self.feature(x).float()
+
+    def finish(self) -> dict[str, float]:
+        """Train the probe on the frozen features of the labelled pool; returns its last metrics."""
+        if self.data.labelled.size == 0:
+            return {}
+        feats = []
+        for lo in range(0, self.data.labelled.size, self.train.eval_batch_size):
+            idx = self.data.labelled[lo : lo + self.train.eval_batch_size]
+            feats.append(self.features(self.data.get(idx).to(self.device)))
+        e = torch.cat(feats)
+        y = self.data.target(self.data.labelled).to(self.device)
+        torch.manual_seed(self.train.seed)
+        self.probe.train()
+        loss = torch.zeros(())
+        for _ in range(self.train.probe_steps):
+            self.opt_probe.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(self.probe(e), y)
+            loss.backward()
+            self.opt_probe.step()
+        self.probe.eval()
+        with torch.no_grad():
+            acc = (self.probe(e).argmax(1) == y).float().mean().item()
+        return {"probe/loss": loss.item(), "probe/train_accuracy": acc}
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of the probe on E(x)."""
+        self.probe.eval()
+        return self.probe(self.features(x))
+
+    @torch.no_grad()
+    def generate(self, labels: torch.Tensor, *, seed: int) -> torch.Tensor:
+        """Unconditional G(e) for ``len(labels)`` draws of e ~ N(0, I) from ``seed``."""
+        self.decoder.eval()
+        e = torch.randn(labels.shape[0], self.cfg.z_dim, generator=torch.Generator().manual_seed(seed))
+        with self.autocast:
+            return self.decoder(e.to(self.device)).float()
+
+
+def build_trainer(
+    model_config: ModelConfig,
+    train: TrainConfig,
+    data: TrainingData,
+    *,
+    device: torch.device,
+    dist_info: DistInfo | None = None,
+) -> GAAETrainer | CNNTrainer | BigGANTrainer | BiGANTrainer:
+    """The trainer of ``train.model``."""
+    kind = train.model
+    if kind == "gaae":
+        return GAAETrainer(model_config, train, data, device=device, dist_info=dist_info)
+    if kind == "cnn":
+        return CNNTrainer(train, data, tuple(model_config.input_shape), device=device, dist_info=dist_info)
+    if kind in ("biggan-supervised", "biggan-unsupervised"):
+        return BigGANTrainer(
+            model_config,
+            train,
+            data,
+            conditional=kind == "biggan-supervised",
+            device=device,
+            dist_info=dist_info,
+        )
+    return BiGANTrainer(model_config, train, data, device=device, dist_info=dist_info)
+
+
+# ---------------------------------------------------------------------------------------------------
 # the entry point
 
 
-def _write_samples(trainer: GAAETrainer, run: _Run, step: int, cache_path: str) -> None:
-    """A labelled PNG grid of generated spectrograms (every class) and a few WAVs."""
+def _write_samples(trainer: Any, run: _Run, step: int, cache_path: str) -> None:
+    """A PNG grid of generated spectrograms (every class for conditional models) and a few WAVs."""
     import audiospec
     from audiospec.plotting import plot_spectrogram_grid
 
     cache = open_cache(cache_path)
-    k = trainer.data.n_classes
-    per_class = max(1, min(4, 16 // k))
-    labels = torch.arange(k).repeat_interleave(per_class)
+    conditional = getattr(trainer, "conditional", not isinstance(trainer, BiGANTrainer))
+    k = trainer.data.n_classes if conditional else 0
+    names = trainer.data.label_names
+    if k >= 2:
+        per_class = max(1, min(4, 16 // k))
+        labels = torch.arange(k).repeat_interleave(per_class)
+        titles = [names[int(y)] for y in labels]
+        n_cols = per_class
+        picks = [
+            int(np.flatnonzero(labels.numpy() == c)[0]) for c in range(min(trainer.train.n_sample_wavs, k))
+        ]
+        wav_names = [names[c] for c in range(len(picks))]
+    else:
+        labels = torch.zeros(16, dtype=torch.long)
+        titles = [f"sample {i}" for i in range(16)]
+        n_cols = 4
+        picks = list(range(min(trainer.train.n_sample_wavs, 16)))
+        wav_names = [f"sample{i}" for i in picks]
     x = trainer.generate(labels, seed=trainer.train.seed + 12345).squeeze(1).cpu().numpy()
     folder = os.path.join(run.dir, "samples")
-    names = trainer.data.label_names
     plot_spectrogram_grid(
         x,
         os.path.join(folder, f"step-{step:07d}.png"),
-        titles=[names[int(y)] for y in labels],
+        titles=titles,
         config=cache.config,
         vmin=-1,
         vmax=1,
-        n_cols=per_class if k > 1 else 4,
+        n_cols=n_cols,
     )
-    n_wavs = min(trainer.train.n_sample_wavs, k)
-    if n_wavs:
-        picks = [int(np.flatnonzero(labels.numpy() == c)[0]) for c in range(n_wavs)]
+    if picks:
         audio = audiospec.reconstruct(x[picks], config=cache.config, stats=cache.stats, n_iter=16, rng=0)
-        for c, y in zip(range(n_wavs), audio, strict=True):
+        for name, y in zip(wav_names, audio, strict=True):
             audiospec.write_wav(
-                os.path.join(folder, f"step-{step:07d}-{names[c]}.wav"),
-                y,
-                sample_rate=cache.config.sample_rate,
+                os.path.join(folder, f"step-{step:07d}-{name}.wav"), y, sample_rate=cache.config.sample_rate
             )
+
+
+#: Progress-bar losses of each model kind.
+_BAR_KEYS = {
+    "gaae": ("loss/d_x", "loss/gen", "loss/rec", "loss/cls_lab"),
+    "cnn": ("loss/cls", "acc/batch"),
+    "biggan-supervised": ("loss/d_x", "loss/gen"),
+    "biggan-unsupervised": ("loss/d_x", "loss/gen"),
+    "bigan": ("loss/d_x", "loss/d_joint", "loss/gen", "loss/bigan"),
+}
 
 
 def fit(
@@ -640,7 +986,8 @@ def fit(
     if dev.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
     data = prepare_data(cache_path, train)
-    model_config = model_config.replace(n_classes=data.n_classes)
+    if data.n_classes >= 2:
+        model_config = model_config.replace(n_classes=data.n_classes)
     cache = data.sources[0].cache
     if tuple(model_config.input_shape) != tuple(cache.config.shape):
         raise ConfigError(
@@ -680,12 +1027,7 @@ def fit(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     run = _Run(out_dir, record, resume=resume, dist_info=dist_info)
-    if train.model == "gaae":
-        trainer: GAAETrainer | CNNTrainer = GAAETrainer(
-            model_config, train, data, device=dev, dist_info=dist_info
-        )
-    else:
-        trainer = CNNTrainer(train, data, tuple(cache.config.shape), device=dev, dist_info=dist_info)
+    trainer = build_trainer(model_config, train, data, device=dev, dist_info=dist_info)
     start_step = 0
     if resume:
         path = latest_checkpoint(run.dir)
@@ -722,19 +1064,25 @@ def fit(
             raise ConfigError(f"step {step}: a loss is not finite ({metrics}); lower the learning rates")
         run.log({"step": step, **metrics, "time/step": time.perf_counter() - t0})
         if step % train.log_every == 0 or step == train.steps:
-            keys = (
-                ("loss/d_x", "loss/gen", "loss/rec", "loss/cls_lab")
-                if train.model == "gaae"
-                else ("loss/cls", "acc/batch")
-            )
+            keys = _BAR_KEYS[train.model]
             bar.set_postfix({k.split("/")[1]: f"{metrics[k]:.3f}" for k in keys})
         bar.update(1)
-        if eval_cache and (step % train.eval_every == 0 or step == train.steps) and dist_info.is_main:
+        if step == train.steps and hasattr(trainer, "finish"):
+            finish_metrics = trainer.finish()  # the BiGAN probe, on every rank (same data and seed)
+            run.log({"step": step, **finish_metrics})
+            metrics.update(finish_metrics)
+        can_eval = hasattr(trainer, "predict") and (train.model != "bigan" or step == train.steps)
+        if (
+            eval_cache
+            and can_eval
+            and (step % train.eval_every == 0 or step == train.steps)
+            and dist_info.is_main
+        ):
             last_eval = _accuracy(trainer.predict, eval_cache, device=dev, batch_size=train.eval_batch_size)
             run.log({"step": step, "eval/accuracy": last_eval})
             bar.write(f"step {step}: test accuracy {last_eval:.4f}")
         if (
-            train.model == "gaae"
+            train.model != "cnn"
             and (step % train.sample_every == 0 or step == train.steps)
             and dist_info.is_main
         ):
