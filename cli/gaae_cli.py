@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
 import gaae_models
 from audiospec import AudiospecError
-from gaae_cli._common import friendly_errors
+from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors
 from gaae_models.errors import GaaeError
 
 __all__ = ["main"]
@@ -23,7 +24,14 @@ def main() -> None:
 @main.command()
 @click.argument("cache", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder.")
-@click.option("--model", "model_kind", type=click.Choice(["gaae", "cnn"]), default="gaae", show_default=True)
+@click.option(
+    "--model",
+    "model_kind",
+    type=click.Choice(["gaae", "cnn", "biggan-supervised", "biggan-unsupervised", "bigan"]),
+    default="gaae",
+    show_default=True,
+    help="The GAAE, or a baseline: the simple CNN, the BigGANs, the BiGAN (with a probe on its features).",
+)
 @click.option(
     "--preset",
     type=click.Choice(["small", "paper"]),
@@ -87,7 +95,7 @@ def fit(
     in_memory,
     quiet,
 ):
-    """Train a GAAE (or the simple CNN) on the audiospec cache CACHE.
+    """Train a GAAE (or a baseline) on the audiospec cache CACHE.
 
     Runs unchanged under torchrun for data-parallel training, e.g.
     torchrun --nproc-per-node 2 -m gaae_cli.gaae_cli fit CACHE --out RUN
@@ -128,6 +136,241 @@ def fit(
     )
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "final_metrics"}))
 
+
+@main.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False), required=False)
+@click.option(
+    "--label", "labels", multiple=True, help="A label name to generate (repeatable) [default: all]."
+)
+@click.option("--n", "n", type=click.IntRange(min=1), default=4, show_default=True, help="Samples per label.")
+@click.option(
+    "--n-iter",
+    type=click.IntRange(min=0),
+    default=16,
+    show_default=True,
+    help="Fast Griffin-Lim iterations after PGHI when rebuilding audio.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latents.")
+@click.option("--interpolate", is_flag=True, help="Interpolate linearly between two latents (paper V-F).")
+@click.option(
+    "--steps",
+    "n_steps",
+    type=click.IntRange(min=2),
+    default=8,
+    show_default=True,
+    help="Interpolation steps.",
+)
+@click.option(
+    "--from-audio",
+    "audio_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Encode this clip's style s and decode it under every label (GAAE runs).",
+)
+@click.option(
+    "--to-cache",
+    "cache_out",
+    type=click.Path(),
+    help="Write --n generated spectrograms (in total) with their labels as an audiospec cache.",
+)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing --to-cache cache or write into a non-empty OUT_DIR.",
+)
+@friendly_errors(GaaeError, AudiospecError)
+def sample(
+    run_dir, out_dir, labels, n, n_iter, seed, interpolate, n_steps, audio_path, cache_out, device, overwrite
+):
+    """Generate from the trained run RUN into OUT_DIR: a labelled PNG grid and WAVs.
+
+    \b
+    gaae sample RUN samples/ --label guitar --n 8
+    gaae sample RUN interp/ --interpolate --steps 10
+    gaae sample RUN transfer/ --from-audio my_note.wav
+    gaae sample RUN --to-cache generated.zarr --n 5000
+    """
+    from gaae_models import generation
+    from gaae_models.runs import load_run
+
+    modes = sum(bool(m) for m in (interpolate, audio_path, cache_out))
+    if modes > 1:
+        raise click.UsageError("choose one of --interpolate, --from-audio and --to-cache")
+    if cache_out is None and out_dir is None:
+        raise click.UsageError("give OUT_DIR (or --to-cache OUT.zarr)")
+    if cache_out is not None:
+        check_overwrite(cache_out, overwrite)
+    elif out_dir is not None:
+        check_empty_dir(out_dir, overwrite)
+    run = load_run(run_dir, device=device)
+    labels = list(labels) or None
+    if cache_out is not None:
+        path = generation.generate_cache(run, cache_out, n=n, labels=labels, seed=seed, overwrite=overwrite)
+        click.echo(f"wrote {n} generated spectrograms to {path}")
+        return
+    if interpolate:
+        index = generation.interpolate(run, out_dir, labels=labels, n_steps=n_steps, seed=seed, n_iter=n_iter)
+    elif audio_path:
+        index = generation.from_audio(run, audio_path, out_dir, labels=labels, n_iter=n_iter, seed=seed)
+    else:
+        index = generation.sample(run, out_dir, labels=labels, n=n, seed=seed, n_iter=n_iter)
+    click.echo(f"wrote {index['grid']} and {len(index['items'])} WAVs to {os.path.abspath(out_dir)}")
+
+
+@main.command()
+@click.argument(
+    "run_dirs", metavar="RUN...", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False)
+)
+@click.option(
+    "--test-cache", required=True, type=click.Path(exists=True, file_okay=False), help="The real test split."
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Report folder.")
+@click.option(
+    "--metric-model",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="A CNN run trained on every label, for IS/FID [default: a CNN run among RUN... with every label].",
+)
+@click.option(
+    "--n",
+    "n_generated",
+    type=click.IntRange(min=2),
+    default=1000,
+    show_default=True,
+    help="Generated samples per seed (IS, FID, CAS).",
+)
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated generation seeds.")
+@click.option(
+    "--cas-steps",
+    type=click.IntRange(min=0),
+    default=300,
+    show_default=True,
+    help="Training steps of each CAS CNN (0 skips CAS).",
+)
+@click.option("--cas-batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--probe-attribute",
+    "probe_attributes",
+    multiple=True,
+    help="Test-cache attribute to probe (repeatable) [default: every one with 2-20 values].",
+)
+@click.option("--tsne-points", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option(
+    "--n-iter",
+    type=click.IntRange(min=0),
+    default=16,
+    show_default=True,
+    help="Fast Griffin-Lim iterations for the sample WAVs.",
+)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@friendly_errors(GaaeError, AudiospecError)
+def evaluate(
+    run_dirs,
+    test_cache,
+    out_dir,
+    metric_model,
+    n_generated,
+    seeds,
+    cas_steps,
+    cas_batch_size,
+    probe_attributes,
+    tsne_points,
+    n_iter,
+    device,
+    overwrite,
+    quiet,
+):
+    """Evaluate runs RUN... on TEST: accuracy, IS/FID, CAS, probes and t-SNE into a report.
+
+    \b
+    gaae evaluate runs/gaae5 runs/cnn5 runs/cnn100 --test-cache test.zarr --out report/
+    """
+    from gaae_models.evaluation import evaluate as run_evaluate
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"{seeds!r} must be comma-separated integers", param_hint="--seeds"
+        ) from None
+    check_empty_dir(out_dir, overwrite)
+    results = run_evaluate(
+        list(run_dirs),
+        test_cache,
+        out_dir,
+        metric_model=metric_model,
+        n_generated=n_generated,
+        seeds=seed_list,
+        cas_steps=cas_steps,
+        cas_batch_size=cas_batch_size,
+        probe_attributes=list(probe_attributes) or None,
+        tsne_points=tsne_points,
+        n_iter=n_iter,
+        device=device,
+        progress=not quiet,
+    )
+    click.echo(f"wrote {os.path.join(out_dir, 'report.md')} ({len(results['runs'])} runs)")
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--quick", is_flag=True, help="Tiny sizes (seconds, not minutes): checks that the path works.")
+@click.option("--labelled-fraction", type=float, default=0.05, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@friendly_errors(GaaeError, AudiospecError)
+def demo(out_dir, quick, labelled_fraction, seed, device, quiet):
+    """Run the whole mission on built-in synthetic notes (no download) into OUT_DIR.
+
+    Synthesises an NSynth-layout dataset, builds caches, trains a small GAAE with 5 % of the labels
+    and two CNNs, writes samples, evaluates (accuracy, IS/FID, t-SNE), saves the encoder with
+    save_pretrained and extracts features from WAV files: about ten minutes on 2 CPU cores.
+    """
+    from gaae_models.demo import run_demo
+
+    summary = run_demo(
+        out_dir,
+        size="quick" if quick else "default",
+        labelled_fraction=labelled_fraction,
+        seed=seed,
+        device=device,
+        progress=not quiet,
+    )
+    n, art = summary["numbers"], summary["artefacts"]
+    pct = f"{100 * n['labelled_fraction']:g} %"
+    lines = [
+        f"gaae demo finished in {summary['seconds'] / 60:.1f} min "
+        f"({n['n_train']} training and {n['n_test']} test notes)",
+        "",
+        "headline numbers (test split):",
+        f"  GAAE classifier C, {pct} labels:   accuracy {n['gaae_classifier_accuracy']:.3f}",
+        f"  simple CNN, same {pct} labels:     accuracy {n['cnn_same_labels_accuracy']:.3f}",
+        f"  simple CNN, every label:         accuracy {n['cnn_all_labels_accuracy']:.3f}",
+        f"  GAAE samples: IS {n['gaae_inception_score']:.3f} "
+        f"(real test {n['real_test_inception_score']:.3f}), "
+        f"FID {n['gaae_fid']:.3f} (real train vs test {n['real_train_fid']:.3f})",
+        "",
+        "artefacts:",
+        f"  caches           {art['train_cache']}  {art['test_cache']}",
+        f"  runs             {os.path.dirname(art['run_gaae'])}/{{gaae,cnn_few,cnn_all}}",
+        f"  samples (PNG)    {art['samples_grid']}",
+        f"  samples (WAV)    {art['samples_dir']}",
+        f"  report           {os.path.join(art['report'], 'report.md')} (t-SNE and sample PNGs in figures/)",
+        f"  encoder          {art['encoder']}  (Encoder.from_pretrained)",
+        f"  features         {art['features']}",
+        f"  summary          {os.path.join(out_dir, 'summary.json')}",
+    ]
+    click.echo("\n".join(lines))
+
+
+from gaae_cli.gaae_hub_cli import features, push  # noqa: E402
+
+main.add_command(push)
+main.add_command(features)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
