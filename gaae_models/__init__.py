@@ -8,7 +8,7 @@ spectrogram (B, 1, 256, 128) in [-1, 1].
 from __future__ import annotations
 
 from gaae_models.config import PRESETS, ModelConfig, model_config
-from gaae_models.errors import CheckpointError, ConfigError, GaaeError
+from gaae_models.errors import CheckpointError, ConfigError, GaaeError, HubError
 from gaae_models.networks import (
     BiGANDiscriminator,
     Classifier,
@@ -29,6 +29,7 @@ __all__ = [
     "GaaeError",
     "ConfigError",
     "CheckpointError",
+    "HubError",
     "ModelConfig",
     "PRESETS",
     "model_config",

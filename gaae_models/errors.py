@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["GaaeError", "ConfigError", "CheckpointError"]
+__all__ = ["GaaeError", "ConfigError", "CheckpointError", "HubError"]
 
 
 class GaaeError(Exception):
@@ -15,3 +15,12 @@ class ConfigError(GaaeError, ValueError):
 
 class CheckpointError(GaaeError):
     """A checkpoint or run directory is missing, corrupt, of an unknown format or mismatched."""
+
+
+class HubError(GaaeError):
+    """A pretrained model (Hub repository or local folder) is missing, incomplete, unsafe or unreachable.
+
+    Raised for a repository or file that does not exist, a ``config.json`` without a required key
+    (the message names it), weights stored only as pickles (never loaded), an offline cache that
+    lacks a file, and failed uploads. Messages never contain an access token.
+    """

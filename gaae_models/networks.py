@@ -30,8 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audiospec.config import SpectrogramConfig
+from audiospec.stats import DatasetStats
 from gaae_models.config import N_RESAMPLINGS, ModelConfig
 from gaae_models.errors import ConfigError
+from gaae_models.features import EncoderHubMixin
 from gaae_models.nn import (
     BatchNorm2d,
     DownBlock,
@@ -128,32 +131,54 @@ class Trunk(nn.Module):
         return global_sum_pool(h)
 
 
-class _LatentEncoder(nn.Module):
+class _LatentEncoder(nn.Module, EncoderHubMixin):
     """Trunk + one dense head: the shared code of :class:`GuidedEncoder` and :class:`StyleEncoder`."""
 
     _head_name: str
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        *,
+        audio_config: SpectrogramConfig | None = None,
+        stats: DatasetStats | None = None,
+        label_names: Sequence[str] | None = None,
+    ) -> None:
         super().__init__()
         _check_config(config)
         self.config = config
         self.trunk = Trunk(config, sn=config.encoder_sn)
         head = init_weights(_encoder_head(config, self._latent_dim(config)))
         setattr(self, self._head_name, head)
+        self._init_hub_metadata(audio_config, stats, label_names)
 
     @staticmethod
     def _latent_dim(config: ModelConfig) -> int:
         raise NotImplementedError
 
     @classmethod
-    def _from_modules(cls, config: ModelConfig, trunk: Trunk, head: nn.Module) -> _LatentEncoder:
+    def _from_modules(
+        cls,
+        config: ModelConfig,
+        trunk: Trunk,
+        head: nn.Module,
+        *,
+        audio_config: SpectrogramConfig | None = None,
+        stats: DatasetStats | None = None,
+        label_names: Sequence[str] | None = None,
+    ) -> _LatentEncoder:
         """Wrap existing modules (shared, not copied) without building new ones."""
         obj = cls.__new__(cls)
         nn.Module.__init__(obj)
         obj.config = config
         obj.trunk = trunk
         setattr(obj, cls._head_name, head)
+        obj._init_hub_metadata(audio_config, stats, label_names)
         return obj
+
+    def latent_heads(self) -> dict[str, nn.Module]:
+        """``{name: head}``: ``{"z": head_z}`` or ``{"s": head_s}``."""
+        return {self.outputs[0]: getattr(self, self._head_name)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return getattr(self, self._head_name)(self.trunk(x))
@@ -170,12 +195,27 @@ class GuidedEncoder(_LatentEncoder):
     keys (``trunk.*``, ``head_z.*``) are those of :class:`Encoder`, so it loads from an Encoder
     state dict filtered to these prefixes.
 
+    Also a pretrained model (:class:`~gaae_models.features.EncoderHubMixin`):
+    ``GuidedEncoder.from_pretrained(REPO_OR_DIR)`` loads a repository written from an
+    :class:`Encoder` (taking ``trunk.*`` and ``head_z.*``) or from a GuidedEncoder, and
+    :meth:`embed` gives z per window of raw audio.
+
     Parameters
     ----------
     config : ModelConfig
+    audio_config : audiospec.SpectrogramConfig, optional
+        The transform of the training cache (stored in ``config.json``; needed by :meth:`embed`).
+    stats : audiospec.DatasetStats, optional
+        The training cache's normalisation statistics (idem).
+    label_names : sequence of str, optional
+        Names of the classes, in label order.
     """
 
     _head_name = "head_z"
+    _hub_architecture = "GuidedEncoder"
+    _hub_loads_from = ("GuidedEncoder", "Encoder")
+    _hub_optional_prefixes = ("head_s.",)
+    outputs = ("z",)
 
     @staticmethod
     def _latent_dim(config: ModelConfig) -> int:
@@ -187,35 +227,68 @@ class StyleEncoder(_LatentEncoder):
 
     Its state-dict keys (``trunk.*``, ``head_s.*``) are those of :class:`Encoder`.
 
+    Also a pretrained model, like :class:`GuidedEncoder` (``trunk.*`` and ``head_s.*`` of an
+    :class:`Encoder` repository); :meth:`embed` gives s per window of raw audio.
+
     Parameters
     ----------
     config : ModelConfig
+    audio_config, stats, label_names : optional
+        As for :class:`GuidedEncoder`.
     """
 
     _head_name = "head_s"
+    _hub_architecture = "StyleEncoder"
+    _hub_loads_from = ("StyleEncoder", "Encoder")
+    _hub_optional_prefixes = ("head_z.",)
+    outputs = ("s",)
 
     @staticmethod
     def _latent_dim(config: ModelConfig) -> int:
         return config.s_dim
 
 
-class Encoder(nn.Module):
+class Encoder(nn.Module, EncoderHubMixin):
     """The GAAE encoder E: one trunk and two dense heads, ``x -> (z, s)`` (Table XX).
 
     The heads ``head_z`` (E_z, the guided latent read by C) and ``head_s`` (E_s, the style latent
     decoded by G and matched to N(0, I)) are spectrally normalised when ``config.encoder_sn``
     (like the trunk), plain ``Linear`` otherwise.
 
+    It is also a pretrained model (a huggingface_hub ``PyTorchModelHubMixin``, see
+    :mod:`gaae_models.features`): ``Encoder.from_pretrained(REPO_OR_DIR)`` and
+    ``save_pretrained(DIR)`` keep the architecture, the audiospec transform, the dataset statistics
+    and the label names in ``config.json`` (weights in safetensors), and
+    :meth:`~gaae_models.features.EncoderHubMixin.embed` turns raw audio of any length and rate
+    into z and s per 1.024 s window.
+
     Parameters
     ----------
     config : ModelConfig
+    audio_config : audiospec.SpectrogramConfig, optional
+        The transform of the training cache (needed to save, publish and :meth:`embed`).
+    stats : audiospec.DatasetStats, optional
+        The training cache's normalisation statistics (idem; the histogram is dropped).
+    label_names : sequence of str, optional
+        Names of the classes, in label order.
 
     Shapes
     ------
     x : (B, 1, F, T) -> z : (B, z_dim), s : (B, s_dim)
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    _hub_architecture = "Encoder"
+    _hub_loads_from = ("Encoder",)
+    outputs = ("z", "s")
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        *,
+        audio_config: SpectrogramConfig | None = None,
+        stats: DatasetStats | None = None,
+        label_names: Sequence[str] | None = None,
+    ) -> None:
         super().__init__()
         _check_config(config)
         self.config = config
@@ -224,6 +297,11 @@ class Encoder(nn.Module):
         self.head_s = _encoder_head(config, config.s_dim)
         init_weights(self.head_z)
         init_weights(self.head_s)
+        self._init_hub_metadata(audio_config, stats, label_names)
+
+    def latent_heads(self) -> dict[str, nn.Module]:
+        """``{"z": head_z, "s": head_s}``."""
+        return {"z": self.head_z, "s": self.head_s}
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(z, s)`` from one pass through the trunk."""
@@ -241,11 +319,14 @@ class Encoder(nn.Module):
     def guided_encoder(self) -> GuidedEncoder:
         """E_z as a standalone module that *shares* this encoder's trunk and ``head_z`` (no copy:
         training either trains both; ``copy.deepcopy`` the result for an independent one)."""
-        return GuidedEncoder._from_modules(self.config, self.trunk, self.head_z)
+        return GuidedEncoder._from_modules(self.config, self.trunk, self.head_z, **self._metadata())
 
     def style_encoder(self) -> StyleEncoder:
         """E_s as a standalone module sharing this encoder's trunk and ``head_s`` (no copy)."""
-        return StyleEncoder._from_modules(self.config, self.trunk, self.head_s)
+        return StyleEncoder._from_modules(self.config, self.trunk, self.head_s, **self._metadata())
+
+    def _metadata(self) -> dict:
+        return {"audio_config": self.audio_config, "stats": self.stats, "label_names": self.label_names}
 
 
 class Decoder(nn.Module):
