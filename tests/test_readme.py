@@ -168,7 +168,8 @@ def tour(tmp_path_factory):
 
     ``env`` is this process's environment without any ``HF_*`` variable, plus the venv's scripts
     first on PATH and the Hub settings: ``HF_ENDPOINT`` (the loopback server), ``HF_HOME`` in the
-    working directory, a dummy ``HF_TOKEN`` and ``HF_HUB_DISABLE_TELEMETRY=1``.
+    working directory, a dummy ``HF_TOKEN`` and ``HF_HUB_DISABLE_TELEMETRY=1``; also
+    ``OMP_NUM_THREADS=1`` (see the comment below) and ``MPLBACKEND=Agg``.
     """
     workdir = tmp_path_factory.mktemp("readme_tour")
     data = workdir / "data"
@@ -190,6 +191,9 @@ def tour(tmp_path_factory):
             HF_TOKEN="hf_ReadmeTourDummyToken0123456789",
             HF_HUB_DISABLE_TELEMETRY="1",
             MPLBACKEND="Agg",
+            # one OpenMP thread per process: on 2 shared cores torch's default 2 threads spin-wait
+            # and make a small GAAE step ~20x slower (measured: 21 s vs 0.9 s at batch 4)
+            OMP_NUM_THREADS="1",
         )
         yield workdir, env, hub
 
@@ -267,13 +271,15 @@ def test_readme_tour(tour):
     # runs, samples, the generated cache and the report
     for run in ALL_RUNS:
         assert (workdir / "runs" / run / "checkpoints" / "latest").exists(), run
+    assert (workdir / "runs" / "gaae5" / "checkpoints" / "step-0000003").exists()  # resumed beyond step 2
+    assert len(list((workdir / "samples").glob("*.wav"))) == 2 * 8  # 2 labels x --n 8
     for png in ("samples/samples.png", "interpolation/interpolation.png", "transfer/from-audio.png"):
         assert (workdir / png).stat().st_size > 0, png
     generated = open_cache(workdir / "generated.zarr")
     assert len(generated) == 6 and generated.label_names == FAMILIES
     assert (workdir / "report" / "report.md").stat().st_size > 0
     results = json.loads((workdir / "report" / "results.json").read_text())
-    assert len(results["runs"]) == len(EVALUATED_RUNS)
+    assert [run["name"] for run in results["runs"]] == EVALUATED_RUNS
 
     # features: one row per window, with file index and offset, for the 3 files
     with np.load(workdir / "features.npz", allow_pickle=False) as features:
@@ -281,11 +287,14 @@ def test_readme_tour(tour):
         assert features["z"].shape[0] == features["s"].shape[0] == n_windows > 3
         assert len(features["offset_seconds"]) == n_windows
         assert sorted(set(features["file_index"].tolist())) == [0, 1, 2]
-        assert len(features["files"]) == 3
+        assert len(features["files"]) == len(features["z_mean"]) == len(features["s_mean"]) == 3
+        assert int(features["n_windows"].sum()) == n_windows
+        assert np.all(features["offset_seconds"] < features["duration_seconds"][features["file_index"]])
 
     # the pushed repository on the loopback Hub
     files = hub.files(REPO_ID)
-    assert {"config.json", "model.safetensors"} <= set(files), sorted(files)
+    expected = {"config.json", "model.safetensors", "README.md", "decoder/model.safetensors"}
+    assert expected <= set(files), sorted(files)
 
     # the Python example, after creating the inputs it names that the tour did not write
     write_clip(workdir / "speech.wav", tone_clip(150.0, 1.6, kind=1, seed=3))
