@@ -694,6 +694,7 @@ def plot_embedding(
     os.close(fd)
     try:
         fig.savefig(tmp, format="png", dpi=110)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a figure is for everyone to read
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
