@@ -556,6 +556,7 @@ def _representations(
     for attr in attributes:
         targets.append((attr, test.attribute(attr)[0], attr))
     train_cache = open_cache(run.train_cache) if os.path.isdir(run.train_cache) else None
+    encoded_train: dict[bytes, dict[str, np.ndarray]] = {}
     for target_name, target_codes, attr in targets:
         source = "test halves"
         skipped = None
@@ -571,8 +572,10 @@ def _representations(
                 known = np.flatnonzero(train_codes >= 0)
                 rng = np.random.default_rng(1)
                 known = np.sort(rng.choice(known, size=min(known.size, 4000), replace=False))
-                train_repr = run.encode(_read(train_cache, known))[key]
-                result = _probe(train_repr, train_codes[known], value, target_codes)
+                memo = known.tobytes()
+                if memo not in encoded_train:  # read and encode each training subset once
+                    encoded_train[memo] = run.encode(_read(train_cache, known))
+                result = _probe(encoded_train[memo][key], train_codes[known], value, target_codes)
                 source = "training cache -> test cache"
             else:
                 first, second = _stratified_halves(target_codes, seed=0)
