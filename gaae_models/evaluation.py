@@ -525,6 +525,7 @@ def _representations(
 ) -> None:
     codes = run.encode(test_x_all)
     labels = test.labels
+    attribute_columns = {attr: test.attribute(attr) for attr in attributes}  # codes and names, read once
     # t-SNE plots of each representation, coloured by label and by each probed attribute
     if min(tsne_points, len(test)) >= 5:  # t-SNE needs a perplexity > 1, so a handful of points
         rng = np.random.default_rng(0)
@@ -533,8 +534,7 @@ def _representations(
         for key, value in codes.items():
             embedding = metrics.tsne(value[pick], perplexity=perplexity, n_iter=tsne_iter, seed=0)
             colourings = [("label", labels[pick], list(test.label_names))]
-            for attr in attributes:
-                attr_codes, attr_names = test.attribute(attr)
+            for attr, (attr_codes, attr_names) in attribute_columns.items():
                 colourings.append((attr, attr_codes[pick], attr_names))
             for colour, values, value_names in colourings:
                 if not value_names:
@@ -553,8 +553,8 @@ def _representations(
     targets: list[tuple[str, np.ndarray, str]] = []
     if test.has_labels:
         targets.append(("label", labels, "label"))
-    for attr in attributes:
-        targets.append((attr, test.attribute(attr)[0], attr))
+    for attr, (attr_codes, _) in attribute_columns.items():
+        targets.append((attr, attr_codes, attr))
     train_cache = open_cache(run.train_cache) if os.path.isdir(run.train_cache) else None
     encoded_train: dict[bytes, dict[str, np.ndarray]] = {}
     for target_name, target_codes, attr in targets:
