@@ -81,11 +81,12 @@ def plot_spectrogram_grid(
     n_cols: int | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
+    suptitle: str | None = None,
 ) -> None:
     """Write a labelled grid of spectrograms (n, n_bins, n_frames) as one PNG.
 
     All panels share one colour scale (``vmin``/``vmax``, default the data's range), so that
-    levels compare across panels.
+    levels compare across panels. ``suptitle`` is a line of text above the grid.
     """
     config = valid_config(config)
     s = np.asarray(spectrograms)
@@ -113,7 +114,14 @@ def plot_spectrogram_grid(
         ax.set_xlabel("s", fontsize=7)
         ax.set_ylabel("kHz", fontsize=7)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
+    if suptitle:
+        import textwrap
+
+        lines = textwrap.wrap(suptitle, width=max(40, int(16 * 3.2 * n_cols)))
+        fig.suptitle("\n".join(lines), fontsize=8)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.12 * len(lines) / max(n_rows, 1)))
+    else:
+        fig.tight_layout()
     try:
         _save(fig, path)
     finally:

@@ -34,9 +34,16 @@ def main() -> None:
 )
 @click.option(
     "--preset",
-    type=click.Choice(["small", "paper"]),
+    type=click.Choice(["cpu", "paper", "small"]),
     default=None,
-    help="Architecture preset [default: small, or the config file's].",
+    help="Architecture preset: cpu (2 CPU cores), paper (the appendix), small (old runs only) "
+    "[default: cpu, or the config file's].",
+)
+@click.option(
+    "--paper-settings",
+    is_flag=True,
+    help="Undo every departure from the paper (cBN spectral norm, plain E_s head, x_gen from E_s(x), "
+    "shared draws, no guidance SpecAugment, no L_cls,gen gate, one Adam beta1, D_x real weights).",
 )
 @click.option(
     "--config",
@@ -82,6 +89,7 @@ def fit(
     out_dir,
     model_kind,
     preset,
+    paper_settings,
     config_file,
     set_options,
     labelled_fraction,
@@ -100,16 +108,23 @@ def fit(
     Runs unchanged under torchrun for data-parallel training, e.g.
     torchrun --nproc-per-node 2 -m gaae_cli.gaae_cli fit CACHE --out RUN
     """
-    from gaae_models.config import model_config
-    from gaae_models.train_config import TrainConfig, load_overrides, parse_set_options
+    from gaae_models.config import PAPER_MODEL_SETTINGS, model_config
+    from gaae_models.train_config import (
+        PAPER_TRAIN_SETTINGS,
+        TrainConfig,
+        load_overrides,
+        parse_set_options,
+    )
     from gaae_models.training import fit as run_fit
 
     file_overrides = (
         load_overrides(config_file) if config_file else {"model": {}, "train": {}, "preset": None}
     )
     cli_overrides = parse_set_options(set_options)
-    preset = preset or file_overrides.get("preset") or "small"
-    train_fields = {**file_overrides["train"], **cli_overrides["train"], "model": model_kind}
+    preset = preset or file_overrides.get("preset") or "cpu"
+    paper_train = PAPER_TRAIN_SETTINGS if paper_settings else {}
+    paper_model = PAPER_MODEL_SETTINGS if paper_settings else {}
+    train_fields = {**paper_train, **file_overrides["train"], **cli_overrides["train"], "model": model_kind}
     for name, value in (
         ("steps", steps),
         ("batch_size", batch_size),
@@ -122,7 +137,7 @@ def fit(
     if in_memory:
         train_fields["in_memory"] = True
     train = TrainConfig.from_dict(train_fields)
-    model = model_config(preset, **{**file_overrides["model"], **cli_overrides["model"]})
+    model = model_config(preset, **{**paper_model, **file_overrides["model"], **cli_overrides["model"]})
     summary = run_fit(
         cache,
         out_dir,

@@ -10,11 +10,25 @@ Presets
 ``"paper"``
     The appendix of Haque, Rana & Schuller (IEEE Access 2020) exactly: ``ch=16`` (trunk widths
     16 ... 256, generator width 256), latents z and s of 128.
+``"cpu"``
+    What 2 CPU cores can train in minutes without breaking the model: full-rank latents (the
+    encoder pools 128 features for z and s of 128), an encoder with real capacity where the
+    resolution is high (trunk 8, 8, 16, 32, 64, 128), a lighter sample discriminator (4 ... 64) and
+    a tapering BigGAN-style generator (64, 64, 64, 32, 16, 16, 8), no non-local blocks. About the
+    FLOPs per step of ``small`` with 12x the encoder's parameters.
 ``"small"``
-    Every ResBlock and head of the paper at ``ch=2``, without the two non-local blocks, so that a
-    CPU trains it in minutes; latents stay 128. The non-local blocks cost the same whatever ``ch``
-    is (8192 queries x 2048 keys per sample) and were half of a CPU step; add ``attention=True``
-    to keep them.
+    Superseded by ``cpu`` and kept so that old runs load: every ResBlock and head of the paper at
+    ``ch=2`` without the non-local blocks. Its encoder pools only 32 features for latents of 128, so
+    z and s are rank <= 32 and cannot match N(0, I): :meth:`ModelConfig.check_trainable` refuses it
+    for new runs.
+
+Departures from the paper's architecture (recorded in every config, reverted by
+:data:`PAPER_MODEL_SETTINGS`): ``cbn_sn=False`` (the class embeddings of conditional batch norm are
+plain linears, as in BigGAN-PyTorch, whose authors found that spectral norm there "seems to
+randomly cripple G") and ``s_norm="whiten"`` (E_s ends in a ZCA whitening with running
+statistics, so s has mean 0 and identity covariance over the data, the first two moments of
+N(0, I), and D_latent is left to match the rest). Configs stored before these fields existed load with the
+values those runs had (:data:`LEGACY_DEFAULTS`).
 """
 
 from __future__ import annotations
@@ -26,11 +40,27 @@ from typing import Any
 
 from gaae_models.errors import ConfigError
 
-__all__ = ["ModelConfig", "PRESETS", "model_config", "N_RESAMPLINGS"]
+__all__ = [
+    "ModelConfig",
+    "PRESETS",
+    "model_config",
+    "N_RESAMPLINGS",
+    "LEGACY_DEFAULTS",
+    "PAPER_MODEL_SETTINGS",
+]
 
 #: Number of 2x resamplings between the 4 x 2 bottom of the networks and a 256 x 128 spectrogram;
 #: every entry of ``input_shape`` must be a multiple of ``2 ** N_RESAMPLINGS``.
 N_RESAMPLINGS: int = 6
+
+#: Values of fields added after format 1 that a stored config without them had implicitly.
+LEGACY_DEFAULTS: dict[str, Any] = {"cbn_sn": True, "s_norm": "none"}
+
+#: The paper's (BigGAN-lineage) choices for the fields where the defaults depart from it.
+PAPER_MODEL_SETTINGS: dict[str, Any] = {"cbn_sn": True, "s_norm": "none"}
+
+#: What the style head may end in (:class:`ModelConfig` ``s_norm``).
+S_NORMS: tuple[str, ...] = ("whiten", "batch", "none")
 
 
 def _is_int(value: Any) -> bool:
@@ -75,6 +105,22 @@ class ModelConfig:
         Epsilon of every batch norm. Default 1e-5.
     bn_momentum : float in (0, 1]
         Momentum of the batch-norm running statistics. Default 0.1.
+    encoder_channels : tuple of 6 ints, optional
+        Output widths of the encoder's six down blocks (also the BiGAN feature extractor's);
+        ``None`` gives ``ch * (1, 1, 2, 4, 8, 16)``. The last entry is the pooled feature width.
+    discriminator_channels : tuple of 6 ints, optional
+        The same for the trunks of D_x and the BiGAN joint discriminator; ``None`` as above.
+    generator_channels : tuple of 7 ints, optional
+        Width of the decoder's bottom (after its dense layer) and the output widths of its six up
+        blocks; ``None`` gives ``16 * ch`` six times, then ``ch``.
+    cbn_sn : bool
+        Spectrally normalise the class embeddings (gain and bias linears) of conditional batch
+        norm. Default False (BigGAN-PyTorch); True was the project's format-1 behaviour.
+    s_norm : {"whiten", "batch", "none"}
+        What E_s ends in: ZCA whitening with running statistics (zero mean, identity covariance;
+        :class:`gaae_models.nn.RunningWhitening`), a batch norm without affine parameters (unit
+        variance per dimension, still correlated), or nothing (the paper's dense head). Default
+        "whiten".
 
     Raises
     ------
@@ -101,6 +147,11 @@ class ModelConfig:
     sn_eps: float = 1e-12
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
+    encoder_channels: tuple[int, ...] | None = None
+    discriminator_channels: tuple[int, ...] | None = None
+    generator_channels: tuple[int, ...] | None = None
+    cbn_sn: bool = False
+    s_norm: str = "whiten"
 
     def __post_init__(self) -> None:
         for name in ("ch", "z_dim", "s_dim"):
@@ -123,7 +174,28 @@ class ModelConfig:
                 f"input_shape={self.input_shape!r} must be a pair (F, T) of positive multiples of "
                 f"{multiple} (the networks resample {N_RESAMPLINGS} times by 2), e.g. (256, 128)"
             )
-        for name in ("attention", "encoder_sn"):
+        for name, length in (
+            ("encoder_channels", N_RESAMPLINGS),
+            ("discriminator_channels", N_RESAMPLINGS),
+            ("generator_channels", N_RESAMPLINGS + 1),
+        ):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, list):
+                value = tuple(value)
+                object.__setattr__(self, name, value)
+            if (
+                not isinstance(value, tuple)
+                or len(value) != length
+                or not all(_is_int(c) and c >= 1 for c in value)
+            ):
+                raise ConfigError(
+                    f"{name}={value!r} must be None or {length} positive integers (one width per block)"
+                )
+        if self.s_norm not in S_NORMS:
+            raise ConfigError(f"s_norm={self.s_norm!r} must be one of {', '.join(S_NORMS)}")
+        for name in ("attention", "encoder_sn", "cbn_sn"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ConfigError(f"{name}={value!r} must be True or False")
@@ -144,19 +216,54 @@ class ModelConfig:
 
     @property
     def trunk_channels(self) -> tuple[int, ...]:
-        """Output widths of the six trunk down blocks: ``ch * (1, 1, 2, 4, 8, 16)``."""
-        return tuple(self.ch * m for m in (1, 1, 2, 4, 8, 16))
+        """Output widths of the encoder's six down blocks (``ch * (1, 1, 2, 4, 8, 16)`` unless
+        ``encoder_channels`` is given)."""
+        return self.encoder_channels or tuple(self.ch * m for m in (1, 1, 2, 4, 8, 16))
 
     @property
-    def generator_channels(self) -> tuple[int, ...]:
-        """Output widths of the six decoder up blocks: ``16 * ch`` five times, then ``ch``."""
-        return (16 * self.ch,) * (N_RESAMPLINGS - 1) + (self.ch,)
+    def d_trunk_channels(self) -> tuple[int, ...]:
+        """Output widths of the discriminators' six down blocks (``discriminator_channels``)."""
+        return self.discriminator_channels or tuple(self.ch * m for m in (1, 1, 2, 4, 8, 16))
+
+    @property
+    def decoder_channels(self) -> tuple[int, ...]:
+        """The decoder's bottom width and its six up blocks' output widths (7 entries)."""
+        return self.generator_channels or (16 * self.ch,) * N_RESAMPLINGS + (self.ch,)
+
+    @property
+    def pooled_features(self) -> int:
+        """Width of the encoder's pooled features, the input of both latent heads."""
+        return self.trunk_channels[-1]
+
+    def check_trainable(self) -> None:
+        """Refuse a config whose encoder cannot produce full-rank latents.
+
+        z and s are linear maps of the ``pooled_features`` pooled trunk features, so with fewer
+        features than latent dimensions they lie on a subspace of rank ``pooled_features``: s can
+        never match N(0, I) and D_latent wins by construction. Old runs with such configs still
+        load; this check is for starting new training runs.
+
+        Raises
+        ------
+        ConfigError
+            When ``pooled_features < max(z_dim, s_dim)``.
+        """
+        need = max(self.z_dim, self.s_dim)
+        if self.pooled_features < need:
+            raise ConfigError(
+                f"the encoder pools {self.pooled_features} features (last entry of trunk widths "
+                f"{self.trunk_channels}) but z_dim={self.z_dim}, s_dim={self.s_dim}: the pooled width "
+                f"must be >= max(z_dim, s_dim) = {need} for full-rank latents; use --preset cpu, a "
+                "larger model.ch or model.encoder_channels, or smaller latents"
+            )
 
     # --- serialisation --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (``input_shape`` becomes a list)."""
         out = dataclasses.asdict(self)
-        out["input_shape"] = list(self.input_shape)
+        for name in ("input_shape", "encoder_channels", "discriminator_channels", "generator_channels"):
+            if out[name] is not None:
+                out[name] = list(out[name])
         return out
 
     @classmethod
@@ -171,7 +278,8 @@ class ModelConfig:
         """Rebuild a config from :meth:`to_dict` output (or parsed JSON).
 
         Unknown keys raise :class:`ConfigError` listing the valid fields; missing keys take their
-        defaults; a JSON list for ``input_shape`` becomes a tuple.
+        defaults; JSON lists become tuples. For a config *stored* by a run or a saved model, use
+        :meth:`from_stored`.
         """
         if not isinstance(data, dict):
             raise ConfigError(f"data={data!r} must be a dict of ModelConfig fields")
@@ -180,6 +288,18 @@ class ModelConfig:
         if isinstance(values.get("input_shape"), list):
             values["input_shape"] = tuple(values["input_shape"])
         return cls(**values)
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> ModelConfig:
+        """Rebuild a config stored by a run, checkpoint or saved model, of any format version.
+
+        Like :meth:`from_dict`, but a field of :data:`LEGACY_DEFAULTS` missing from ``data`` takes
+        the value that configs written before the field existed implied, so that old runs rebuild
+        exactly the networks they trained.
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"data={data!r} must be a dict of ModelConfig fields")
+        return cls.from_dict({**LEGACY_DEFAULTS, **data})
 
     def replace(self, **overrides: Any) -> ModelConfig:
         """A copy with some fields changed, validated again; unknown names raise :class:`ConfigError`."""
@@ -195,6 +315,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     # non-local blocks: with them a CPU GAAE step at batch 8 took ~2.4 s on 2 cores, about half of it
     # in attention (8192 queries x 2048 keys per sample whatever ch is); without, ~1.2 s.
     "small": {"ch": 2, "z_dim": 128, "s_dim": 128, "attention": False},
+    # Full-rank latents and an encoder with real capacity at high resolution, at the FLOPs per step
+    # of "small" (E 28k -> 330k parameters; G tapers instead of ending in 2 channels).
+    "cpu": {
+        "ch": 8,
+        "z_dim": 128,
+        "s_dim": 128,
+        "attention": False,
+        "encoder_channels": (8, 8, 16, 32, 64, 128),
+        "discriminator_channels": (4, 4, 8, 16, 32, 64),
+        "generator_channels": (64, 64, 64, 32, 16, 16, 8),
+    },
 }
 
 
@@ -203,7 +334,7 @@ def model_config(preset: str, **overrides: Any) -> ModelConfig:
 
     Parameters
     ----------
-    preset : {"paper", "small"}
+    preset : {"paper", "cpu", "small"}
         Name of an entry of :data:`PRESETS`.
     **overrides
         ModelConfig fields to change, e.g. ``n_classes=3`` for NSynth.

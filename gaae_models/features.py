@@ -298,7 +298,7 @@ def read_hub_config(data: Any, *, where: str, required: Sequence[str]) -> dict[s
         )
     out = dict(data)
     parsers: dict[str, Callable[[Any], Any]] = {
-        "config": ModelConfig.from_dict,
+        "config": ModelConfig.from_stored,
         "audio_config": SpectrogramConfig.from_dict,
         "stats": DatasetStats.from_dict,
     }

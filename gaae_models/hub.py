@@ -244,7 +244,7 @@ def encoder_from_run(run_dir: str | os.PathLike, *, checkpoint: str | None = Non
         No run or checkpoint there, or the run is not a GAAE run.
     """
     _, path, meta = _run_checkpoint(os.fspath(run_dir), checkpoint)
-    encoder = Encoder(ModelConfig.from_dict(meta["model"]), **_metadata(meta))
+    encoder = Encoder(ModelConfig.from_stored(meta["model"]), **_metadata(meta))
     load_checkpoint(path, modules={"encoder": encoder})
     return encoder.eval()
 
@@ -255,7 +255,7 @@ def decoder_from_run(run_dir: str | os.PathLike, *, checkpoint: str | None = Non
     Parameters and errors as for :func:`encoder_from_run`.
     """
     _, path, meta = _run_checkpoint(os.fspath(run_dir), checkpoint)
-    decoder = PretrainedDecoder(ModelConfig.from_dict(meta["model"]), conditional=True, **_metadata(meta))
+    decoder = PretrainedDecoder(ModelConfig.from_stored(meta["model"]), conditional=True, **_metadata(meta))
     from safetensors import safe_open
 
     with safe_open(os.path.join(path, "model.safetensors"), framework="pt") as f:

@@ -38,6 +38,7 @@ from gaae_models.features import EncoderHubMixin
 from gaae_models.nn import (
     BatchNorm2d,
     DownBlock,
+    RunningWhitening,
     SelfAttention,
     UpBlock,
     global_sum_pool,
@@ -59,6 +60,9 @@ __all__ = [
     "SimpleCNN",
     "HIDDEN_FEATURES",
 ]
+
+#: Epsilon of E_s's standardising batch norm (``config.s_norm``).
+S_NORM_EPS: float = 1e-10
 
 #: Width of the hidden dense layers of C, D_latent and the BiGAN joint head (Tables XIX, XXII, XXIII).
 HIDDEN_FEATURES: int = 128
@@ -97,22 +101,27 @@ class Trunk(nn.Module):
     config : ModelConfig
     sn : bool
         Spectral norm on every conv (always for discriminators; ``config.encoder_sn`` for E).
+    channels : sequence of 6 ints, optional
+        Output widths of the six blocks; default ``config.trunk_channels`` (the encoder's). The
+        discriminators pass ``config.d_trunk_channels``.
 
     Attributes
     ----------
     out_features : int
-        ``16 * config.ch``, the width of the pooled features.
+        The last width (``16 * config.ch`` by default), the width of the pooled features.
 
     Shapes
     ------
     x : (B, 1, F, T) with (F, T) = config.input_shape -> (B, 16ch)
     """
 
-    def __init__(self, config: ModelConfig, *, sn: bool = True) -> None:
+    def __init__(
+        self, config: ModelConfig, *, sn: bool = True, channels: Sequence[int] | None = None
+    ) -> None:
         super().__init__()
         _check_config(config)
         self.config = config
-        widths = (1, *config.trunk_channels)
+        widths = (1, *(config.trunk_channels if channels is None else channels))
         self.blocks = nn.ModuleList(
             DownBlock(widths[i], widths[i + 1], preactivation=i > 0, sn=sn, sn_eps=config.sn_eps)
             for i in range(N_RESAMPLINGS)
@@ -148,13 +157,17 @@ class _LatentEncoder(nn.Module, EncoderHubMixin):
         _check_config(config)
         self.config = config
         self.trunk = Trunk(config, sn=config.encoder_sn)
-        head = init_weights(_encoder_head(config, self._latent_dim(config)))
+        head = _encoder_head(config, self._latent_dim(config), s_norm=self._s_norm(config))
         setattr(self, self._head_name, head)
         self._init_hub_metadata(audio_config, stats, label_names)
 
     @staticmethod
     def _latent_dim(config: ModelConfig) -> int:
         raise NotImplementedError
+
+    @staticmethod
+    def _s_norm(config: ModelConfig) -> str:
+        return "none"
 
     @classmethod
     def _from_modules(
@@ -184,8 +197,21 @@ class _LatentEncoder(nn.Module, EncoderHubMixin):
         return getattr(self, self._head_name)(self.trunk(x))
 
 
-def _encoder_head(config: ModelConfig, out_features: int) -> nn.Linear:
-    return sn_linear(16 * config.ch, out_features, sn=config.encoder_sn, sn_eps=config.sn_eps)
+def _encoder_head(config: ModelConfig, out_features: int, *, s_norm: str = "none") -> nn.Module:
+    """Dense head on the pooled trunk features; E_s's (``s_norm`` = ``config.s_norm``) ends in
+    :class:`RunningWhitening` ("whiten") or a batch norm without affine parameters ("batch"):
+    ``Sequential(linear, norm)``."""
+    linear = init_weights(
+        sn_linear(config.pooled_features, out_features, sn=config.encoder_sn, sn_eps=config.sn_eps)
+    )
+    if s_norm == "none":
+        return linear
+    if s_norm == "whiten":
+        return nn.Sequential(linear, RunningWhitening(out_features))
+    # eps far below the head's output variance at initialisation (~1e-4), which bn_eps (1e-5) would
+    # shrink by a third: s is meant to have unit variance per dimension from the first step
+    norm = nn.BatchNorm1d(out_features, eps=S_NORM_EPS, momentum=config.bn_momentum, affine=False)
+    return nn.Sequential(linear, norm)
 
 
 class GuidedEncoder(_LatentEncoder):
@@ -247,13 +273,20 @@ class StyleEncoder(_LatentEncoder):
     def _latent_dim(config: ModelConfig) -> int:
         return config.s_dim
 
+    @staticmethod
+    def _s_norm(config: ModelConfig) -> str:
+        return config.s_norm
+
 
 class Encoder(nn.Module, EncoderHubMixin):
     """The GAAE encoder E: one trunk and two dense heads, ``x -> (z, s)`` (Table XX).
 
     The heads ``head_z`` (E_z, the guided latent read by C) and ``head_s`` (E_s, the style latent
     decoded by G and matched to N(0, I)) are spectrally normalised when ``config.encoder_sn``
-    (like the trunk), plain ``Linear`` otherwise.
+    (like the trunk), plain ``Linear`` otherwise. With ``config.s_norm="whiten"`` (the default),
+    ``head_s`` is ``Sequential(linear, RunningWhitening)``: s has zero mean and identity covariance
+    over the data (running estimates); ``"batch"`` standardises each dimension with a batch norm
+    without affine parameters instead; ``"none"`` is the paper's plain dense head.
 
     It is also a pretrained model (a huggingface_hub ``PyTorchModelHubMixin``, see
     :mod:`gaae_models.features`): ``Encoder.from_pretrained(REPO_OR_DIR)`` and
@@ -294,9 +327,7 @@ class Encoder(nn.Module, EncoderHubMixin):
         self.config = config
         self.trunk = Trunk(config, sn=config.encoder_sn)
         self.head_z = _encoder_head(config, config.z_dim)
-        self.head_s = _encoder_head(config, config.s_dim)
-        init_weights(self.head_z)
-        init_weights(self.head_s)
+        self.head_s = _encoder_head(config, config.s_dim, s_norm=config.s_norm)
         self._init_hub_metadata(audio_config, stats, label_names)
 
     def latent_heads(self) -> dict[str, nn.Module]:
@@ -332,10 +363,12 @@ class Encoder(nn.Module, EncoderHubMixin):
 class Decoder(nn.Module):
     """The decoder / generator G(s, y) (Table XXI; Tables XII and XVI for the BigGAN baselines).
 
-    SN Linear(s_dim -> 16ch * F0 * T0), reshaped to ``(B, 16ch, F0, T0)`` with
-    ``(F0, T0) = config.bottom_shape`` (4 x 2) -> five :class:`UpBlock` (16ch -> 16ch) up to
-    F/2 x T/2 -> non-local block (if ``config.attention``) -> UpBlock(16ch -> ch) to F x T ->
-    BatchNorm -> ReLU -> SN Conv3x3(ch -> 1) -> tanh.
+    SN Linear(s_dim -> w0 * F0 * T0), reshaped to ``(B, w0, F0, T0)`` with
+    ``(F0, T0) = config.bottom_shape`` (4 x 2) -> five :class:`UpBlock` up to F/2 x T/2 ->
+    non-local block (if ``config.attention``) -> a sixth UpBlock to F x T -> BatchNorm -> ReLU ->
+    SN Conv3x3(w6 -> 1) -> tanh, with widths ``w0 ... w6 = config.decoder_channels`` (the paper:
+    16ch six times, then ch). Class embeddings of the conditional batch norms are spectrally
+    normalised only when ``config.cbn_sn``.
 
     Parameters
     ----------
@@ -356,11 +389,12 @@ class Decoder(nn.Module):
         _check_config(config)
         self.config = config
         self.conditional = conditional
-        widths = (16 * config.ch, *config.generator_channels)
+        widths = config.decoder_channels
         f0, t0 = config.bottom_shape
         self.linear = sn_linear(config.s_dim, widths[0] * f0 * t0, sn_eps=config.sn_eps)
         block = dict(
             n_classes=config.n_classes if conditional else None,
+            cbn_sn=config.cbn_sn,
             bn_eps=config.bn_eps,
             bn_momentum=config.bn_momentum,
             sn_eps=config.sn_eps,
@@ -439,7 +473,7 @@ class SampleDiscriminator(nn.Module):
         _check_config(config)
         self.config = config
         self.conditional = conditional
-        self.trunk = Trunk(config, sn=True)
+        self.trunk = Trunk(config, sn=True, channels=config.d_trunk_channels)
         self.linear = sn_linear(self.trunk.out_features, 1, sn_eps=config.sn_eps)
         self.embed = (
             sn_linear(config.n_classes, self.trunk.out_features, bias=False, sn_eps=config.sn_eps)
@@ -513,7 +547,7 @@ class BiGANDiscriminator(nn.Module):
         super().__init__()
         _check_config(config)
         self.config = config
-        self.trunk = Trunk(config, sn=True)
+        self.trunk = Trunk(config, sn=True, channels=config.d_trunk_channels)
         self.joint = sn_linear(self.trunk.out_features + config.z_dim, HIDDEN_FEATURES, sn_eps=config.sn_eps)
         self.out = sn_linear(HIDDEN_FEATURES, 1, sn_eps=config.sn_eps)
         init_weights(self.joint)

@@ -9,6 +9,7 @@ and ``T`` for time frames (the width); label vectors ``y`` are one-hot or soft, 
   which share the ``forward(x, y)`` signature so that blocks switch between them.
 * :class:`UpBlock` (BigGAN GBlock), :class:`DownBlock` (BigGAN DBlock), :class:`SelfAttention`
   (BigGAN's non-local block, computed with ``scaled_dot_product_attention``).
+* :class:`RunningWhitening`: ZCA whitening of latent codes with running statistics (E_s's head).
 * :func:`init_weights` (orthogonal init) and :func:`global_sum_pool`.
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "UpBlock",
     "DownBlock",
     "SelfAttention",
+    "RunningWhitening",
     "init_weights",
     "global_sum_pool",
 ]
@@ -93,8 +95,10 @@ class ConditionalBatchNorm2d(nn.Module):
     """Class-conditional batch norm (BigGAN ``ccbn``): ``x_hat * (1 + gain(y)) + bias(y)``.
 
     ``x_hat`` is ``x`` batch-normalised without an affine transform (running statistics in eval
-    mode); ``gain`` and ``bias`` are spectrally normalised ``Linear(K, C, bias=False)`` layers, as
-    with BigGAN's ``G_shared`` (so a one-hot ``y`` selects a column, like an embedding).
+    mode); ``gain`` and ``bias`` are ``Linear(K, C, bias=False)`` layers (so a one-hot ``y``
+    selects a column, like an embedding). They are plain linears by default, as BigGAN-PyTorch keeps its class embedding
+    ("seems to randomly cripple G" with spectral norm); ``sn=True`` spectrally normalises them
+    (the project's format-1 networks, which capped the class modulation).
 
     Parameters
     ----------
@@ -104,6 +108,8 @@ class ConditionalBatchNorm2d(nn.Module):
         Size ``K`` of the label vectors.
     eps, momentum : float
         Batch-norm epsilon and running-statistics momentum.
+    sn : bool
+        Spectrally normalise ``gain`` and ``bias``. Default False.
     sn_eps : float
         Epsilon of the spectral norm of ``gain`` and ``bias``.
 
@@ -119,14 +125,15 @@ class ConditionalBatchNorm2d(nn.Module):
         *,
         eps: float = 1e-5,
         momentum: float = 0.1,
+        sn: bool = False,
         sn_eps: float = SN_EPS,
     ) -> None:
         super().__init__()
         self.num_features = num_features
         self.n_classes = n_classes
         self.bn = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=False)
-        self.gain = sn_linear(n_classes, num_features, bias=False, sn_eps=sn_eps)
-        self.bias = sn_linear(n_classes, num_features, bias=False, sn_eps=sn_eps)
+        self.gain = sn_linear(n_classes, num_features, bias=False, sn=sn, sn_eps=sn_eps)
+        self.bias = sn_linear(n_classes, num_features, bias=False, sn=sn, sn_eps=sn_eps)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if y is None:
@@ -151,11 +158,19 @@ class BatchNorm2d(nn.BatchNorm2d):
 
 
 def _norm(
-    num_features: int, n_classes: int | None, *, eps: float, momentum: float, sn_eps: float
+    num_features: int,
+    n_classes: int | None,
+    *,
+    eps: float,
+    momentum: float,
+    cbn_sn: bool,
+    sn_eps: float,
 ) -> nn.Module:
     if n_classes is None:
         return BatchNorm2d(num_features, eps=eps, momentum=momentum)
-    return ConditionalBatchNorm2d(num_features, n_classes, eps=eps, momentum=momentum, sn_eps=sn_eps)
+    return ConditionalBatchNorm2d(
+        num_features, n_classes, eps=eps, momentum=momentum, sn=cbn_sn, sn_eps=sn_eps
+    )
 
 
 class UpBlock(nn.Module):
@@ -172,6 +187,8 @@ class UpBlock(nn.Module):
     n_classes : int or None
         Conditional batch norms on ``y`` of size ``K = n_classes``; ``None`` gives plain batch norms
         that ignore ``y``.
+    cbn_sn : bool
+        Spectral norm on the conditional batch norms' class embeddings. Default False.
     bn_eps, bn_momentum : float
         Batch-norm epsilon and momentum.
     sn_eps : float
@@ -188,12 +205,13 @@ class UpBlock(nn.Module):
         out_channels: int,
         *,
         n_classes: int | None = None,
+        cbn_sn: bool = False,
         bn_eps: float = 1e-5,
         bn_momentum: float = 0.1,
         sn_eps: float = SN_EPS,
     ) -> None:
         super().__init__()
-        norm = dict(eps=bn_eps, momentum=bn_momentum, sn_eps=sn_eps)
+        norm = dict(eps=bn_eps, momentum=bn_momentum, cbn_sn=cbn_sn, sn_eps=sn_eps)
         self.bn1 = _norm(in_channels, n_classes, **norm)
         self.conv1 = sn_conv2d(in_channels, out_channels, 3, padding=1, sn_eps=sn_eps)
         self.bn2 = _norm(out_channels, n_classes, **norm)
@@ -338,6 +356,84 @@ class SelfAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.channels}"
+
+
+class RunningWhitening(nn.Module):
+    """ZCA whitening of codes with running mean and covariance: ``(x - mu) @ W``, ``W = C^(-1/2)``.
+
+    A scale- and correlation-free output for a latent head: whatever the encoder's features look
+    like (at initialisation, sum-pooled ReLU features vary along about one direction), the code has
+    about zero mean and identity covariance over the data, the first two moments of N(0, I), and
+    D_latent is left to match the rest. Batch norm cannot do this: it standardises each dimension
+    but keeps them correlated (an effective rank of 1-2 in 128 dimensions), and a minibatch of 8
+    cannot estimate a 128 x 128 covariance. So the statistics are running estimates: in training
+    each batch updates ``running_mean`` and ``running_cov`` (its unbiased covariance, averaged
+    cumulatively for the first ``1 / momentum`` batches and exponentially after) and the
+    effective number of items behind them, ``n``; ``W`` is recomputed from the covariance shrunk
+    towards its diagonal by ``rho = D / (D + n)`` (so that directions a few batches have not
+    explored yet are standardised rather than blown up), and the output uses the updated
+    statistics without back-propagating through them. Train and eval mode compute the same
+    function; only training updates the statistics. Before the first update it is the identity.
+
+    Parameters
+    ----------
+    num_features : int
+        Code size D.
+    momentum : float in (0, 1]
+        Weight of a new batch once the cumulative average has reached it. Default 0.005
+        (1,600 items behind the estimate at batch 8).
+    eps : float > 0
+        Floor of the variances, relative to their mean. Default 1e-6.
+
+    Shapes
+    ------
+    x : (B, D), B >= 2 in training -> (B, D)
+    """
+
+    def __init__(self, num_features: int, *, momentum: float = 0.005, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.momentum = momentum
+        self.eps = eps
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_cov", torch.eye(num_features))
+        self.register_buffer("whitening", torch.eye(num_features))
+        self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
+        self.register_buffer("effective_items", torch.zeros((), dtype=torch.float64))
+
+    @torch.no_grad()
+    def _update(self, x: torch.Tensor) -> None:
+        b = x.shape[0]
+        if b < 2:
+            raise ValueError(f"RunningWhitening needs at least 2 items per training batch (got {b})")
+        xb = x.detach().float()
+        mean = xb.mean(dim=0)
+        centred = xb - mean
+        cov = centred.T @ centred / (b - 1)
+        self.num_batches_tracked += 1
+        weight = max(1.0 / float(self.num_batches_tracked), self.momentum)
+        self.running_mean.lerp_(mean, weight)
+        self.running_cov.lerp_(cov, weight)
+        n = float(self.effective_items)
+        # items behind an average whose weights are (1 - w) on the old estimate and w on b new items
+        self.effective_items.fill_(b if n == 0 else 1.0 / ((1 - weight) ** 2 / n + weight**2 / b))
+        rho = self.num_features / (self.num_features + float(self.effective_items))
+        cov = self.running_cov.double()
+        diag = cov.diagonal().clamp_min(self.eps * float(cov.diagonal().mean()) + 1e-30)
+        shrunk = (1 - rho) * cov + rho * torch.diag(diag)
+        shrunk += torch.diag(diag) * self.eps
+        eigenvalues, vectors = torch.linalg.eigh(shrunk)
+        inv_sqrt = (vectors * eigenvalues.clamp_min(1e-30).rsqrt()) @ vectors.T
+        self.whitening.copy_(inv_sqrt.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self._update(x)
+        out = (x.float() - self.running_mean) @ self.whitening
+        return out.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"
 
 
 @torch.no_grad()

@@ -272,7 +272,7 @@ def load_run(
     with open(os.path.join(path, "meta.json")) as f:
         meta = json.load(f)
     kind = record["model_kind"]
-    cfg = ModelConfig.from_dict(meta["model"])
+    cfg = ModelConfig.from_stored(meta["model"])
     label_names = list(meta.get("label_names", []))
     audio_config = SpectrogramConfig.from_dict(meta["audio_config"])
     dev = torch.device(device)

@@ -11,10 +11,44 @@ from typing import Any
 
 from gaae_models.errors import ConfigError
 
-__all__ = ["TrainConfig", "MODEL_KINDS", "load_overrides", "parse_set_options"]
+__all__ = [
+    "TrainConfig",
+    "MODEL_KINDS",
+    "LEGACY_TRAIN_DEFAULTS",
+    "PAPER_TRAIN_SETTINGS",
+    "BOOKKEEPING_FIELDS",
+    "load_overrides",
+    "parse_set_options",
+]
 
 #: What ``gaae fit --model`` trains: the GAAE and the paper's baselines (appendix A-A..A-C, A-E).
 MODEL_KINDS: tuple[str, ...] = ("gaae", "cnn", "biggan-supervised", "biggan-unsupervised", "bigan")
+
+#: The paper's settings for every training field whose default departs from it (``--paper-settings``).
+PAPER_TRAIN_SETTINGS: dict[str, Any] = {
+    "gen_latent": "encoder",
+    "fresh_g_draws": False,
+    "guidance_augment": False,
+    "cls_gen_gate": 0.0,
+    "c_beta1": None,
+    "dx_labelled_weight": 1.0,
+}
+
+#: Values that runs stored before these fields existed had implicitly (format-1 runs).
+LEGACY_TRAIN_DEFAULTS: dict[str, Any] = dict(PAPER_TRAIN_SETTINGS)
+
+#: Fields that do not change what is learned (logging, checkpoints, memory): a resumed run may change them.
+BOOKKEEPING_FIELDS: tuple[str, ...] = (
+    "steps",
+    "log_every",
+    "eval_every",
+    "sample_every",
+    "checkpoint_every",
+    "health_every",
+    "n_sample_wavs",
+    "eval_batch_size",
+    "in_memory",
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +58,27 @@ class TrainConfig:
     The GAAE's E/G/C objective is
     ``psi * [alpha * L_gen + (1 - alpha) * lambda_rec * L_rec]
     + omega * [g1 * L_cls_lab + g2 * L_cls_gen + g3 * L_lat]``.
+
+    Departures from the paper (defaults; :data:`PAPER_TRAIN_SETTINGS` restores the paper's values,
+    ``gaae fit --paper-settings`` applies them with the architecture's):
+
+    ``gen_latent="prior"``
+        x_gen = G(s_prior, y_c) with s_prior ~ N(0, I) (the paper: G(E_s(x), y_c)), so that G and
+        its batch-norm statistics are trained on the path that sampling uses.
+    ``fresh_g_draws=True``
+        The E/G/C step draws its own s_prior and y_c instead of reusing the D step's (BigGAN).
+    ``guidance_augment=True``
+        SpecAugment masks on the guidance batch x_l of L_cls,lab (as the simple CNN gets).
+    ``cls_gen_gate=0.25``
+        L_cls,gen counts only at steps where C already classifies the batch of generated samples
+        better than chance: accuracy >= 1/K + gate * (1 - 1/K). Before that it carries no label
+        information and only adds noise to E_z.
+    ``c_beta1=0.9``
+        Adam beta1 of the classifier C (its own parameter group); GAN networks keep ``beta1``.
+    ``dx_labelled_weight=None``
+        Weight of the guidance pairs (x_l, y_l) in D_x's real term: ``None`` weighs them by their
+        share of the data (the paper concatenates both batches, 1.0, which makes a 5 % labelled set
+        about half of D_x's real samples).
     """
 
     model: str = "gaae"  #: one of MODEL_KINDS
@@ -45,6 +100,13 @@ class TrainConfig:
     g1: float = 0.25
     g2: float = 0.25
     g3: float = 0.5
+    # departures from the paper (see the class docstring and PAPER_TRAIN_SETTINGS)
+    gen_latent: str = "prior"  #: "prior" or "encoder" (paper)
+    fresh_g_draws: bool = True
+    guidance_augment: bool = True
+    cls_gen_gate: float = 0.25
+    c_beta1: float | None = 0.9
+    dx_labelled_weight: float | None = None
     # EMA of G (0 disables it)
     ema_decay: float = 0.0
     ema_start: int = 1000
@@ -60,6 +122,7 @@ class TrainConfig:
     # bookkeeping
     log_every: int = 10
     eval_every: int = 200
+    health_every: int = 50  #: training-health measurements (log keys health/*)
     sample_every: int = 500
     checkpoint_every: int = 500
     n_sample_wavs: int = 3
@@ -77,6 +140,7 @@ class TrainConfig:
             "eval_every",
             "sample_every",
             "checkpoint_every",
+            "health_every",
             "eval_batch_size",
             "probe_steps",
         ):
@@ -106,6 +170,23 @@ class TrainConfig:
             raise ConfigError("give labelled_fraction or labelled_cache, not both")
         if self.amp not in ("auto", "bf16", "off"):
             raise ConfigError(f"amp={self.amp!r} must be 'auto', 'bf16' or 'off'")
+        if self.gen_latent not in ("prior", "encoder"):
+            raise ConfigError(f"gen_latent={self.gen_latent!r} must be 'prior' or 'encoder' (the paper)")
+        for name in ("fresh_g_draws", "guidance_augment"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
+        if not (isinstance(self.cls_gen_gate, (int, float)) and 0.0 <= self.cls_gen_gate < 1.0):
+            raise ConfigError(f"cls_gen_gate={self.cls_gen_gate!r} must be in [0, 1) (0 disables the gate)")
+        if self.c_beta1 is not None and not (
+            isinstance(self.c_beta1, (int, float)) and 0.0 <= self.c_beta1 < 1.0
+        ):
+            raise ConfigError(f"c_beta1={self.c_beta1!r} must be null (use beta1) or in [0, 1)")
+        if self.dx_labelled_weight is not None and not (
+            isinstance(self.dx_labelled_weight, (int, float)) and self.dx_labelled_weight >= 0
+        ):
+            raise ConfigError(
+                f"dx_labelled_weight={self.dx_labelled_weight!r} must be null (share of the data) or >= 0"
+            )
         if self.n_sample_wavs < 0:
             raise ConfigError(f"n_sample_wavs={self.n_sample_wavs!r} must be >= 0")
 
@@ -118,11 +199,22 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict of fields; missing fields take their defaults."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown training option(s) {unknown}; valid options are {sorted(known)}")
         return cls(**data)
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> TrainConfig:
+        """Rebuild a config stored by a run of any format version: a field missing from ``data``
+        takes its :data:`LEGACY_TRAIN_DEFAULTS` value (what runs written before it existed did)."""
+        return cls.from_dict({**LEGACY_TRAIN_DEFAULTS, **data})
+
+    def compare_dict(self) -> dict[str, Any]:
+        """The fields that define what is learned (all but :data:`BOOKKEEPING_FIELDS`)."""
+        return {k: v for k, v in self.to_dict().items() if k not in BOOKKEEPING_FIELDS}
 
     def replace(self, **overrides: Any) -> TrainConfig:
         return TrainConfig.from_dict({**self.to_dict(), **overrides})

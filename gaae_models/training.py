@@ -36,10 +36,11 @@ import torch.nn.functional as F
 
 from audiospec.cache import open_cache
 from gaae_models.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from gaae_models.config import ModelConfig
+from gaae_models.config import PAPER_MODEL_SETTINGS, ModelConfig
 from gaae_models.data import CacheSource, batch_indices, labelled_subset, step_generator
 from gaae_models.distributed import DistInfo, average_gradients, barrier, init_distributed
 from gaae_models.errors import CheckpointError, ConfigError
+from gaae_models.health import gaae_health, gradient_shares
 from gaae_models.networks import (
     BiGANDiscriminator,
     Classifier,
@@ -50,7 +51,7 @@ from gaae_models.networks import (
     SampleDiscriminator,
     SimpleCNN,
 )
-from gaae_models.train_config import TrainConfig
+from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig
 
 __all__ = [
     "GAAE",
@@ -62,11 +63,24 @@ __all__ = [
     "build_trainer",
     "fit",
     "spec_augment",
+    "departures_from_paper",
+    "format_health",
     "RUN_FORMAT_VERSION",
 ]
 
-RUN_FORMAT_VERSION = 1
-_STREAM_UNLABELLED, _STREAM_LABELLED, _STREAM_PRIOR, _STREAM_LABELS, _STREAM_AUGMENT = range(5)
+#: 2: configs record the departures from the paper (ModelConfig cbn_sn / s_norm, widths; TrainConfig
+#: gen_latent ... dx_labelled_weight); format-1 runs load with their implicit values (from_stored).
+RUN_FORMAT_VERSION = 2
+(
+    _STREAM_UNLABELLED,
+    _STREAM_LABELLED,
+    _STREAM_PRIOR,
+    _STREAM_LABELS,
+    _STREAM_AUGMENT,
+    _STREAM_PRIOR_G,
+    _STREAM_LABELS_G,
+    _STREAM_HEALTH,
+) = range(8)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -233,6 +247,19 @@ def _one_hot(labels: torch.Tensor, k: int) -> torch.Tensor:
     return F.one_hot(labels, k).float()
 
 
+def _labelled_weight(train: TrainConfig, data: TrainingData) -> float:
+    """Weight of one guidance pair relative to one unlabelled pair in D_x's real term, so that the
+    guidance items count by their share of the data (``dx_labelled_weight=None``), or as given."""
+    if train.dx_labelled_weight is not None:
+        return float(train.dx_labelled_weight)
+    n_l, n_u = data.labelled.size, data.unlabelled.size
+    if n_l == 0:
+        return 0.0
+    # per item: a guidance item is drawn B_l / n_l per step as "real" plus B / n_u as unlabelled;
+    # weighting its guidance draws by (B / n_u) / (B_l / n_l) leaves every item equally "real".
+    return (train.batch_size / n_u) / (train.labelled_batch / n_l)
+
+
 # ---------------------------------------------------------------------------------------------------
 # shared run plumbing
 
@@ -273,6 +300,9 @@ class _Run:
                     f"{self.dir} already holds a run; pass --resume to continue it or choose a new --out"
                 )
             old = {k: previous.get(k) for k in comparable}
+            if previous.get("format_version", 1) < RUN_FORMAT_VERSION:  # fields added since: implied values
+                old["model"] = ModelConfig.from_stored(old["model"] or {}).to_dict()
+                old["train_compare"] = TrainConfig.from_stored(previous.get("train") or {}).compare_dict()
             if old != comparable:
                 diff = _diff(old, comparable)
                 raise CheckpointError(f"cannot resume {self.dir}: the config differs from the run's: {diff}")
@@ -375,17 +405,24 @@ class GAAETrainer:
         torch.manual_seed(train.seed)
         self.model = GAAE(model_config).to(device)
         betas = (train.beta1, train.beta2)
-        self.opt_g = torch.optim.Adam(
-            self.model.generator_parameters(), lr=train.lr_g, betas=betas, eps=train.adam_eps
-        )
+        m = self.model
+        if train.c_beta1 is None:
+            groups: list[dict[str, Any]] = [{"params": m.generator_parameters()}]
+        else:  # C in its own group with its own beta1 (a departure from the paper)
+            groups = [
+                {"params": [*m.encoder.parameters(), *m.decoder.parameters()]},
+                {"params": list(m.classifier.parameters()), "betas": (train.c_beta1, train.beta2)},
+            ]
+        self.opt_g = torch.optim.Adam(groups, lr=train.lr_g, betas=betas, eps=train.adam_eps)
         self.opt_d = torch.optim.Adam(
             self.model.discriminator_parameters(), lr=train.lr_d, betas=betas, eps=train.adam_eps
         )
         self.ema = copy.deepcopy(self.model.decoder).eval() if train.ema_decay > 0 else None
         if self.ema is not None:
             self.ema.requires_grad_(False)
-        use_bf16 = train.amp == "bf16" or (train.amp == "auto" and device.type == "cuda")
-        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+        self.autocast = _autocast(train, device)
+        self._held: torch.Tensor | None = None
+        self._dx_real_weight = _labelled_weight(train, data)
 
     # -- state ----------------------------------------------------------------------------------
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -414,17 +451,33 @@ class GAAETrainer:
         lab = batch_indices(
             self.data.labelled, t.labelled_batch, seed=seed, step=step, stream=_STREAM_LABELLED, rank=rank
         )
-        prior = torch.randn(
-            t.batch_size, self.cfg.s_dim, generator=step_generator(seed, step, _STREAM_PRIOR, rank)
+        def draws(prior_stream: int, label_stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+            prior = torch.randn(
+                t.batch_size, self.cfg.s_dim, generator=step_generator(seed, step, prior_stream, rank)
+            )
+            labels = torch.randint(
+                k, (t.batch_size,), generator=step_generator(seed, step, label_stream, rank)
+            )
+            return prior, labels
+
+        prior, y_r = draws(_STREAM_PRIOR, _STREAM_LABELS)
+        prior_g, y_r_g = draws(_STREAM_PRIOR_G, _STREAM_LABELS_G) if t.fresh_g_draws else (prior, y_r)
+        x_l = self.data.get(lab)
+        x_l_aug = (
+            spec_augment(x_l, generator=step_generator(seed, step, _STREAM_AUGMENT, rank))
+            if t.guidance_augment
+            else x_l
         )
-        y_r = torch.randint(k, (t.batch_size,), generator=step_generator(seed, step, _STREAM_LABELS, rank))
         dev = self.device
         return {
             "x": self.data.get(idx).to(dev),
-            "x_l": self.data.get(lab).to(dev),
+            "x_l": x_l.to(dev),
+            "x_l_aug": x_l_aug.to(dev),
             "y_l": self.data.target(lab).to(dev),
             "s_prior": prior.to(dev),
             "y_r": y_r.to(dev),
+            "s_prior_g": prior_g.to(dev),
+            "y_r_g": y_r_g.to(dev),
         }
 
     def d_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -436,13 +489,15 @@ class GAAETrainer:
                 y_hat = _one_hot(m.classifier(z).argmax(dim=1), k)
                 y_r = _one_hot(batch["y_r"], k)
                 x_rec = m.decoder(s, y_hat)
-                x_gen = m.decoder(s, y_r)
+                x_gen = m.decoder(batch["s_prior"] if self.train.gen_latent == "prior" else s, y_r)
             real = m.d_x(torch.cat([batch["x"], batch["x_l"]]), torch.cat([y_hat, _one_hot(batch["y_l"], k)]))
             fake_rec = m.d_x(x_rec, y_hat)
             fake_gen = m.d_x(x_gen, y_r)
-            loss_x = F.relu(1.0 - real).mean() + 0.5 * (
-                F.relu(1.0 + fake_rec).mean() + F.relu(1.0 + fake_gen).mean()
-            )
+            n_u = batch["x"].shape[0]
+            hinge_real = F.relu(1.0 - real)
+            w = self._dx_real_weight  # weight of one guidance pair relative to one unlabelled pair
+            real_term = (hinge_real[:n_u].sum() + w * hinge_real[n_u:].sum()) / (n_u + w * (len(real) - n_u))
+            loss_x = real_term + 0.5 * (F.relu(1.0 + fake_rec).mean() + F.relu(1.0 + fake_gen).mean())
             loss_lat = hinge_d(m.d_latent(batch["s_prior"]), m.d_latent(s))
         metrics = {
             "loss/d_x": loss_x.item(),
@@ -452,27 +507,49 @@ class GAAETrainer:
         }
         return loss_x + loss_lat, metrics
 
-    def g_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """The E/G/C objective and its named terms."""
+    def loss_weights(self) -> dict[str, float]:
+        """The factor of each named term in the E/G/C objective (keys as in the log's ``loss/*``)."""
+        t = self.train
+        return {
+            "gen": t.psi * t.alpha,
+            "rec": t.psi * (1 - t.alpha) * t.lambda_rec,
+            "cls_lab": t.omega * t.g1,
+            "cls_gen": t.omega * t.g2,
+            "lat": t.omega * t.g3,
+        }
+
+    def g_loss(
+        self, batch: dict[str, torch.Tensor], *, shares: bool = False
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The E/G/C objective and its named terms; with ``shares``, also each weighted term's
+        share of the gradient on E's trunk (``grad/*``)."""
         m, t, k = self.model, self.train, self.data.n_classes
         with self.autocast:
             z, s = m.encoder(batch["x"])
             with torch.no_grad():
                 y_hat = _one_hot(m.classifier(z).argmax(dim=1), k)
-            y_r = _one_hot(batch["y_r"], k)
+            y_r = _one_hot(batch["y_r_g"], k)
             x_rec = m.decoder(s, y_hat)
-            x_gen = m.decoder(s, y_r)
+            x_gen = m.decoder(batch["s_prior_g"] if t.gen_latent == "prior" else s, y_r)
             l_gen = 0.5 * (-m.d_x(x_rec, y_hat).mean() - m.d_x(x_gen, y_r).mean())
             l_rec = F.mse_loss(x_rec.float(), batch["x"].float())
-            z_l, _ = m.encoder(batch["x_l"])
-            logits_l = m.classifier(z_l)
+            logits_l = m.classifier(m.encoder.encode_z(batch["x_l_aug"]))
             l_cls_lab = F.cross_entropy(logits_l.float(), batch["y_l"])
-            z_g, _ = m.encoder(x_gen.detach())
-            l_cls_gen = F.cross_entropy(m.classifier(z_g).float(), batch["y_r"])
+            logits_g = m.classifier(m.encoder.encode_z(x_gen.detach()))
+            l_cls_gen = F.cross_entropy(logits_g.float(), batch["y_r_g"])
+            acc_gen = (logits_g.argmax(1) == batch["y_r_g"]).float().mean().item()
+            # the gate: L_cls,gen counts once C classifies generated samples better than chance
+            gate_open = acc_gen >= 1.0 / k + t.cls_gen_gate * (1.0 - 1.0 / k) if t.cls_gen_gate > 0 else True
             l_lat = -m.d_latent(s).mean()
-            total = t.psi * (t.alpha * l_gen + (1 - t.alpha) * t.lambda_rec * l_rec) + t.omega * (
-                t.g1 * l_cls_lab + t.g2 * l_cls_gen + t.g3 * l_lat
-            )
+            w = self.loss_weights()
+            terms = {
+                "gen": w["gen"] * l_gen,
+                "rec": w["rec"] * l_rec,
+                "cls_lab": w["cls_lab"] * l_cls_lab,
+                "cls_gen": w["cls_gen"] * l_cls_gen * float(gate_open),
+                "lat": w["lat"] * l_lat,
+            }
+            total = sum(terms.values())
         metrics = {
             "loss/gen": l_gen.item(),
             "loss/rec": l_rec.item(),
@@ -481,7 +558,12 @@ class GAAETrainer:
             "loss/lat": l_lat.item(),
             "loss/total": total.item(),
             "acc/labelled_batch": (logits_l.argmax(1) == batch["y_l"]).float().mean().item(),
+            "acc/gen_batch": acc_gen,
+            "gate/cls_gen": float(gate_open),
         }
+        if shares:
+            trunk = list(m.encoder.trunk.parameters())
+            metrics.update({f"grad/{n}": v for n, v in gradient_shares(terms, trunk).items()})
         return total, metrics
 
     def train_step(self, step: int) -> dict[str, float]:
@@ -501,7 +583,7 @@ class GAAETrainer:
         m.d_x.requires_grad_(False)
         m.d_latent.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
-        g_total, g_metrics = self.g_loss(batch)
+        g_total, g_metrics = self.g_loss(batch, shares=step % self.train.health_every == 0)
         g_total.backward()
         average_gradients(m.generator_parameters(), self.dist)
         self.opt_g.step()
@@ -514,6 +596,30 @@ class GAAETrainer:
 
     def _update_ema(self, step: int) -> None:
         _update_ema(self.ema, self.model.decoder, self.train, step)
+
+    def held_batch(self, n: int = 128) -> torch.Tensor:
+        """A fixed seeded batch of up to ``n`` training items (read once), for :meth:`health`."""
+        if self._held is None:
+            pool = self.data.unlabelled
+            rng = np.random.default_rng([self.train.seed, _STREAM_HEALTH])
+            idx = np.sort(rng.choice(pool, size=min(n, pool.size), replace=False))
+            self._held = self.data.get(idx).to(self.device)
+        return self._held
+
+    def health(self, step: int) -> dict[str, float]:
+        """Training health on the held batch (:func:`gaae_models.health.gaae_health`), keys
+        ``health/*``; no network's state changes."""
+        m = self.model
+        out = gaae_health(
+            encoder=m.encoder,
+            decoder=self.ema if self.ema is not None else m.decoder,
+            classifier=m.classifier,
+            x=self.held_batch(),
+            n_classes=self.data.n_classes,
+            seed=int(np.random.SeedSequence([self.train.seed, step, _STREAM_HEALTH]).generate_state(1)[0]),
+            autocast=lambda: _autocast(self.train, self.device),
+        )
+        return {f"health/{key}": value for key, value in out.items()}
 
     # -- evaluation and samples -------------------------------------------------------------------
     @torch.no_grad()
@@ -905,7 +1011,33 @@ def build_trainer(
 # the entry point
 
 
-def _write_samples(trainer: Any, run: _Run, step: int, cache_path: str) -> None:
+def departures_from_paper(model_config: ModelConfig, train: TrainConfig) -> dict[str, dict[str, Any]]:
+    """The settings of a run that differ from the paper's (``{"model"|"train": {field: [paper, run]}}``)."""
+    out: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    for name, paper in PAPER_MODEL_SETTINGS.items():
+        if getattr(model_config, name) != paper:
+            out["model"][name] = [paper, getattr(model_config, name)]
+    if train.model == "gaae":
+        for name, paper in PAPER_TRAIN_SETTINGS.items():
+            if getattr(train, name) != paper:
+                out["train"][name] = [paper, getattr(train, name)]
+    return out
+
+
+def format_health(health: dict[str, float]) -> str:
+    """One line of the main health numbers (see :func:`gaae_models.health.gaae_health`)."""
+    h = {k.split("/", 1)[-1]: v for k, v in health.items()}
+    return (
+        f"E_s std {h['s_std_mean']:.2f} (prior 1), 2-sample acc {h['s_two_sample_acc']:.2f} (matched 0.5), "
+        f"eff. rank {h['s_eff_rank']:.0f} (prior {h['prior_eff_rank']:.0f}), "
+        f"G(prior) saturated {100 * h['sat_prior']:.1f} %, C on G(prior) {h['c_acc_gen']:.2f}, "
+        f"rec/mean-image {h['rec_ratio']:.2f}"
+    )
+
+
+def _write_samples(
+    trainer: Any, run: _Run, step: int, cache_path: str, *, health: dict[str, float] | None = None
+) -> None:
     """A PNG grid of generated spectrograms (every class for conditional models) and a few WAVs."""
     import audiospec
     from audiospec.plotting import plot_spectrogram_grid
@@ -939,6 +1071,7 @@ def _write_samples(trainer: Any, run: _Run, step: int, cache_path: str) -> None:
         vmin=-1,
         vmax=1,
         n_cols=n_cols,
+        suptitle=f"step {step}" + (f": {format_health(health)}" if health else ""),
     )
     if picks:
         audio = audiospec.reconstruct(x[picks], config=cache.config, stats=cache.stats, n_iter=16, rng=0)
@@ -1000,21 +1133,8 @@ def fit(
         "preset": preset,
         "model": model_config.to_dict(),
         "train": train.to_dict(),
-        "train_compare": {
-            k: v
-            for k, v in train.to_dict().items()
-            if k
-            not in (
-                "steps",
-                "log_every",
-                "eval_every",
-                "sample_every",
-                "checkpoint_every",
-                "n_sample_wavs",
-                "eval_batch_size",
-                "in_memory",
-            )
-        },
+        "train_compare": train.compare_dict(),
+        "departures_from_paper": departures_from_paper(model_config, train),
         "data": data.description,
         "data_compare": {k: data.description[k] for k in ("cache_items", "label_names", "n_labelled")},
         "labelled_indices": data.labelled.tolist(),
@@ -1026,6 +1146,8 @@ def fit(
         "command": sys.argv,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if train.model in ("gaae", "bigan") and not (resume and os.path.exists(os.path.join(out_dir, "config.json"))):
+        model_config.check_trainable()  # new runs only: old runs with rank-deficient latents still resume
     run = _Run(out_dir, record, resume=resume, dist_info=dist_info)
     trainer = build_trainer(model_config, train, data, device=dev, dist_info=dist_info)
     start_step = 0
@@ -1055,6 +1177,7 @@ def fit(
         dynamic_ncols=True,
     )
     last_eval = None
+    last_health: dict[str, float] = {}
     metrics: dict[str, float] = {}
     for step in range(start_step + 1, train.steps + 1):
         t0 = time.perf_counter()
@@ -1063,6 +1186,12 @@ def fit(
         if any(not math.isfinite(v) for v in metrics.values()):
             raise ConfigError(f"step {step}: a loss is not finite ({metrics}); lower the learning rates")
         run.log({"step": step, **metrics, "time/step": time.perf_counter() - t0})
+        if hasattr(trainer, "health") and dist_info.is_main and (
+            step % train.health_every == 0 or step == train.steps
+        ):
+            last_health = trainer.health(step)
+            run.log({"step": step, **last_health})
+            bar.write(f"step {step}: {format_health(last_health)}")
         if step % train.log_every == 0 or step == train.steps:
             keys = _BAR_KEYS[train.model]
             bar.set_postfix({k.split("/")[1]: f"{metrics[k]:.3f}" for k in keys})
@@ -1086,7 +1215,7 @@ def fit(
             and (step % train.sample_every == 0 or step == train.steps)
             and dist_info.is_main
         ):
-            _write_samples(trainer, run, step, cache_path)
+            _write_samples(trainer, run, step, cache_path, health=last_health)
         if (step % train.checkpoint_every == 0 or step == train.steps) and dist_info.is_main:
             save_checkpoint(
                 run.dir, step, modules=trainer.modules(), optimizers=trainer.optimizers(), meta=meta
@@ -1099,6 +1228,7 @@ def fit(
         "seconds": time.perf_counter() - started,
         "final_metrics": metrics or None,
         "eval_accuracy": last_eval,
+        "health": last_health or None,
         "run_dir": run.dir,
     }
     if dist_info.is_main:

@@ -92,11 +92,16 @@ def test_presets():
     assert (paper.ch, paper.z_dim, paper.s_dim, paper.input_shape) == (16, 128, 128, (256, 128))
     small = model_config("small", n_classes=3)
     assert (small.ch, small.z_dim, small.s_dim, small.n_classes) == (2, 128, 128, 3)
-    assert set(PRESETS) == {"paper", "small"}
+    assert set(PRESETS) == {"paper", "small", "cpu"}
     assert paper.bottom_shape == (4, 2)
     assert paper.trunk_channels == (16, 16, 32, 64, 128, 256)
-    assert paper.generator_channels == (256,) * 5 + (16,)
-    with pytest.raises(ConfigError, match=r"preset='big'.*\['paper', 'small'\]"):
+    assert paper.d_trunk_channels == (16, 16, 32, 64, 128, 256)
+    assert paper.decoder_channels == (256,) * 6 + (16,)
+    cpu = model_config("cpu", n_classes=3)
+    assert cpu.trunk_channels == (8, 8, 16, 32, 64, 128) and cpu.pooled_features == 128
+    assert cpu.d_trunk_channels == (4, 4, 8, 16, 32, 64)
+    assert cpu.decoder_channels == (64, 64, 64, 32, 16, 16, 8)
+    with pytest.raises(ConfigError, match=r"preset='big'.*\['cpu', 'paper', 'small'\]"):
         model_config("big")
     with pytest.raises(ConfigError, match="unknown ModelConfig override.*'chh'.*valid fields"):
         model_config("small", chh=3)
@@ -168,15 +173,15 @@ def test_small_shapes(small):
 
 def test_paper_shapes_and_parameter_counts(paper_nets):
     cfg = model_config("paper")
-    x, y, s = _batch(1, cfg)
+    x, y, s = _batch(2, cfg)  # E_s ends in a batch norm: training mode needs 2 items
     with torch.no_grad():
         z, s_hat = paper_nets["E"](x)
-        assert z.shape == (1, 128) and s_hat.shape == (1, 128)
-        assert paper_nets["G"](s, y).shape == (1, 1, 256, 128)
-        assert paper_nets["C"](z).shape == (1, K)
-        assert paper_nets["D_x"](x, y).shape == (1,)
-        assert paper_nets["D_latent"](s).shape == (1,)
-        assert paper_nets["D_bigan"](x, z).shape == (1,)
+        assert z.shape == (2, 128) and s_hat.shape == (2, 128)
+        assert paper_nets["G"](s, y).shape == (2, 1, 256, 128)
+        assert paper_nets["C"](z).shape == (2, K)
+        assert paper_nets["D_x"](x, y).shape == (2,)
+        assert paper_nets["D_latent"](s).shape == (2,)
+        assert paper_nets["D_bigan"](x, z).shape == (2,)
     counts = {name: _n_params(net) for name, net in paper_nets.items()}
     print("paper parameter counts:", counts)
     assert counts == _expected_counts(cfg)
@@ -261,8 +266,10 @@ def test_input_validation(small):
 
 # --- spectral norm and init -----------------------------------------------------------------------
 def test_spectral_norm_placement(small):
+    legacy = ModelConfig.from_stored({k: v for k, v in small.to_dict().items() if k != "cbn_sn"})
+    assert legacy.cbn_sn and not small.cbn_sn
     for net in (
-        Decoder(small),
+        Decoder(legacy),
         Decoder(small, conditional=False),
         SampleDiscriminator(small),
         LatentDiscriminator(small),
@@ -272,8 +279,14 @@ def test_spectral_norm_placement(small):
         layers = _weighted(net)
         assert layers and all(parametrize.is_parametrized(m, "weight") for m in layers), type(net)
         assert all(is_spectral_normed(m) for m in layers)
-    cbn = [m for m in Decoder(small).modules() if isinstance(m, ConditionalBatchNorm2d)]
+    # format-1 runs: spectrally normalised class embeddings; now plain ones (BigGAN-PyTorch)
+    cbn = [m for m in Decoder(legacy).modules() if isinstance(m, ConditionalBatchNorm2d)]
     assert len(cbn) == 12 and all(is_spectral_normed(m.gain) and is_spectral_normed(m.bias) for m in cbn)
+    decoder = Decoder(small)
+    cbn = [m for m in decoder.modules() if isinstance(m, ConditionalBatchNorm2d)]
+    assert len(cbn) == 12 and not any(parametrize.is_parametrized(m.gain) for m in cbn)
+    embeddings = {id(m.gain) for m in cbn} | {id(m.bias) for m in cbn}
+    assert all(is_spectral_normed(m) for m in _weighted(decoder) if id(m) not in embeddings)
     for net in (SimpleCNN(3), Classifier(small), Encoder(small.replace(encoder_sn=False))):
         layers = _weighted(net)
         assert layers and not any(parametrize.is_parametrized(m, "weight") for m in layers), type(net)

@@ -76,11 +76,17 @@ def test_one_step_updates_what_it_should(tiny_data):
     all_metrics = {**metrics, **g_metrics}
     assert names <= set(all_metrics) and all(np.isfinite(v) for v in all_metrics.values())
     # the total is the documented weighted sum of the named terms
+    # (L_cls,gen only when the gate is open: C's accuracy on the generated batch beats chance)
     c = t.train
+    gate = g_metrics["gate/cls_gen"]
+    k = t.data.n_classes
+    assert gate == float(g_metrics["acc/gen_batch"] >= 1 / k + c.cls_gen_gate * (1 - 1 / k))
     expected = c.psi * (
         c.alpha * g_metrics["loss/gen"] + (1 - c.alpha) * c.lambda_rec * g_metrics["loss/rec"]
     ) + c.omega * (
-        c.g1 * g_metrics["loss/cls_lab"] + c.g2 * g_metrics["loss/cls_gen"] + c.g3 * g_metrics["loss/lat"]
+        c.g1 * g_metrics["loss/cls_lab"]
+        + c.g2 * gate * g_metrics["loss/cls_gen"]
+        + c.g3 * g_metrics["loss/lat"]
     )
     assert g_metrics["loss/total"] == pytest.approx(expected, rel=1e-5)
 

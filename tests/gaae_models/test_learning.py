@@ -1,0 +1,242 @@
+"""The fixes that let the GAAE learn: full-rank latents, plain cBN embeddings, a standardised E_s,
+fresh draws for the E/G/C step, the departures record, and the training-health measurements."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from gaae_cli.gaae_cli import main as gaae_main
+from gaae_models.config import LEGACY_DEFAULTS, PAPER_MODEL_SETTINGS, ModelConfig, model_config
+from gaae_models.errors import ConfigError
+from gaae_models.health import (
+    effective_rank,
+    gaae_health,
+    gradient_shares,
+    latent_moments,
+    saturation,
+    two_sample_accuracy,
+)
+from gaae_models.networks import Decoder, Encoder
+from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig
+from gaae_models.training import GAAETrainer, _labelled_weight, departures_from_paper, fit, prepare_data
+
+TINY = {"ch": 1, "z_dim": 16, "s_dim": 16, "attention": False}
+
+
+# --- the configs ----------------------------------------------------------------------------------
+def test_rank_deficient_latents_are_refused_for_new_runs():
+    small = model_config("small", n_classes=3)
+    assert small.pooled_features == 32
+    with pytest.raises(ConfigError, match=r"pools 32 features.*max\(z_dim, s_dim\) = 128.*--preset cpu"):
+        small.check_trainable()
+    model_config("cpu", n_classes=3).check_trainable()
+    model_config("paper", n_classes=3).check_trainable()
+    model_config("small", z_dim=32, s_dim=16).check_trainable()
+    with pytest.raises(ConfigError, match="pools 16 features"):
+        model_config("small", **{**TINY, "z_dim": 17}).check_trainable()
+
+
+def test_width_fields_are_validated_and_round_trip():
+    with pytest.raises(ConfigError, match=r"encoder_channels=\(8, 8\) must be None or 6 positive"):
+        ModelConfig(encoder_channels=(8, 8))
+    with pytest.raises(ConfigError, match="generator_channels=.*7 positive integers"):
+        ModelConfig(generator_channels=(8,) * 6)
+    cfg = model_config("cpu", n_classes=4)
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_stored_configs_without_the_new_fields_load_as_they_were_trained():
+    stored = {"ch": 2, "z_dim": 128, "s_dim": 128, "n_classes": 3, "attention": False}
+    old = ModelConfig.from_stored(stored)
+    assert (old.cbn_sn, old.s_norm) == (True, "none") == tuple(LEGACY_DEFAULTS[k] for k in ("cbn_sn", "s_norm"))
+    new = ModelConfig.from_dict(stored)
+    assert (new.cbn_sn, new.s_norm) == (False, "whiten")
+    # an old (format-1) encoder state dict loads into the network that from_stored rebuilds
+    state = {k: v for k, v in Encoder(old).state_dict().items()}
+    assert "head_s.weight" in {k.replace(".parametrizations.weight.original", ".weight") for k in state}
+    Encoder(ModelConfig.from_stored(stored)).load_state_dict(state)
+    train = TrainConfig.from_stored({"seed": 3})
+    assert all(getattr(train, k) == v for k, v in PAPER_TRAIN_SETTINGS.items())
+    assert TrainConfig.from_dict({"seed": 3}).gen_latent == "prior"
+
+
+def test_departures_are_recorded_and_paper_settings_undo_them():
+    cfg, train = model_config("cpu", n_classes=3), TrainConfig()
+    record = departures_from_paper(cfg, train)
+    assert record["model"] == {"cbn_sn": [True, False], "s_norm": ["none", "whiten"]}
+    assert set(record["train"]) == set(PAPER_TRAIN_SETTINGS)
+    paper = departures_from_paper(
+        cfg.replace(**PAPER_MODEL_SETTINGS), train.replace(**PAPER_TRAIN_SETTINGS)
+    )
+    assert paper == {"model": {}, "train": {}}
+
+
+# --- the networks ---------------------------------------------------------------------------------
+def test_style_heads_match_the_first_two_moments():
+    torch.manual_seed(0)
+    cfg = model_config("small", n_classes=3, **TINY)
+    x = torch.rand(16, 1, 256, 128) * 2 - 1
+    # batch norm: zero mean and unit variance per dimension, over the batch
+    _, s = Encoder(cfg.replace(s_norm="batch")).train()(x)
+    assert torch.allclose(s.mean(0), torch.zeros(16), atol=1e-5)
+    assert torch.allclose(s.var(0, unbiased=False), torch.ones(16), atol=1e-3)
+    plain = Encoder(cfg.replace(s_norm="none")).train()
+    assert plain(x)[1].std(0).mean() < 0.2  # the paper's dense head: a tiny code at init
+    # whitening: after one update on a batch, that batch has zero mean and, the estimate from 32
+    # items being shrunk towards its diagonal, variances below 1 (1 along the diagonal's own axes)
+    enc = Encoder(cfg).train()
+    _, s = enc(torch.cat([x, x.flip(2)]))
+    assert torch.allclose(s.mean(0), torch.zeros(16), atol=1e-4)
+    assert bool(((s.var(0) > 0.2) & (s.var(0) < 1.01)).all())
+    enc.eval()
+    assert torch.allclose(enc(torch.cat([x, x.flip(2)]))[1], s, atol=1e-5)
+
+
+def test_running_whitening_estimates_a_known_covariance():
+    from gaae_models.nn import RunningWhitening
+
+    g = torch.Generator().manual_seed(0)
+    mixing = torch.randn(6, 6, generator=g)
+    layer = RunningWhitening(6, momentum=0.01)
+    for _ in range(400):  # batches of 8 cannot estimate a 6 x 6 covariance; 400 of them can
+        layer(torch.randn(8, 6, generator=g) @ mixing + 3.0)
+    layer.eval()
+    out = layer(torch.randn(20000, 6, generator=g) @ mixing + 3.0)
+    assert torch.allclose(out.mean(0), torch.zeros(6), atol=0.1)
+    assert torch.allclose(torch.cov(out.T), torch.eye(6), atol=0.15)
+    with pytest.raises(ValueError, match="at least 2 items"):
+        layer.train()(torch.zeros(1, 6))
+
+
+def test_cbn_class_embedding_is_not_capped():
+    """With spectral norm, one class's gain column has norm <= 1 whatever it learns; without, it
+    can grow (here scaled x10) and changes the output accordingly."""
+    torch.manual_seed(0)
+    cfg = model_config("small", n_classes=3, **TINY)
+    dec = Decoder(cfg).eval()
+    cbn = dec.blocks[0].bn1
+    with torch.no_grad():
+        cbn.gain.weight.mul_(10.0)
+    assert cbn.gain.weight[:, 0].norm() > 1.5
+    legacy = Decoder(cfg.replace(cbn_sn=True)).eval()
+    with torch.no_grad():
+        legacy.blocks[0].bn1.gain.parametrizations.weight.original.mul_(10.0)
+    assert legacy.blocks[0].bn1.gain.weight[:, 0].norm() <= 1.0 + 1e-4
+
+
+# --- the trainer ----------------------------------------------------------------------------------
+def _trainer(cache, **overrides):
+    train = TrainConfig(batch_size=4, labelled_batch_size=2, labelled_fraction=0.5, seed=1, **overrides)
+    data = prepare_data(cache, train)
+    return GAAETrainer(model_config("small", n_classes=data.n_classes, **TINY), train, data, device=torch.device("cpu"))
+
+
+def test_egc_step_draws_its_own_prior_and_labels(tiny_data):
+    fresh = _trainer(tiny_data["train"]).make_batch(5)
+    assert not torch.equal(fresh["s_prior"], fresh["s_prior_g"])
+    again = _trainer(tiny_data["train"]).make_batch(5)
+    assert torch.equal(fresh["s_prior_g"], again["s_prior_g"]) and torch.equal(fresh["y_r_g"], again["y_r_g"])
+    shared = _trainer(tiny_data["train"], fresh_g_draws=False).make_batch(5)
+    assert torch.equal(shared["s_prior"], shared["s_prior_g"]) and torch.equal(shared["y_r"], shared["y_r_g"])
+    assert torch.equal(shared["s_prior"], fresh["s_prior"])
+    # SpecAugment on the guidance batch only: masked bins at the floor, the D batch untouched
+    assert (fresh["x_l_aug"] == -1).sum() > (fresh["x_l"] == -1).sum()
+    assert torch.equal(_trainer(tiny_data["train"], guidance_augment=False).make_batch(5)["x_l_aug"], fresh["x_l"])
+
+
+def test_guidance_pairs_weigh_by_their_share_of_the_data(tiny_data):
+    t = _trainer(tiny_data["train"])
+    n_l, n_u = t.data.labelled.size, t.data.unlabelled.size
+    # per item and step: drawn as guidance 2 / n_l times, as unlabelled 4 / n_u times
+    assert _labelled_weight(t.train, t.data) == pytest.approx((4 / n_u) / (2 / n_l))
+    assert _labelled_weight(t.train.replace(dx_labelled_weight=1.0), t.data) == 1.0
+
+
+def test_health_and_gradient_shares_are_logged(tiny_data, tmp_path):
+    train = TrainConfig(
+        steps=4, batch_size=4, labelled_batch_size=2, labelled_fraction=0.5, health_every=2, sample_every=4
+    )
+    fit(
+        tiny_data["train"],
+        str(tmp_path / "run"),
+        model_config=model_config("small", **TINY),
+        train=train,
+        device="cpu",
+        progress=False,
+    )
+    lines = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl")]
+    health = [entry for entry in lines if "health/s_std_mean" in entry]
+    assert [entry["step"] for entry in health] == [2, 4]
+    shares = [entry for entry in lines if "grad/rec" in entry]
+    assert [entry["step"] for entry in shares] == [2, 4]
+    for entry in shares:
+        total = sum(entry[f"grad/{k}"] for k in ("gen", "rec", "cls_lab", "cls_gen", "lat"))
+        assert total == pytest.approx(1.0)
+    for entry in health:
+        assert 0 <= entry["health/sat_prior"] <= 1 and 0 <= entry["health/s_two_sample_acc"] <= 1
+        assert entry["health/rec_ratio"] > 0
+    record = json.load(open(tmp_path / "run" / "config.json"))
+    assert record["format_version"] == 2 and record["departures_from_paper"]["train"]["gen_latent"] == [
+        "encoder",
+        "prior",
+    ]
+    summary = json.load(open(tmp_path / "run" / "summary.json"))
+    assert summary["health"]["health/s_std_mean"] == health[-1]["health/s_std_mean"]
+
+
+def test_cli_refuses_small_for_new_runs_and_accepts_paper_settings(tiny_data, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(gaae_main, ["fit", tiny_data["train"], "--out", str(tmp_path / "a"), "--preset", "small"])
+    assert result.exit_code == 2 and "pools 32 features" in result.output
+    args = ["fit", tiny_data["train"], "--out", str(tmp_path / "b"), "--preset", "small", "--paper-settings"]
+    args += [f"--set=model.{k}={v}" for k, v in (("ch", 1), ("z_dim", 16), ("s_dim", 16))]
+    result = runner.invoke(gaae_main, [*args, "--steps", "1", "--batch-size", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    record = json.load(open(os.path.join(tmp_path, "b", "config.json")))
+    assert record["departures_from_paper"] == {"model": {}, "train": {}}
+    assert record["model"]["cbn_sn"] is True and record["train"]["gen_latent"] == "encoder"
+
+
+# --- the health measurements ----------------------------------------------------------------------
+def test_two_sample_accuracy_separates_collapsed_codes():
+    g = torch.Generator().manual_seed(0)
+    prior = torch.randn(128, 64, generator=g)
+    same = torch.randn(128, 64, generator=g)
+    assert two_sample_accuracy(same, prior) < 0.62
+    low_rank = torch.randn(128, 4, generator=g) @ torch.randn(4, 64, generator=g)
+    low_rank = (low_rank - low_rank.mean(0)) / low_rank.std(0)  # per-dimension moments matched
+    assert two_sample_accuracy(low_rank, prior) > 0.9
+    assert effective_rank(low_rank) < 4.5 < 30 < effective_rank(prior)
+
+
+def test_moments_saturation_and_shares_on_known_values():
+    s = torch.tensor([[1.0, 0.0], [-1.0, 4.0]])
+    assert latent_moments(s) == pytest.approx(
+        {"mean_abs": 1.0, "std_mean": (np.sqrt(2) + np.sqrt(8)) / 2, "std_min": np.sqrt(2), "std_max": np.sqrt(8)}
+    )
+    assert saturation(torch.tensor([-1.0, -0.995, 0.5, 0.98, 1.0])) == pytest.approx(0.6)
+    p = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    shares = gradient_shares({"a": 3.0 * p.sum(), "b": (p**2).sum(), "c": torch.tensor(2.0)}, [p])
+    # |grad a| = 3 sqrt(2), |grad b| = |2p| = 2 sqrt(5)
+    a, b = 3 * np.sqrt(2), 2 * np.sqrt(5)
+    assert shares == pytest.approx({"a": a / (a + b), "b": b / (a + b), "c": 0.0})
+
+
+def test_gaae_health_sees_a_saturating_generator():
+    torch.manual_seed(0)
+    cfg = model_config("small", n_classes=3, **TINY)
+    enc, dec = Encoder(cfg), Decoder(cfg)
+    from gaae_models.networks import Classifier
+
+    clf = Classifier(cfg)
+    x = torch.rand(8, 1, 256, 128) * 1.6 - 0.8
+    h = gaae_health(encoder=enc, decoder=dec, classifier=clf, x=x, n_classes=3, seed=0)
+    assert h["sat_real"] == 0.0 and enc.training and dec.training  # modes restored
+    with torch.no_grad():
+        dec.out_conv.bias.fill_(50.0)  # every pixel at +1
+    h = gaae_health(encoder=enc, decoder=dec, classifier=clf, x=x, n_classes=3, seed=0)
+    assert h["sat_prior"] == 1.0 and h["sat_encoded"] == 1.0
