@@ -369,6 +369,9 @@ def demo(out_dir, quick, labelled_fraction, seed, device, quiet):
         f"(real test {n['real_test_inception_score']:.3f}), "
         f"FID {n['gaae_fid']:.3f} (real train vs test {n['real_train_fid']:.3f})",
         "",
+        "training health of the GAAE (last measurement; log.jsonl has every one):",
+        *_health_lines(n["health"]),
+        "",
         "artefacts:",
         f"  caches           {art['train_cache']}  {art['test_cache']}",
         f"  runs             {os.path.dirname(art['run_gaae'])}/{{gaae,cnn_few,cnn_all}}",
@@ -380,6 +383,26 @@ def demo(out_dir, quick, labelled_fraction, seed, device, quiet):
         f"  summary          {os.path.join(out_dir, 'summary.json')}",
     ]
     click.echo("\n".join(lines))
+
+
+def _health_lines(h: dict) -> list[str]:
+    if "health_s_std_mean" not in h:
+        return ["  (no health measurement: the run was shorter than health_every)"]
+    lines = [
+        f"  E_s(x) per-dimension std   {h['health_s_std_mean']:.2f} "
+        f"(min {h['health_s_std_min']:.2f}, max {h['health_s_std_max']:.2f}; prior N(0, I): 1)",
+        f"  two-sample test E_s vs N(0, I)  accuracy {h['health_s_two_sample_acc']:.2f} (0.5 = matched)",
+        f"  G(s ~ N(0, I), y) saturated pixels  {100 * h['health_sat_prior']:.1f} % "
+        f"(real data {100 * h['health_sat_real']:.1f} %)",
+        f"  C on generated samples     accuracy {h['health_c_acc_gen']:.2f}",
+        f"  reconstruction MSE / mean-image MSE  {h['health_rec_ratio']:.2f} (1 = no better than the mean)",
+    ]
+    if "grad_rec" in h:
+        shares = ", ".join(
+            f"{k} {100 * h['grad_' + k]:.0f} %" for k in ("rec", "gen", "lat", "cls_lab", "cls_gen")
+        )
+        lines.append(f"  gradient shares on E's trunk: {shares}")
+    return lines
 
 
 from gaae_cli.gaae_hub_cli import features, push  # noqa: E402

@@ -2,7 +2,7 @@
 
 1. synthesise an NSynth-layout dataset (plucked, bowed and struck notes; no download);
 2. build the training and test caches (the test cache normalised with the training statistics);
-3. train a small GAAE with 5 % of the labels, a simple CNN on the same 5 % and a CNN on every label
+3. train a GAAE (``cpu`` preset) with 5 % of the labels, a simple CNN on the same 5 % and a CNN on every label
    (the metric model for IS/FID);
 4. write sample WAVs and a labelled spectrogram grid;
 5. evaluate: accuracy of C against the CNN on the same labels, IS/FID with the metric CNN, t-SNE
@@ -44,6 +44,18 @@ DEMO_SIZES: dict[str, dict[str, int]] = {
         "tsne_points": 12,
     },
 }
+
+
+def _final_health(run_dir: str) -> dict[str, float]:
+    """The last ``health/*`` and ``grad/*`` entries of a GAAE run's log (without prefixes)."""
+    out: dict[str, float] = {}
+    with open(os.path.join(run_dir, "log.jsonl")) as f:
+        for line in f:
+            entry = json.loads(line)
+            out.update(
+                {k.replace("/", "_"): v for k, v in entry.items() if k.startswith(("health/", "grad/"))}
+            )
+    return out
 
 
 def _stage(progress: bool, number: int, total: int, message: str) -> None:
@@ -161,11 +173,11 @@ def run_demo(
         summary = fit(
             art["train_cache"],
             art[f"run_{name}"],
-            model_config=model_config("small"),
+            model_config=model_config("cpu"),
             train=train,
             device=device,
             eval_cache=art["test_cache"],
-            preset="small",
+            preset="cpu",
             progress=progress,
         )
         seconds[name] = summary["seconds"]
@@ -228,6 +240,7 @@ def run_demo(
         "real_test_inception_score": reference["real_test_inception_score"]["mean"],
         "gaae_fid": gaae_eval["fid"]["mean"] if gaae_eval["fid"] else None,
         "real_train_fid": reference["real_train_fid"],
+        "health": _final_health(art["run_gaae"]),
         "n_train": counts["train"],
         "n_test": counts["test"],
         "train_seconds": seconds,

@@ -67,8 +67,8 @@ def two_sample_accuracy(a: torch.Tensor, b: torch.Tensor, *, folds: int = 4, see
     """Cross-validated accuracy of a classifier telling sample ``a`` from sample ``b``.
 
     A classifier two-sample test (Lopez-Paz & Oquab, ICLR 2017) with regularised quadratic
-    discriminant analysis (scikit-learn, covariances shrunk halfway to the identity): each class is modelled as a Gaussian,
-    so the test sees differences of mean and covariance, the ways a style code fails N(0, I)
+    discriminant analysis (scikit-learn, covariances shrunk halfway to the identity): each class
+    is modelled as a Gaussian, so the test sees differences of mean and covariance, the ways a style code fails N(0, I)
     (collapse, low rank, correlated dimensions). About 0.5 when the samples are indistinguishable;
     near 1 for a rank-16 code against N(0, I) in 128 dimensions. (k nearest neighbours is not
     used: in 128 dimensions every point's neighbours are the concentrated sample's, which scores a
@@ -121,9 +121,7 @@ def saturation(x: torch.Tensor, *, threshold: float = SATURATION_THRESHOLD) -> f
     return float((x.abs() >= threshold).double().mean())
 
 
-def gradient_shares(
-    terms: dict[str, torch.Tensor], params: Sequence[torch.nn.Parameter]
-) -> dict[str, float]:
+def gradient_shares(terms: dict[str, torch.Tensor], params: Sequence[torch.nn.Parameter]) -> dict[str, float]:
     """Each loss term's share of the summed gradient norms on ``params``.
 
     ``share_i = ||d term_i / d params|| / sum_j ||d term_j / d params||``, with the terms as they
@@ -147,9 +145,7 @@ def gradient_shares(
             norms[name] = 0.0
             continue
         grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
-        norms[name] = float(
-            torch.sqrt(sum((g.double() ** 2).sum() for g in grads if g is not None) + 0.0)
-        )
+        norms[name] = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads if g is not None) + 0.0))
     total = sum(norms.values())
     return {name: (value / total if total > 0 else 0.0) for name, value in norms.items()}
 

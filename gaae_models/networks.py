@@ -38,9 +38,9 @@ from gaae_models.features import EncoderHubMixin
 from gaae_models.nn import (
     BatchNorm2d,
     DownBlock,
-    RunningWhitening,
     SelfAttention,
     UpBlock,
+    Whitening,
     global_sum_pool,
     init_weights,
     sn_conv2d,
@@ -199,7 +199,7 @@ class _LatentEncoder(nn.Module, EncoderHubMixin):
 
 def _encoder_head(config: ModelConfig, out_features: int, *, s_norm: str = "none") -> nn.Module:
     """Dense head on the pooled trunk features; E_s's (``s_norm`` = ``config.s_norm``) ends in
-    :class:`RunningWhitening` ("whiten") or a batch norm without affine parameters ("batch"):
+    :class:`Whitening` ("whiten") or a batch norm without affine parameters ("batch"):
     ``Sequential(linear, norm)``."""
     linear = init_weights(
         sn_linear(config.pooled_features, out_features, sn=config.encoder_sn, sn_eps=config.sn_eps)
@@ -207,7 +207,7 @@ def _encoder_head(config: ModelConfig, out_features: int, *, s_norm: str = "none
     if s_norm == "none":
         return linear
     if s_norm == "whiten":
-        return nn.Sequential(linear, RunningWhitening(out_features))
+        return nn.Sequential(linear, Whitening(out_features))
     # eps far below the head's output variance at initialisation (~1e-4), which bn_eps (1e-5) would
     # shrink by a third: s is meant to have unit variance per dimension from the first step
     norm = nn.BatchNorm1d(out_features, eps=S_NORM_EPS, momentum=config.bn_momentum, affine=False)
@@ -284,8 +284,9 @@ class Encoder(nn.Module, EncoderHubMixin):
     The heads ``head_z`` (E_z, the guided latent read by C) and ``head_s`` (E_s, the style latent
     decoded by G and matched to N(0, I)) are spectrally normalised when ``config.encoder_sn``
     (like the trunk), plain ``Linear`` otherwise. With ``config.s_norm="whiten"`` (the default),
-    ``head_s`` is ``Sequential(linear, RunningWhitening)``: s has zero mean and identity covariance
-    over the data (running estimates); ``"batch"`` standardises each dimension with a batch norm
+    ``head_s`` is ``Sequential(linear, Whitening)``: s has about zero mean and identity
+    covariance over the recent training batches (running statistics, updated in training mode);
+    ``"batch"`` standardises each dimension with a batch norm
     without affine parameters instead; ``"none"`` is the paper's plain dense head.
 
     It is also a pretrained model (a huggingface_hub ``PyTorchModelHubMixin``, see

@@ -9,7 +9,7 @@ and ``T`` for time frames (the width); label vectors ``y`` are one-hot or soft, 
   which share the ``forward(x, y)`` signature so that blocks switch between them.
 * :class:`UpBlock` (BigGAN GBlock), :class:`DownBlock` (BigGAN DBlock), :class:`SelfAttention`
   (BigGAN's non-local block, computed with ``scaled_dot_product_attention``).
-* :class:`RunningWhitening`: ZCA whitening of latent codes with running statistics (E_s's head).
+* :class:`Whitening`: ZCA whitening of latent codes with running statistics (E_s's head).
 * :func:`init_weights` (orthogonal init) and :func:`global_sum_pool`.
 """
 
@@ -31,7 +31,7 @@ __all__ = [
     "UpBlock",
     "DownBlock",
     "SelfAttention",
-    "RunningWhitening",
+    "Whitening",
     "init_weights",
     "global_sum_pool",
 ]
@@ -96,9 +96,10 @@ class ConditionalBatchNorm2d(nn.Module):
 
     ``x_hat`` is ``x`` batch-normalised without an affine transform (running statistics in eval
     mode); ``gain`` and ``bias`` are ``Linear(K, C, bias=False)`` layers (so a one-hot ``y``
-    selects a column, like an embedding). They are plain linears by default, as BigGAN-PyTorch keeps its class embedding
-    ("seems to randomly cripple G" with spectral norm); ``sn=True`` spectrally normalises them
-    (the project's format-1 networks, which capped the class modulation).
+    selects a column, like an embedding). They are plain linears by default, as BigGAN-PyTorch
+    keeps its class embedding ("seems to randomly cripple G" with spectral norm); ``sn=True``
+    spectrally normalises them (the project's format-1 networks, which capped the class
+    modulation).
 
     Parameters
     ----------
@@ -358,79 +359,78 @@ class SelfAttention(nn.Module):
         return f"{self.channels}"
 
 
-class RunningWhitening(nn.Module):
-    """ZCA whitening of codes with running mean and covariance: ``(x - mu) @ W``, ``W = C^(-1/2)``.
+class Whitening(nn.Module):
+    """ZCA whitening of codes with running statistics: ``(x - mean) @ W``, ``W = C^(-1/2)``.
 
     A scale- and correlation-free output for a latent head: whatever the encoder's features look
-    like (at initialisation, sum-pooled ReLU features vary along about one direction), the code has
-    about zero mean and identity covariance over the data, the first two moments of N(0, I), and
-    D_latent is left to match the rest. Batch norm cannot do this: it standardises each dimension
-    but keeps them correlated (an effective rank of 1-2 in 128 dimensions), and a minibatch of 8
-    cannot estimate a 128 x 128 covariance. So the statistics are running estimates: in training
-    each batch updates ``running_mean`` and ``running_cov`` (its unbiased covariance, averaged
-    cumulatively for the first ``1 / momentum`` batches and exponentially after) and the
-    effective number of items behind them, ``n``; ``W`` is recomputed from the covariance shrunk
-    towards its diagonal by ``rho = D / (D + n)`` (so that directions a few batches have not
-    explored yet are standardised rather than blown up), and the output uses the updated
-    statistics without back-propagating through them. Train and eval mode compute the same
-    function; only training updates the statistics. Before the first update it is the identity.
+    like (sum-pooled ReLU features, like the spectrograms themselves, vary mostly along one or two
+    directions), the code has about zero mean and identity covariance over the recent data, the
+    first two moments of N(0, I), and D_latent is left to match the rest. Batch norm cannot do
+    this: it standardises each dimension but leaves them correlated (measured: an effective rank of
+    about 2 in 128 dimensions, and a two-sample test that tells E_s(x) from N(0, I) every time),
+    and a minibatch of 8 cannot estimate a 128 x 128 covariance. So the statistics are running
+    estimates, updated by every training batch (cumulative average of the batch means and
+    unbiased covariances for the first ``1 / momentum`` batches, exponential after: about
+    ``2 / momentum`` batches behind the estimate), and ``W`` is recomputed from them after each
+    update; no gradient flows into the statistics. Eval mode applies the last ``W`` without
+    updating. Statistics refitted to an encoder that changes between fits were measured to fail
+    (the whitened code drifts back to rank 1-2 within a few steps); tracking every batch follows it.
 
     Parameters
     ----------
     num_features : int
         Code size D.
     momentum : float in (0, 1]
-        Weight of a new batch once the cumulative average has reached it. Default 0.005
-        (1,600 items behind the estimate at batch 8).
+        Weight of a new batch once the cumulative average has reached it. Default 0.04.
     eps : float > 0
-        Floor of the variances, relative to their mean. Default 1e-6.
+        Eigenvalues are floored at ``eps`` times their median, which caps how much a direction of
+        tiny variance is amplified (at most ``eps ** -0.5`` times the typical direction). The
+        median, not the mean: one dominant direction (overall loudness) can hold almost all the
+        variance, and a floor relative to the mean would leave every other direction unwhitened.
+        Default 1e-2.
 
     Shapes
     ------
     x : (B, D), B >= 2 in training -> (B, D)
     """
 
-    def __init__(self, num_features: int, *, momentum: float = 0.005, eps: float = 1e-6) -> None:
+    def __init__(self, num_features: int, *, momentum: float = 0.04, eps: float = 1e-2) -> None:
         super().__init__()
         self.num_features = num_features
         self.momentum = momentum
         self.eps = eps
-        self.register_buffer("running_mean", torch.zeros(num_features))
-        self.register_buffer("running_cov", torch.eye(num_features))
-        self.register_buffer("whitening", torch.eye(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features, dtype=torch.float64))
+        self.register_buffer("running_cov", torch.eye(num_features, dtype=torch.float64))
         self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
-        self.register_buffer("effective_items", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("mean", torch.zeros(num_features))
+        self.register_buffer("whitening", torch.eye(num_features))
 
     @torch.no_grad()
-    def _update(self, x: torch.Tensor) -> None:
-        b = x.shape[0]
-        if b < 2:
-            raise ValueError(f"RunningWhitening needs at least 2 items per training batch (got {b})")
-        xb = x.detach().float()
-        mean = xb.mean(dim=0)
-        centred = xb - mean
-        cov = centred.T @ centred / (b - 1)
+    def update(self, x: torch.Tensor) -> None:
+        """Add a batch ``x`` (B, D), B >= 2, to the running statistics and recompute ``W``."""
+        if x.ndim != 2 or x.shape[1] != self.num_features or x.shape[0] < 2:
+            raise ValueError(
+                f"x has shape {tuple(x.shape)}; expected (B, {self.num_features}) with at least 2 items "
+                "per training batch"
+            )
+        xd = x.detach().double()
+        mean = xd.mean(dim=0)
+        centred = xd - mean
+        cov = centred.T @ centred / (xd.shape[0] - 1)
         self.num_batches_tracked += 1
         weight = max(1.0 / float(self.num_batches_tracked), self.momentum)
         self.running_mean.lerp_(mean, weight)
         self.running_cov.lerp_(cov, weight)
-        n = float(self.effective_items)
-        # items behind an average whose weights are (1 - w) on the old estimate and w on b new items
-        self.effective_items.fill_(b if n == 0 else 1.0 / ((1 - weight) ** 2 / n + weight**2 / b))
-        rho = self.num_features / (self.num_features + float(self.effective_items))
-        cov = self.running_cov.double()
-        diag = cov.diagonal().clamp_min(self.eps * float(cov.diagonal().mean()) + 1e-30)
-        shrunk = (1 - rho) * cov + rho * torch.diag(diag)
-        shrunk += torch.diag(diag) * self.eps
-        eigenvalues, vectors = torch.linalg.eigh(shrunk)
-        inv_sqrt = (vectors * eigenvalues.clamp_min(1e-30).rsqrt()) @ vectors.T
+        eigenvalues, vectors = torch.linalg.eigh(self.running_cov)
+        floor = self.eps * float(eigenvalues.clamp_min(0).median()) + 1e-30
+        inv_sqrt = (vectors * eigenvalues.clamp_min(floor).rsqrt()) @ vectors.T
+        self.mean.copy_(self.running_mean.float())
         self.whitening.copy_(inv_sqrt.float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            self._update(x)
-        out = (x.float() - self.running_mean) @ self.whitening
-        return out.to(x.dtype)
+            self.update(x)
+        return ((x.float() - self.mean) @ self.whitening).to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"

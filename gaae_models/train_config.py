@@ -31,6 +31,7 @@ PAPER_TRAIN_SETTINGS: dict[str, Any] = {
     "guidance_augment": False,
     "cls_gen_gate": 0.0,
     "c_beta1": None,
+    "lr_c": None,
     "dx_labelled_weight": 1.0,
 }
 
@@ -73,8 +74,9 @@ class TrainConfig:
         L_cls,gen counts only at steps where C already classifies the batch of generated samples
         better than chance: accuracy >= 1/K + gate * (1 - 1/K). Before that it carries no label
         information and only adds noise to E_z.
-    ``c_beta1=0.9``
-        Adam beta1 of the classifier C (its own parameter group); GAN networks keep ``beta1``.
+    ``c_beta1=0.9``, ``lr_c``
+        Adam beta1 and learning rate of the classifier C (its own parameter group); the other
+        networks keep ``beta1`` and ``lr_g``.
     ``dx_labelled_weight=None``
         Weight of the guidance pairs (x_l, y_l) in D_x's real term: ``None`` weighs them by their
         share of the data (the paper concatenates both batches, 1.0, which makes a 5 % labelled set
@@ -106,6 +108,7 @@ class TrainConfig:
     guidance_augment: bool = True
     cls_gen_gate: float = 0.25
     c_beta1: float | None = 0.9
+    lr_c: float | None = None  #: learning rate of C (its own group); None: lr_g
     dx_labelled_weight: float | None = None
     # EMA of G (0 disables it)
     ema_decay: float = 0.0
@@ -181,6 +184,8 @@ class TrainConfig:
             isinstance(self.c_beta1, (int, float)) and 0.0 <= self.c_beta1 < 1.0
         ):
             raise ConfigError(f"c_beta1={self.c_beta1!r} must be null (use beta1) or in [0, 1)")
+        if self.lr_c is not None and not (isinstance(self.lr_c, (int, float)) and self.lr_c > 0):
+            raise ConfigError(f"lr_c={self.lr_c!r} must be null (use lr_g) or a positive number")
         if self.dx_labelled_weight is not None and not (
             isinstance(self.dx_labelled_weight, (int, float)) and self.dx_labelled_weight >= 0
         ):

@@ -19,6 +19,7 @@ deterministic on CPU and ``--resume`` continues exactly.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -247,6 +248,21 @@ def _one_hot(labels: torch.Tensor, k: int) -> torch.Tensor:
     return F.one_hot(labels, k).float()
 
 
+@contextlib.contextmanager
+def _frozen_statistics(encoder: torch.nn.Module, frozen: bool):
+    """Run ``encoder`` without updating E_s's running whitening statistics (the D step encodes
+    the batch that the E/G/C step encodes again: one update per step)."""
+    if not frozen or not encoder.training:
+        yield
+        return
+    head = encoder.head_s[-1]
+    head.eval()
+    try:
+        yield
+    finally:
+        head.train()
+
+
 def _labelled_weight(train: TrainConfig, data: TrainingData) -> float:
     """Weight of one guidance pair relative to one unlabelled pair in D_x's real term, so that the
     guidance items count by their share of the data (``dx_labelled_weight=None``), or as given."""
@@ -406,12 +422,16 @@ class GAAETrainer:
         self.model = GAAE(model_config).to(device)
         betas = (train.beta1, train.beta2)
         m = self.model
-        if train.c_beta1 is None:
+        if train.c_beta1 is None and train.lr_c is None:
             groups: list[dict[str, Any]] = [{"params": m.generator_parameters()}]
-        else:  # C in its own group with its own beta1 (a departure from the paper)
+        else:  # C in its own group with its own beta1 / learning rate (departures from the paper)
             groups = [
                 {"params": [*m.encoder.parameters(), *m.decoder.parameters()]},
-                {"params": list(m.classifier.parameters()), "betas": (train.c_beta1, train.beta2)},
+                {
+                    "params": list(m.classifier.parameters()),
+                    "betas": (train.beta1 if train.c_beta1 is None else train.c_beta1, train.beta2),
+                    "lr": train.lr_g if train.lr_c is None else train.lr_c,
+                },
             ]
         self.opt_g = torch.optim.Adam(groups, lr=train.lr_g, betas=betas, eps=train.adam_eps)
         self.opt_d = torch.optim.Adam(
@@ -451,6 +471,7 @@ class GAAETrainer:
         lab = batch_indices(
             self.data.labelled, t.labelled_batch, seed=seed, step=step, stream=_STREAM_LABELLED, rank=rank
         )
+
         def draws(prior_stream: int, label_stream: int) -> tuple[torch.Tensor, torch.Tensor]:
             prior = torch.randn(
                 t.batch_size, self.cfg.s_dim, generator=step_generator(seed, step, prior_stream, rank)
@@ -484,7 +505,7 @@ class GAAETrainer:
         """The D_x and D_latent hinge losses (their sum) and metrics; G's outputs carry no gradient."""
         m, k = self.model, self.data.n_classes
         with self.autocast:
-            with torch.no_grad():
+            with torch.no_grad(), _frozen_statistics(m.encoder, self.cfg.s_norm == "whiten"):
                 z, s = m.encoder(batch["x"])
                 y_hat = _one_hot(m.classifier(z).argmax(dim=1), k)
                 y_r = _one_hot(batch["y_r"], k)
@@ -1146,7 +1167,9 @@ def fit(
         "command": sys.argv,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if train.model in ("gaae", "bigan") and not (resume and os.path.exists(os.path.join(out_dir, "config.json"))):
+    if train.model in ("gaae", "bigan") and not (
+        resume and os.path.exists(os.path.join(out_dir, "config.json"))
+    ):
         model_config.check_trainable()  # new runs only: old runs with rank-deficient latents still resume
     run = _Run(out_dir, record, resume=resume, dist_info=dist_info)
     trainer = build_trainer(model_config, train, data, device=dev, dist_info=dist_info)
@@ -1186,8 +1209,10 @@ def fit(
         if any(not math.isfinite(v) for v in metrics.values()):
             raise ConfigError(f"step {step}: a loss is not finite ({metrics}); lower the learning rates")
         run.log({"step": step, **metrics, "time/step": time.perf_counter() - t0})
-        if hasattr(trainer, "health") and dist_info.is_main and (
-            step % train.health_every == 0 or step == train.steps
+        if (
+            hasattr(trainer, "health")
+            and dist_info.is_main
+            and (step % train.health_every == 0 or step == train.steps)
         ):
             last_health = trainer.health(step)
             run.log({"step": step, **last_health})

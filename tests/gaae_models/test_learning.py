@@ -52,7 +52,9 @@ def test_width_fields_are_validated_and_round_trip():
 def test_stored_configs_without_the_new_fields_load_as_they_were_trained():
     stored = {"ch": 2, "z_dim": 128, "s_dim": 128, "n_classes": 3, "attention": False}
     old = ModelConfig.from_stored(stored)
-    assert (old.cbn_sn, old.s_norm) == (True, "none") == tuple(LEGACY_DEFAULTS[k] for k in ("cbn_sn", "s_norm"))
+    assert (
+        (old.cbn_sn, old.s_norm) == (True, "none") == tuple(LEGACY_DEFAULTS[k] for k in ("cbn_sn", "s_norm"))
+    )
     new = ModelConfig.from_dict(stored)
     assert (new.cbn_sn, new.s_norm) == (False, "whiten")
     # an old (format-1) encoder state dict loads into the network that from_stored rebuilds
@@ -68,10 +70,9 @@ def test_departures_are_recorded_and_paper_settings_undo_them():
     cfg, train = model_config("cpu", n_classes=3), TrainConfig()
     record = departures_from_paper(cfg, train)
     assert record["model"] == {"cbn_sn": [True, False], "s_norm": ["none", "whiten"]}
-    assert set(record["train"]) == set(PAPER_TRAIN_SETTINGS)
-    paper = departures_from_paper(
-        cfg.replace(**PAPER_MODEL_SETTINGS), train.replace(**PAPER_TRAIN_SETTINGS)
-    )
+    assert set(record["train"]) == {k for k, v in PAPER_TRAIN_SETTINGS.items() if getattr(train, k) != v}
+    assert {"gen_latent", "fresh_g_draws", "guidance_augment", "cls_gen_gate"} <= set(record["train"])
+    paper = departures_from_paper(cfg.replace(**PAPER_MODEL_SETTINGS), train.replace(**PAPER_TRAIN_SETTINGS))
     assert paper == {"model": {}, "train": {}}
 
 
@@ -86,28 +87,38 @@ def test_style_heads_match_the_first_two_moments():
     assert torch.allclose(s.var(0, unbiased=False), torch.ones(16), atol=1e-3)
     plain = Encoder(cfg.replace(s_norm="none")).train()
     assert plain(x)[1].std(0).mean() < 0.2  # the paper's dense head: a tiny code at init
-    # whitening: after one update on a batch, that batch has zero mean and, the estimate from 32
-    # items being shrunk towards its diagonal, variances below 1 (1 along the diagonal's own axes)
-    enc = Encoder(cfg).train()
-    _, s = enc(torch.cat([x, x.flip(2)]))
-    assert torch.allclose(s.mean(0), torch.zeros(16), atol=1e-4)
-    assert bool(((s.var(0) > 0.2) & (s.var(0) < 1.01)).all())
-    enc.eval()
-    assert torch.allclose(enc(torch.cat([x, x.flip(2)]))[1], s, atol=1e-5)
+    # whitening: after tracking many batches, zero mean and identity covariance on new data from
+    # the same distribution; eval mode applies it without tracking
+    enc = Encoder(cfg.replace(ch=2)).train()  # 32 pooled features (at ch=1, 7 of 16 are dead ReLUs)
+    with torch.no_grad():
+        for _ in range(60):
+            enc(torch.rand(8, 1, 256, 128) * 2 - 1)
+        enc.eval()
+        s = enc(torch.rand(400, 1, 256, 128) * 2 - 1)[1]
+        before = enc.head_s[1].whitening.clone()
+        enc(torch.rand(8, 1, 256, 128))
+    assert torch.equal(before, enc.head_s[1].whitening)
+    assert torch.allclose(s.mean(0), torch.zeros(16), atol=0.25)
+    assert torch.allclose(s.var(0), torch.ones(16), atol=0.35)
+    assert effective_rank(s) > 12  # of 16
 
 
-def test_running_whitening_estimates_a_known_covariance():
-    from gaae_models.nn import RunningWhitening
+def test_whitening_of_a_known_covariance():
+    from gaae_models.nn import Whitening
 
     g = torch.Generator().manual_seed(0)
     mixing = torch.randn(6, 6, generator=g)
-    layer = RunningWhitening(6, momentum=0.01)
-    for _ in range(400):  # batches of 8 cannot estimate a 6 x 6 covariance; 400 of them can
+    layer = Whitening(6, momentum=0.005)
+    x = torch.randn(8, 6, generator=g)
+    assert torch.equal(layer.eval()(x), x)  # the identity before any update
+    layer.train()
+    for _ in range(1000):  # batches of 8 cannot estimate a 6 x 6 covariance; 1000 of them can
         layer(torch.randn(8, 6, generator=g) @ mixing + 3.0)
-    layer.eval()
-    out = layer(torch.randn(20000, 6, generator=g) @ mixing + 3.0)
+    out = layer.eval()(torch.randn(20000, 6, generator=g) @ mixing + 3.0)
     assert torch.allclose(out.mean(0), torch.zeros(6), atol=0.1)
-    assert torch.allclose(torch.cov(out.T), torch.eye(6), atol=0.15)
+    assert torch.allclose(torch.cov(out.T), torch.eye(6), atol=0.1)
+    # W is the symmetric (ZCA) inverse square root: the closest whitening to the identity
+    assert torch.allclose(layer.whitening, layer.whitening.T, atol=1e-5)
     with pytest.raises(ValueError, match="at least 2 items"):
         layer.train()(torch.zeros(1, 6))
 
@@ -132,7 +143,9 @@ def test_cbn_class_embedding_is_not_capped():
 def _trainer(cache, **overrides):
     train = TrainConfig(batch_size=4, labelled_batch_size=2, labelled_fraction=0.5, seed=1, **overrides)
     data = prepare_data(cache, train)
-    return GAAETrainer(model_config("small", n_classes=data.n_classes, **TINY), train, data, device=torch.device("cpu"))
+    return GAAETrainer(
+        model_config("small", n_classes=data.n_classes, **TINY), train, data, device=torch.device("cpu")
+    )
 
 
 def test_egc_step_draws_its_own_prior_and_labels(tiny_data):
@@ -145,7 +158,9 @@ def test_egc_step_draws_its_own_prior_and_labels(tiny_data):
     assert torch.equal(shared["s_prior"], fresh["s_prior"])
     # SpecAugment on the guidance batch only: masked bins at the floor, the D batch untouched
     assert (fresh["x_l_aug"] == -1).sum() > (fresh["x_l"] == -1).sum()
-    assert torch.equal(_trainer(tiny_data["train"], guidance_augment=False).make_batch(5)["x_l_aug"], fresh["x_l"])
+    assert torch.equal(
+        _trainer(tiny_data["train"], guidance_augment=False).make_batch(5)["x_l_aug"], fresh["x_l"]
+    )
 
 
 def test_guidance_pairs_weigh_by_their_share_of_the_data(tiny_data):
@@ -190,7 +205,9 @@ def test_health_and_gradient_shares_are_logged(tiny_data, tmp_path):
 
 def test_cli_refuses_small_for_new_runs_and_accepts_paper_settings(tiny_data, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(gaae_main, ["fit", tiny_data["train"], "--out", str(tmp_path / "a"), "--preset", "small"])
+    result = runner.invoke(
+        gaae_main, ["fit", tiny_data["train"], "--out", str(tmp_path / "a"), "--preset", "small"]
+    )
     assert result.exit_code == 2 and "pools 32 features" in result.output
     args = ["fit", tiny_data["train"], "--out", str(tmp_path / "b"), "--preset", "small", "--paper-settings"]
     args += [f"--set=model.{k}={v}" for k, v in (("ch", 1), ("z_dim", 16), ("s_dim", 16))]
@@ -216,7 +233,12 @@ def test_two_sample_accuracy_separates_collapsed_codes():
 def test_moments_saturation_and_shares_on_known_values():
     s = torch.tensor([[1.0, 0.0], [-1.0, 4.0]])
     assert latent_moments(s) == pytest.approx(
-        {"mean_abs": 1.0, "std_mean": (np.sqrt(2) + np.sqrt(8)) / 2, "std_min": np.sqrt(2), "std_max": np.sqrt(8)}
+        {
+            "mean_abs": 1.0,
+            "std_mean": (np.sqrt(2) + np.sqrt(8)) / 2,
+            "std_min": np.sqrt(2),
+            "std_max": np.sqrt(8),
+        }
     )
     assert saturation(torch.tensor([-1.0, -0.995, 0.5, 0.98, 1.0])) == pytest.approx(0.6)
     p = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
