@@ -67,12 +67,13 @@ def two_sample_accuracy(a: torch.Tensor, b: torch.Tensor, *, folds: int = 4, see
     """Cross-validated accuracy of a classifier telling sample ``a`` from sample ``b``.
 
     A classifier two-sample test (Lopez-Paz & Oquab, ICLR 2017) with regularised quadratic
-    discriminant analysis (scikit-learn, covariances shrunk halfway to the identity): each class
-    is modelled as a Gaussian, so the test sees differences of mean and covariance, the ways a
-    style code fails N(0, I) (collapse, low rank, correlated dimensions). About 0.5 when the samples are indistinguishable;
-    near 1 for a rank-16 code against N(0, I) in 128 dimensions. (k nearest neighbours is not
-    used: in 128 dimensions every point's neighbours are the concentrated sample's, which scores a
-    complete mismatch as 0.5.) Equal sample sizes make 0.5 the chance level.
+    discriminant analysis (scikit-learn, covariances shrunk halfway to the identity): each class is
+    modelled as a Gaussian, so the test sees differences of mean and covariance, the ways a style
+    code fails N(0, I) (collapse, low rank, correlated dimensions). About 0.5 when the samples are
+    indistinguishable; near 1 for a rank-16 code against N(0, I) in 128 dimensions. (k nearest
+    neighbours is not used: in 128 dimensions every point's neighbours are the concentrated
+    sample's, which scores a complete mismatch as 0.5.) Equal sample sizes make 0.5 the chance
+    level.
 
     Parameters
     ----------
