@@ -134,7 +134,7 @@ def measure(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--preset", action="append", choices=["small", "paper"])
+    ap.add_argument("--preset", action="append", choices=["cpu", "small", "paper"])
     ap.add_argument("--batch-size", action="append", type=int)
     ap.add_argument("--variants", default="eager", help=f"comma list of {VARIANTS} or 'all'")
     ap.add_argument("--steps", type=int, default=5)
@@ -146,7 +146,7 @@ def main() -> None:
     variants = VARIANTS if a.variants == "all" else tuple(a.variants.split(","))
     attention = None if a.attention == "preset" else a.attention == "on"
     rows = []
-    for preset in a.preset or ["small"]:
+    for preset in a.preset or ["cpu"]:
         for batch in a.batch_size or [8]:
             for variant in variants:
                 try:

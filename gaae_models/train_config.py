@@ -32,6 +32,7 @@ PAPER_TRAIN_SETTINGS: dict[str, Any] = {
     "cls_gen_gate": 0.0,
     "c_beta1": None,
     "lr_c": None,
+    "g1": 0.25,
     "dx_labelled_weight": 1.0,
 }
 
@@ -74,9 +75,15 @@ class TrainConfig:
         L_cls,gen counts only at steps where C already classifies the batch of generated samples
         better than chance: accuracy >= 1/K + gate * (1 - 1/K). Before that it carries no label
         information and only adds noise to E_z.
-    ``c_beta1=0.9``, ``lr_c``
-        Adam beta1 and learning rate of the classifier C (its own parameter group); the other
-        networks keep ``beta1`` and ``lr_g``.
+    ``c_beta1=0.9``, ``lr_c=1e-3``
+        Adam beta1 and learning rate of the classifier C (its own parameter group; the simple CNN's
+        values); the other networks keep ``beta1`` and ``lr_g``. A linear probe on the frozen z of
+        a format-1 run read the label 14 points better than C itself: C, a small MLP on 5 % of the
+        labels, underfitted at 1e-4.
+    ``g1=4.0``
+        The weight of L_cls,lab (the paper: 0.25): 2.0 against 4.0 for reconstruction. Measured on
+        instruments at 200 steps (one seed each): test accuracy of C 0.50 with the paper's 0.25 and
+        C at 1e-4, 0.57 / 0.56 / 0.59 with lr_c = 1e-3 and g1 = 1 / 4 / 16.
     ``dx_labelled_weight=None``
         Weight of the guidance pairs (x_l, y_l) in D_x's real term: ``None`` weighs them by their
         share of the data (the paper concatenates both batches, 1.0, which makes a 5 % labelled set
@@ -99,7 +106,7 @@ class TrainConfig:
     alpha: float = 0.6
     psi: float = 0.5
     omega: float = 0.5
-    g1: float = 0.25
+    g1: float = 4.0  #: the paper: 0.25
     g2: float = 0.25
     g3: float = 0.5
     # departures from the paper (see the class docstring and PAPER_TRAIN_SETTINGS)
@@ -108,7 +115,7 @@ class TrainConfig:
     guidance_augment: bool = True
     cls_gen_gate: float = 0.25
     c_beta1: float | None = 0.9
-    lr_c: float | None = None  #: learning rate of C (its own group); None: lr_g
+    lr_c: float | None = 1e-3  #: learning rate of C (its own group); None: lr_g
     dx_labelled_weight: float | None = None
     # EMA of G (0 disables it)
     ema_decay: float = 0.0

@@ -43,7 +43,7 @@ COMMAND_TIMEOUT_S = 300
 REPO_ID = "me/gaae-nsynth-small"  # the Hub repository the tour pushes to and loads from
 FAMILIES = ["guitar", "string", "mallet"]
 EVALUATED_RUNS = ["gaae5", "cnn5", "cnn100", "biggan_sup", "biggan_unsup", "bigan5"]
-ALL_RUNS = [*EVALUATED_RUNS, "sc09_gender", "tuned"]
+ALL_RUNS = [*EVALUATED_RUNS, "sc09_gender", "tuned", "paper_settings"]
 
 #: (regex, replacement, why): applied with ``re.sub`` to every tour command, in this order.
 SHRINK: list[tuple[str, str, str]] = [
