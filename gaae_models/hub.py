@@ -352,6 +352,14 @@ def _training_section(record: dict[str, Any], meta: dict[str, Any]) -> list[str]
         f"z_dim={model.get('z_dim')}, s_dim={model.get('s_dim')}, attention={model.get('attention')})."
     )
     lines.append(f"* Training: {meta.get('step', '?')} steps of batch {train.get('batch_size', '?')}.")
+    departures = record.get("departures_from_paper") or {}
+    changed = [
+        f"{table}.{key}={values[1]!r} (paper {values[0]!r})"
+        for table, fields in departures.items()
+        for key, values in fields.items()
+    ]
+    if changed:
+        lines.append("* Departures from the paper: " + ", ".join(changed) + ".")
     return lines
 
 

@@ -359,6 +359,11 @@ class SelfAttention(nn.Module):
         return f"{self.channels}"
 
 
+#: Floor of :class:`Whitening`'s eigenvalues relative to their mean (null directions of an estimate
+#: from fewer items than dimensions).
+NULL_FLOOR: float = 1e-4
+
+
 class Whitening(nn.Module):
     """ZCA whitening of codes with running statistics: ``(x - mean) @ W``, ``W = C^(-1/2)``.
 
@@ -387,7 +392,8 @@ class Whitening(nn.Module):
         tiny variance is amplified (at most ``eps ** -0.5`` times the typical direction). The
         median, not the mean: one dominant direction (overall loudness) can hold almost all the
         variance, and a floor relative to the mean would leave every other direction unwhitened.
-        Default 1e-2.
+        Default 1e-2. A second floor, ``NULL_FLOOR`` (1e-4) times the mean, bounds the directions
+        that an estimate from fewer items than dimensions has not seen yet.
 
     Shapes
     ------
@@ -422,7 +428,11 @@ class Whitening(nn.Module):
         self.running_mean.lerp_(mean, weight)
         self.running_cov.lerp_(cov, weight)
         eigenvalues, vectors = torch.linalg.eigh(self.running_cov)
-        floor = self.eps * float(eigenvalues.clamp_min(0).median()) + 1e-30
+        positive = eigenvalues.clamp_min(0)
+        # the median caps the amplification of small directions; the mean keeps the null
+        # directions of a rank-deficient estimate (the first batches: 8 items, 128 dimensions)
+        # from being amplified without bound
+        floor = max(self.eps * float(positive.median()), NULL_FLOOR * float(positive.mean()), 1e-30)
         inv_sqrt = (vectors * eigenvalues.clamp_min(floor).rsqrt()) @ vectors.T
         self.mean.copy_(self.running_mean.float())
         self.whitening.copy_(inv_sqrt.float())

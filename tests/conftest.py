@@ -66,7 +66,7 @@ def tiny_runs(tiny_data, tmp_path_factory):
         fit(
             tiny_data["train"],
             runs[name],
-            model_config=model_config("small"),
+            model_config=model_config("cpu"),
             train=train,
             device="cpu",
             progress=False,

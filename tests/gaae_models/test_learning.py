@@ -121,6 +121,12 @@ def test_whitening_of_a_known_covariance():
     assert torch.allclose(layer.whitening, layer.whitening.T, atol=1e-5)
     with pytest.raises(ValueError, match="at least 2 items"):
         layer.train()(torch.zeros(1, 6))
+    # the first batch of 4 items in 32 dimensions: a rank-3 estimate; the 29 directions it has not
+    # seen must not be amplified without bound (they were, by 1e15, before the mean floor)
+    fresh = Whitening(32).train()
+    fresh(torch.randn(4, 32, generator=g))
+    assert float(fresh.whitening.abs().max()) < 1e3
+    assert float(fresh.eval()(torch.randn(64, 32, generator=g)).abs().max()) < 1e4
 
 
 def test_cbn_class_embedding_is_not_capped():
