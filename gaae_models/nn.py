@@ -359,11 +359,6 @@ class SelfAttention(nn.Module):
         return f"{self.channels}"
 
 
-#: Floor of :class:`Whitening`'s eigenvalues relative to their mean (null directions of an estimate
-#: from fewer items than dimensions).
-NULL_FLOOR: float = 1e-4
-
-
 class Whitening(nn.Module):
     """ZCA whitening of codes with running statistics: ``(x - mean) @ W``, ``W = C^(-1/2)``.
 
@@ -391,9 +386,11 @@ class Whitening(nn.Module):
         Eigenvalues are floored at ``eps`` times their median, which caps how much a direction of
         tiny variance is amplified (at most ``eps ** -0.5`` times the typical direction). The
         median, not the mean: one dominant direction (overall loudness) can hold almost all the
-        variance, and a floor relative to the mean would leave every other direction unwhitened.
-        Default 1e-2. A second floor, ``NULL_FLOOR`` (1e-4) times the mean, bounds the directions
-        that an estimate from fewer items than dimensions has not seen yet.
+        variance, and a floor relative to the mean would leave every other direction unwhitened
+        (measured on a trained encoder: median / mean eigenvalue 1e-4, smallest / mean 1e-13).
+        Default 1e-2. Until the statistics have seen more items than dimensions (16 batches of 8
+        for 128 dimensions), the estimate is rank-deficient and the output is only centred and
+        scaled by the mean variance (unseen directions would be amplified without bound).
 
     Shapes
     ------
@@ -408,6 +405,7 @@ class Whitening(nn.Module):
         self.register_buffer("running_mean", torch.zeros(num_features, dtype=torch.float64))
         self.register_buffer("running_cov", torch.eye(num_features, dtype=torch.float64))
         self.register_buffer("num_batches_tracked", torch.zeros((), dtype=torch.long))
+        self.register_buffer("items_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("mean", torch.zeros(num_features))
         self.register_buffer("whitening", torch.eye(num_features))
 
@@ -429,11 +427,15 @@ class Whitening(nn.Module):
         self.running_cov.lerp_(cov, weight)
         eigenvalues, vectors = torch.linalg.eigh(self.running_cov)
         positive = eigenvalues.clamp_min(0)
-        # the median caps the amplification of small directions; the mean keeps the null
-        # directions of a rank-deficient estimate (the first batches: 8 items, 128 dimensions)
-        # from being amplified without bound
-        floor = max(self.eps * float(positive.median()), NULL_FLOOR * float(positive.mean()), 1e-30)
-        inv_sqrt = (vectors * eigenvalues.clamp_min(floor).rsqrt()) @ vectors.T
+        self.items_seen += xd.shape[0]
+        if int(self.items_seen) <= self.num_features:
+            # fewer items than dimensions so far (the first batches): a rank-deficient estimate
+            # whose null directions would be amplified without bound; scale isotropically instead
+            inv_sqrt = torch.eye(self.num_features, dtype=torch.float64, device=x.device)
+            inv_sqrt = inv_sqrt / max(float(positive.mean()), 1e-30) ** 0.5
+        else:
+            floor = self.eps * float(positive.median()) + 1e-30
+            inv_sqrt = (vectors * eigenvalues.clamp_min(floor).rsqrt()) @ vectors.T
         self.mean.copy_(self.running_mean.float())
         self.whitening.copy_(inv_sqrt.float())
 

@@ -236,6 +236,7 @@ def test_shrink_table_is_current_and_keeps_commands():
         assert _skeleton(shrink(command))[: len(skeleton)] == skeleton, (command, shrink(command))
 
 
+@pytest.mark.slow
 def test_readme_tour(tour):
     """Run the README's tour commands in order, check what they wrote, then its Python example."""
     workdir, env, hub = tour

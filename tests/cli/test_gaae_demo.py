@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from audiospec.cache import open_cache
@@ -13,6 +14,7 @@ from gaae_cli.gaae_cli import main
 from gaae_models import Encoder
 
 
+@pytest.mark.slow
 def test_quick_demo_runs_the_whole_mission(tmp_path):
     out = tmp_path / "demo"
     result = CliRunner().invoke(main, ["demo", str(out), "--quick", "--quiet"])
@@ -25,6 +27,10 @@ def test_quick_demo_runs_the_whole_mission(tmp_path):
         assert os.path.exists(art[key]), key
         assert art[key] in result.output
     assert len(open_cache(art["train_cache"])) == summary["numbers"]["n_train"] == 60
+    # the training health is printed and recorded (measured at the last step)
+    health = summary["numbers"]["health"]
+    assert f"accuracy {health['health_s_two_sample_acc']:.2f} (0.5 = matched)" in result.output
+    assert "saturated pixels" in result.output and "gradient shares on E's trunk" in result.output
     for name in ("gaae", "cnn_few", "cnn_all"):
         assert os.path.isfile(os.path.join(art[f"run_{name}"], "checkpoints", "latest"))
     with open(os.path.join(art["report"], "results.json")) as f:

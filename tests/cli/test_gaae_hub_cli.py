@@ -181,6 +181,7 @@ def test_features_cli_errors(model_dir, audio_tree, tmp_path, args, message):
     assert not (tmp_path / "f.npz").exists()
 
 
+@pytest.mark.slow
 def test_push_then_features_offline_in_subprocesses(tiny_run, tmp_path, audio_tree):
     """The installed entry point with HF_ENDPOINT / HF_TOKEN / HF_HUB_OFFLINE, as a user runs it."""
     cache = str(tmp_path / "hf_cache")

@@ -121,6 +121,7 @@ def _losses(run_dir):
     }
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(tiny_data, tmp_path):
     train = dict(
         batch_size=3,
@@ -316,6 +317,7 @@ fit(sys.argv[1], sys.argv[2], model_config=cfg, train=train,
 """
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_average_gradients(tiny_data, tmp_path):
     out = tmp_path / "ddp"
     script = tmp_path / "ddp_fit.py"
