@@ -33,6 +33,7 @@ __all__ = [
     "saturation",
     "gradient_shares",
     "gaae_health",
+    "format_health",
 ]
 
 #: |x| at or above this counts as saturated (tanh output at the rails).
@@ -226,3 +227,14 @@ def gaae_health(
     finally:
         for m, mode in zip(modules, modes, strict=True):
             m.train(mode)
+
+
+def format_health(health: dict[str, float]) -> str:
+    """One line of the main health numbers (see :func:`gaae_models.health.gaae_health`)."""
+    h = {k.split("/", 1)[-1]: v for k, v in health.items()}
+    return (
+        f"E_s std {h['s_std_mean']:.2f} (prior 1), 2-sample acc {h['s_two_sample_acc']:.2f} (matched 0.5), "
+        f"eff. rank {h['s_eff_rank']:.0f} (prior {h['prior_eff_rank']:.0f}), "
+        f"G(prior) saturated {100 * h['sat_prior']:.1f} %, C on G(prior) {h['c_acc_gen']:.2f}, "
+        f"rec/mean-image {h['rec_ratio']:.2f}"
+    )

@@ -388,9 +388,16 @@ class Whitening(nn.Module):
         median, not the mean: one dominant direction (overall loudness) can hold almost all the
         variance, and a floor relative to the mean would leave every other direction unwhitened
         (measured on a trained encoder: median / mean eigenvalue 1e-4, smallest / mean 1e-13).
-        Default 1e-2. Until the statistics have seen more items than dimensions (16 batches of 8
-        for 128 dimensions), the estimate is rank-deficient and the output is only centred and
-        scaled by the mean variance (unseen directions would be amplified without bound).
+        Default 1e-2. While the statistics have seen fewer items than dimensions (the first 16
+        batches of 8 for 128 dimensions) the estimate is rank-deficient, its median eigenvalue is
+        numerically zero and the directions no batch has shown yet are amplified enormously. That
+        is deliberate, measured: it pushes the encoder's first updates into the directions its
+        features lack (at initialisation they vary along one), and on instruments and speech the
+        code reached a two-sample accuracy of ~0.6 and an effective rank of ~57 of 128 by step 50
+        (seed 0), where scaling those first batches isotropically left it at 1.0 and 3-11. The
+        price: G's batch-norm running statistics see huge s in those first steps and need ~20-30
+        steps (momentum 0.1) to recover, so a G trained for only a few steps ignores s in eval
+        mode.
 
     Shapes
     ------
@@ -426,16 +433,9 @@ class Whitening(nn.Module):
         self.running_mean.lerp_(mean, weight)
         self.running_cov.lerp_(cov, weight)
         eigenvalues, vectors = torch.linalg.eigh(self.running_cov)
-        positive = eigenvalues.clamp_min(0)
         self.items_seen += xd.shape[0]
-        if int(self.items_seen) <= self.num_features:
-            # fewer items than dimensions so far (the first batches): a rank-deficient estimate
-            # whose null directions would be amplified without bound; scale isotropically instead
-            inv_sqrt = torch.eye(self.num_features, dtype=torch.float64, device=x.device)
-            inv_sqrt = inv_sqrt / max(float(positive.mean()), 1e-30) ** 0.5
-        else:
-            floor = self.eps * float(positive.median()) + 1e-30
-            inv_sqrt = (vectors * eigenvalues.clamp_min(floor).rsqrt()) @ vectors.T
+        floor = self.eps * float(eigenvalues.clamp_min(0).median()) + 1e-30
+        inv_sqrt = (vectors * eigenvalues.clamp_min(floor).rsqrt()) @ vectors.T
         self.mean.copy_(self.running_mean.float())
         self.whitening.copy_(inv_sqrt.float())
 

@@ -9,6 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
+from gaae_models.config import PAPER_MODEL_SETTINGS, ModelConfig
 from gaae_models.errors import ConfigError
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "BOOKKEEPING_FIELDS",
     "load_overrides",
     "parse_set_options",
+    "departures_from_paper",
 ]
 
 #: What ``gaae fit --model`` trains: the GAAE and the paper's baselines (appendix A-A..A-C, A-E).
@@ -275,4 +277,17 @@ def parse_set_options(options: tuple[str, ...] | list[str]) -> dict[str, dict[st
             out[table][name] = json.loads(value)
         except json.JSONDecodeError:
             out[table][name] = value
+    return out
+
+
+def departures_from_paper(model_config: ModelConfig, train: TrainConfig) -> dict[str, dict[str, Any]]:
+    """The settings of a run that differ from the paper's (``{"model"|"train": {field: [paper, run]}}``)."""
+    out: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
+    for name, paper in PAPER_MODEL_SETTINGS.items():
+        if getattr(model_config, name) != paper:
+            out["model"][name] = [paper, getattr(model_config, name)]
+    if train.model == "gaae":
+        for name, paper in PAPER_TRAIN_SETTINGS.items():
+            if getattr(train, name) != paper:
+                out["train"][name] = [paper, getattr(train, name)]
     return out

@@ -37,11 +37,11 @@ import torch.nn.functional as F
 
 from audiospec.cache import open_cache
 from gaae_models.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from gaae_models.config import PAPER_MODEL_SETTINGS, ModelConfig
+from gaae_models.config import ModelConfig
 from gaae_models.data import CacheSource, batch_indices, labelled_subset, step_generator
 from gaae_models.distributed import DistInfo, average_gradients, barrier, init_distributed
 from gaae_models.errors import CheckpointError, ConfigError
-from gaae_models.health import gaae_health, gradient_shares
+from gaae_models.health import format_health, gaae_health, gradient_shares
 from gaae_models.networks import (
     BiGANDiscriminator,
     Classifier,
@@ -52,7 +52,7 @@ from gaae_models.networks import (
     SampleDiscriminator,
     SimpleCNN,
 )
-from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig
+from gaae_models.train_config import TrainConfig, departures_from_paper
 
 __all__ = [
     "GAAE",
@@ -64,8 +64,6 @@ __all__ = [
     "build_trainer",
     "fit",
     "spec_augment",
-    "departures_from_paper",
-    "format_health",
     "RUN_FORMAT_VERSION",
 ]
 
@@ -416,6 +414,11 @@ class GAAETrainer:
         device: torch.device,
         dist_info: DistInfo | None = None,
     ) -> None:
+        if model_config.s_norm != "none" and train.batch_size < 2:
+            raise ConfigError(
+                f"batch_size={train.batch_size} but model.s_norm={model_config.s_norm!r} estimates "
+                "statistics of s over the batch: use a batch of at least 2 (or model.s_norm='none')"
+            )
         self.cfg, self.train, self.data, self.device = model_config, train, data, device
         self.dist = dist_info or DistInfo()
         torch.manual_seed(train.seed)
@@ -604,7 +607,8 @@ class GAAETrainer:
         m.d_x.requires_grad_(False)
         m.d_latent.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
-        g_total, g_metrics = self.g_loss(batch, shares=step % self.train.health_every == 0)
+        shares = step % self.train.health_every == 0 or step == self.train.steps
+        g_total, g_metrics = self.g_loss(batch, shares=shares)
         g_total.backward()
         average_gradients(m.generator_parameters(), self.dist)
         self.opt_g.step()
@@ -1030,30 +1034,6 @@ def build_trainer(
 
 # ---------------------------------------------------------------------------------------------------
 # the entry point
-
-
-def departures_from_paper(model_config: ModelConfig, train: TrainConfig) -> dict[str, dict[str, Any]]:
-    """The settings of a run that differ from the paper's (``{"model"|"train": {field: [paper, run]}}``)."""
-    out: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
-    for name, paper in PAPER_MODEL_SETTINGS.items():
-        if getattr(model_config, name) != paper:
-            out["model"][name] = [paper, getattr(model_config, name)]
-    if train.model == "gaae":
-        for name, paper in PAPER_TRAIN_SETTINGS.items():
-            if getattr(train, name) != paper:
-                out["train"][name] = [paper, getattr(train, name)]
-    return out
-
-
-def format_health(health: dict[str, float]) -> str:
-    """One line of the main health numbers (see :func:`gaae_models.health.gaae_health`)."""
-    h = {k.split("/", 1)[-1]: v for k, v in health.items()}
-    return (
-        f"E_s std {h['s_std_mean']:.2f} (prior 1), 2-sample acc {h['s_two_sample_acc']:.2f} (matched 0.5), "
-        f"eff. rank {h['s_eff_rank']:.0f} (prior {h['prior_eff_rank']:.0f}), "
-        f"G(prior) saturated {100 * h['sat_prior']:.1f} %, C on G(prior) {h['c_acc_gen']:.2f}, "
-        f"rec/mean-image {h['rec_ratio']:.2f}"
-    )
 
 
 def _write_samples(

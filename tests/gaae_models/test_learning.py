@@ -21,8 +21,8 @@ from gaae_models.health import (
     two_sample_accuracy,
 )
 from gaae_models.networks import Decoder, Encoder
-from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig
-from gaae_models.training import GAAETrainer, _labelled_weight, departures_from_paper, fit, prepare_data
+from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig, departures_from_paper
+from gaae_models.training import GAAETrainer, _labelled_weight, fit, prepare_data
 
 TINY = {"ch": 1, "z_dim": 16, "s_dim": 16, "attention": False}
 
@@ -121,19 +121,12 @@ def test_whitening_of_a_known_covariance():
     assert torch.allclose(layer.whitening, layer.whitening.T, atol=1e-5)
     with pytest.raises(ValueError, match="at least 2 items"):
         layer.train()(torch.zeros(1, 6))
-    # the first batch of 4 items in 32 dimensions: a rank-3 estimate; the 29 directions it has not
-    # seen must not be amplified without bound (they were, by ~1e8, with the median floor alone):
-    # isotropic scaling until more items than dimensions were seen, then ZCA
+    # the first batch of 4 items in 32 dimensions (a rank-3 estimate): finite, and the unseen
+    # directions amplified by orders of magnitude (see the class docstring)
     fresh = Whitening(32).train()
-    x = torch.randn(4, 32, generator=g) * 3.0
-    fresh(x)
-    expected = torch.eye(32) / torch.linalg.eigvalsh(torch.cov(x.T.double())).clamp_min(0).mean().sqrt()
-    assert torch.allclose(fresh.whitening, expected.float(), rtol=1e-4)
-    for _ in range(8):
-        fresh(torch.randn(4, 32, generator=g) * 3.0)
-    assert int(fresh.items_seen) == 36 and not torch.allclose(
-        fresh.whitening, torch.diag(fresh.whitening.diagonal())
-    )
+    out = fresh(torch.randn(4, 32, generator=g))
+    assert int(fresh.items_seen) == 4 and bool(torch.isfinite(out).all())
+    assert float(fresh.whitening.abs().max()) > 1e4
 
 
 def test_cbn_class_embedding_is_not_capped():
@@ -154,7 +147,8 @@ def test_cbn_class_embedding_is_not_capped():
 
 # --- the trainer ----------------------------------------------------------------------------------
 def _trainer(cache, **overrides):
-    train = TrainConfig(batch_size=4, labelled_batch_size=2, labelled_fraction=0.5, seed=1, **overrides)
+    fields = {"batch_size": 4, "labelled_batch_size": 2, "labelled_fraction": 0.5, "seed": 1, **overrides}
+    train = TrainConfig(**fields)
     data = prepare_data(cache, train)
     return GAAETrainer(
         model_config("small", n_classes=data.n_classes, **TINY), train, data, device=torch.device("cpu")
@@ -174,6 +168,11 @@ def test_egc_step_draws_its_own_prior_and_labels(tiny_data):
     assert torch.equal(
         _trainer(tiny_data["train"], guidance_augment=False).make_batch(5)["x_l_aug"], fresh["x_l"]
     )
+
+
+def test_a_batch_of_one_is_refused_with_a_clear_error(tiny_data):
+    with pytest.raises(ConfigError, match=r"batch_size=1 but model.s_norm='whiten'.*at least 2"):
+        _trainer(tiny_data["train"], batch_size=1)
 
 
 def test_guidance_pairs_weigh_by_their_share_of_the_data(tiny_data):
@@ -275,3 +274,54 @@ def test_gaae_health_sees_a_saturating_generator():
         dec.out_conv.bias.fill_(50.0)  # every pixel at +1
     h = gaae_health(encoder=enc, decoder=dec, classifier=clf, x=x, n_classes=3, seed=0)
     assert h["sat_prior"] == 1.0 and h["sat_encoded"] == 1.0
+
+
+def test_a_format_1_run_loads_and_resumes(tiny_data, tmp_path):
+    """A run written before the departures existed (no cbn_sn / s_norm / gen_latent ... in its
+    records, run format 1) rebuilds the networks it trained and resumes with its own settings."""
+    from gaae_models.runs import load_run
+
+    run_dir = tmp_path / "old"
+    old_model = model_config("small", **TINY).replace(**PAPER_MODEL_SETTINGS)
+    old_train = TrainConfig(steps=2, batch_size=4, labelled_batch_size=2, labelled_fraction=0.5).replace(
+        **PAPER_TRAIN_SETTINGS
+    )
+    fit(
+        tiny_data["train"],
+        str(run_dir),
+        model_config=old_model,
+        train=old_train,
+        device="cpu",
+        progress=False,
+    )
+    before = load_run(str(run_dir)).generate(2, seed=3)[0]
+    # rewrite the records as format 1 wrote them: without the fields added since
+    new_fields = set(LEGACY_DEFAULTS) | {"encoder_channels", "discriminator_channels", "generator_channels"}
+    record = json.load(open(run_dir / "config.json"))
+    record["format_version"] = 1
+    record.pop("departures_from_paper")
+    for key in new_fields:
+        record["model"].pop(key)
+    for key in (*PAPER_TRAIN_SETTINGS, "health_every", "lr_c"):
+        record["train"].pop(key, None)
+        record["train_compare"].pop(key, None)
+    json.dump(record, open(run_dir / "config.json", "w"))
+    for meta_path in run_dir.glob("checkpoints/step-*/meta.json"):
+        meta = json.load(open(meta_path))
+        for key in new_fields:
+            meta["model"].pop(key)
+        json.dump(meta, open(meta_path, "w"))
+    old = load_run(str(run_dir))
+    assert old.model_config.cbn_sn and old.model_config.s_norm == "none"
+    assert np.array_equal(old.generate(2, seed=3)[0], before)
+    # and it resumes with the format-1 settings (the CLI defaults would now differ)
+    fit(
+        tiny_data["train"],
+        str(run_dir),
+        model_config=old_model,
+        train=old_train.replace(steps=3),
+        device="cpu",
+        resume=True,
+        progress=False,
+    )
+    assert (run_dir / "checkpoints" / "step-0000003").exists()
