@@ -5,10 +5,12 @@ Why the plain ``torch.compile`` of the networks fails
 Every spectral-norm layer (:func:`torch.nn.utils.parametrizations.spectral_norm`, built by
 :func:`gaae_models.nn.sn_conv2d` / :func:`~gaae_models.nn.sn_linear`) updates its power-iteration
 vectors ``_u`` and ``_v`` *in place* in every training-mode forward. Eager PyTorch clones them before
-use, but a compiled graph (AOT autograd's functionalization) keeps the buffers themselves for the
-backward pass, and D_x runs three times before the D step's backward: the second forward bumps the
-buffers' version counters and the backward fails with "one of the variables needed for gradient
-computation has been modified by an inplace operation".
+use, so that several forwards may precede one backward (``D(real)``, ``D(fake)``, then the loss).
+A compiled graph (AOT autograd's functionalization) in effect drops those clones: it saves the
+buffers themselves for the backward and writes the new vectors back into them at the end of each
+call. D_x runs three times before the D step's backward, so the second call bumps the version of
+buffers that the first one saved, and the backward fails with "one of the variables needed for
+gradient computation has been modified by an inplace operation".
 
 The fix here
 ------------
@@ -41,10 +43,17 @@ What is compiled, what is not
 encoder by parts (``trunk``, ``head_z``, ``head_s``), because the E/G/C step also calls
 ``encoder.encode_z``, which a compiled ``Encoder.forward`` would not cover. A
 :class:`~gaae_models.nn.Whitening` (the end of ``head_s`` with ``s_norm="whiten"``, the default) is
-left eager, and so is the forward of the module that holds it (a ``Sequential`` that calls it):
-in training mode it updates float64 running statistics in place, takes ``int()`` / ``float()`` of
-buffers (graph breaks) and calls :func:`torch.linalg.eigh` on an ``s_dim x s_dim`` matrix, a
-negligible cost next to the convolutions; only its linear layer is compiled.
+left eager, and so is the forward of the module that holds it (a ``Sequential`` that calls it);
+only its linear layer is compiled. In training mode it updates float64 running statistics in
+place, takes ``int()`` / ``float()`` of buffers and calls :func:`torch.linalg.eigh` on an
+``s_dim x s_dim`` matrix: compiled alone, it gave the same values but broke its graph at every
+``float()`` and compiled 8 graphs in 3 calls (torch 2.13), for a negligible share of the step.
+The tiny test configuration gives 15 graphs for the rest and no graph breaks.
+
+Health steps (``step % health_every == 0`` and the last step) back-propagate the E/G/C objective once
+per loss term with ``retain_graph=True``, which AOT autograd's donated buffers forbid; the patched
+step therefore compiles without them (``torch._functorch.config.donated_buffer=False``, set for the
+duration of each step only).
 
 Compiling in place keeps every module object and every state-dict key (checkpoints load and save
 as before); ``copy.deepcopy`` of a compiled module gives an uncompiled copy.
@@ -191,6 +200,12 @@ def per_step_spectral_norm(trainer: GAAETrainer) -> GAAETrainer:
     networks. Without compilation it is the "eager, per-step spectral norm" reference. Patching
     twice is a no-op. The EMA decoder (not trained) is left alone, as before.
 
+    Graphs that :func:`torch.compile` builds during the step are built without AOT autograd's
+    donated buffers (``torch._functorch.config.donated_buffer=False``, for the step only): on
+    health steps the E/G/C objective is back-propagated once per loss term with
+    ``retain_graph=True`` (:func:`gaae_models.health.gradient_shares`), which a backward with
+    donated buffers refuses. Without them, a backward reuses less memory; it computes the same.
+
     Parameters
     ----------
     trainer : gaae_models.training.GAAETrainer
@@ -207,7 +222,7 @@ def per_step_spectral_norm(trainer: GAAETrainer) -> GAAETrainer:
     @functools.wraps(original)
     def train_step(step: int) -> dict[str, float]:
         power_iterate(trainer.model)
-        with frozen_spectral_norm(trainer.model):
+        with frozen_spectral_norm(trainer.model), torch._functorch.config.patch(donated_buffer=False):
             return original(step)
 
     trainer.train_step = train_step
@@ -268,8 +283,10 @@ def compile_gaae(
     :func:`compile_targets` in place with :meth:`torch.nn.Module.compile` (the module objects and
     state-dict keys stay the same, so checkpoints, ``modules()`` and ``optimizers()`` work
     unchanged). :class:`~gaae_models.nn.Whitening` stays eager. Compilation happens lazily, in the
-    first steps: each network compiles one graph per distinct (batch shape, grad mode, ``requires_grad``
-    of its parameters, train / eval mode) it meets, about 3 per network in training.
+    first step: each module compiles one graph per distinct (batch shape, grad mode,
+    ``requires_grad`` of its parameters, train / eval mode) that it meets; the tiny test
+    configuration compiles 15 graphs for its 7 modules, all in step 1. Eval-mode calls
+    (``predict``, ``generate``, the health measurements) compile their own graphs the first time.
 
     Parameters
     ----------

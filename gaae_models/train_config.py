@@ -141,6 +141,9 @@ class TrainConfig:
     eval_batch_size: int = 64
     in_memory: bool = False
     amp: str = "auto"  #: "auto" (bf16 on CUDA, fp32 on CPU), "bf16" or "off"
+    #: torch.compile the GAAE's networks (gaae_models.compiling.compile_gaae; spectral norm then runs
+    #: one power iteration per step instead of one per forward)
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.model not in MODEL_KINDS:
@@ -184,7 +187,7 @@ class TrainConfig:
             raise ConfigError(f"amp={self.amp!r} must be 'auto', 'bf16' or 'off'")
         if self.gen_latent not in ("prior", "encoder"):
             raise ConfigError(f"gen_latent={self.gen_latent!r} must be 'prior' or 'encoder' (the paper)")
-        for name in ("fresh_g_draws", "guidance_augment"):
+        for name in ("fresh_g_draws", "guidance_augment", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
         if not (isinstance(self.cls_gen_gate, (int, float)) and 0.0 <= self.cls_gen_gate < 1.0):

@@ -1153,6 +1153,12 @@ def fit(
         model_config.check_trainable()  # new runs only: old runs with rank-deficient latents still resume
     run = _Run(out_dir, record, resume=resume, dist_info=dist_info)
     trainer = build_trainer(model_config, train, data, device=dev, dist_info=dist_info)
+    if train.compile:
+        if train.model != "gaae":
+            raise ConfigError(f"compile=true is implemented for the GAAE only (model={train.model!r})")
+        from gaae_models.compiling import compile_gaae
+
+        compile_gaae(trainer)
     start_step = 0
     if resume:
         path = latest_checkpoint(run.dir)
