@@ -1051,7 +1051,7 @@ def _write_samples(
         per_class = max(1, min(4, 16 // k))
         labels = torch.arange(k).repeat_interleave(per_class)
         titles = [names[int(y)] for y in labels]
-        n_cols = per_class
+        n_cols = per_class if per_class > 1 else min(k, 5)  # one per class: rows of 5, not a column
         picks = [
             int(np.flatnonzero(labels.numpy() == c)[0]) for c in range(min(trainer.train.n_sample_wavs, k))
         ]
