@@ -1,14 +1,14 @@
-"""Chunked, sharded zarr v3 caches of normalised spectrograms, built in parallel with dask.
+"""Compact zarr v3 caches of normalised spectrograms, built in parallel (local processes or dask).
 
-Layout of ``OUT.zarr`` (a zarr v3 group)
-----------------------------------------
+Layout of ``OUT.zarr`` (format 2, a zarr v3 group)
+--------------------------------------------------
 =================  =======================  =========================================================
 array              shape, dtype             content
 =================  =======================  =========================================================
-``spectrograms``   (N, F, T) float32        normalised log-magnitudes in [-1, 1] (NaN where invalid)
-``logmag``         (N, F, T) float32        raw natural-log magnitudes (kept, see below)
+``spectrograms``   (N, F, T) float16        normalised log-magnitudes in [-1, 1] (``dtype="float32"``
+                                            on request)
+``logmag``         (N, F, T) float16        raw natural-log magnitudes, only with ``keep_logmag=True``
 ``labels``         (N,) int16               index into ``label_names``; -1 = unknown
-``valid``          (N,) bool                False for a file that was skipped (unreadable, silent...)
 ``offsets``        (N,) int64               crop offset in samples at the config's sample rate
 ``paths``          (N,) str                 source file, relative to the dataset root
 ``splits``         (N,) int16               index into ``split_names``
@@ -16,28 +16,39 @@ array              shape, dtype             content
 ``attr_<name>``    (N,) int32               categorical attribute codes (``attribute_names[name]``)
 =================  =======================  =========================================================
 
-Every (N, F, T) array has one item per chunk (random minibatch reads touch only what they need) and
-``shard_size`` items per shard; one dask task computes exactly one shard, so no two tasks ever write
-the same shard (zarr has no locks: concurrent partial shard writes lose data silently). The group
-attributes hold ``format_version``, the transform config, the dataset statistics, reader name and
-options, label, split and attribute names, the seed, library versions, the skipped files with reasons,
-and ``complete``.
+N counts the kept items only: the arrays a user opens with plain zarr, dask or xarray have no holes
+and every row is aligned across them. Files that were skipped (unreadable, empty, silent, truncated
+where the crop needs the missing part, out of range under ``range_policy="skip"``) exist only in the
+attributes ``skipped`` (path and reason) and the :class:`BuildReport`; files kept despite a problem
+(truncated outside the crop, out of range under ``"keep"``) are listed in ``warnings``. The group
+attributes also hold ``format_version`` (2), the transform config, the statistics, reader name and
+options, label, split and attribute names, the seed, library versions and ``complete``.
 
-Why keep the raw log-magnitudes
--------------------------------
-The statistics must be known before anything can be normalised, so the build has two passes. The
-first pass writes raw log-magnitudes and per-shard partial statistics; the second normalises them.
-Keeping ``logmag`` costs disk but means the audio is decoded exactly once, and the normalisation can
-be redone with other statistics (another ``r``, or a training cache's statistics) without re-reading
-the audio. Pass ``keep_logmag=False`` to delete it once the build is complete.
+Storage (measured, ``benchmarks/README.md``): one item per chunk and, by default, one file per
+chunk. zarr 3.1's sharding codec costs about 1 ms per item read: random minibatches of 128 read
+~830 items/s from 64-item shards against ~3,700 items/s from one file per item, at equal size;
+``sharded=True`` writes ``shard_size`` items per file for filesystems that dislike many files.
+float16 halves the size (65.5 MB per 1,000 clips against 131) at a rounding error below 5e-4 of
+the [-1, 1] range; zstd and blosc saved 14-16 % more at 40 % slower writes and were not kept.
 
-Crash safety and resume
------------------------
-Arrays and metadata are created up front; each finished shard writes a small marker file (written
-to a temporary name and renamed) *after* its data, and ``complete`` is set last. An interrupted build
-leaves ``complete = False``, which :func:`open_cache` refuses; running the same build again skips the
-shards that have markers and yields exactly the cache an uninterrupted build yields (random crops are
-seeded per item, partial statistics are merged in shard order).
+Build
+-----
+Pass 1 runs one task per block of ``shard_size`` files: decode, crop, check, STFT; it writes raw
+log-magnitudes into a staging array in ``_build/`` and a marker with the block's partial statistics
+and per-item peaks. The driver merges them into the statistics (:func:`audiospec.dataset_stats`,
+upper clip from the per-item peaks), creates the compact arrays, and pass 2 runs one task per block
+of *output* rows (so no two tasks write one shard): read the kept rows, normalise, write.
+
+Crash safety, resume and concurrent use
+---------------------------------------
+``_build/build.json`` is written atomically before anything else, each task ends with an atomic
+marker, ``complete`` is set last and ``_build`` is renamed away before it is deleted. Any kill point
+therefore leaves either a recognisable build, which the same call resumes (to exactly the
+uninterrupted result: crops are seeded per item, statistics merged in block order), or a complete
+cache; ``overwrite=True`` always starts over. A build holds ``OUT.lock`` (``fcntl.flock``, naming host,
+pid, start and command) from before it touches ``OUT`` to the end: a second build on the same
+output fails at once naming the holder, and :func:`open_cache` on a build in progress says so. Local
+worker processes exit when the driver dies.
 """
 
 from __future__ import annotations
@@ -48,36 +59,54 @@ import math
 import os
 import platform
 import shutil
-import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 
-from audiospec._atomic import atomic_write_text
+from audiospec._cache_layout import (
+    BUILD_DIR,
+    FORMAT_VERSION,
+    STORAGE_DTYPES,
+    BuildLock,
+    cache_state,
+    create_arrays,
+    remove_cache,
+    start_build,
+)
+from audiospec._cache_read import SpectrogramCache, open_cache
+from audiospec._cache_tasks import (
+    RANGE_POLICIES,
+    STAGING,
+    Executor,
+    connect,
+    decode_task,
+    item_rng,
+    normalize_task,
+)
+from audiospec._progress import progress_bar
 from audiospec._validation import valid_config
 from audiospec.config import SpectrogramConfig
-from audiospec.errors import AudioError, CacheError, ParameterError
-from audiospec.io import load_clip
+from audiospec.errors import CacheError, ParameterError
 from audiospec.readers import DatasetListing, Item
 from audiospec.stats import (
     DEFAULT_CLIP_QUANTILE,
+    DEFAULT_UPPER_QUANTILE,
     DatasetStats,
     PartialStats,
     check_clip_rule,
     dataset_stats,
     denormalize,
     merge_stats,
-    normalize,
-    partial_stats,
 )
-from audiospec.transform import stft_logmag
 
 __all__ = [
     "FORMAT_VERSION",
+    "RANGE_POLICIES",
+    "STORAGE_DTYPES",
     "SpectrogramCache",
     "BuildReport",
     "build_cache",
@@ -86,9 +115,8 @@ __all__ = [
     "item_seed",
 ]
 
-FORMAT_VERSION = 1
-_BUILD_DIR = "_build"
-_ARRAY_NAMES = ("spectrograms", "logmag", "labels", "valid", "offsets", "paths", "splits", "crop_index")
+#: The random generator of one item's crop: a function of (seed, path, crop_index) only.
+item_seed = item_rng
 
 
 def _versions() -> dict[str, str]:
@@ -101,159 +129,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def item_seed(seed: int, item: Item) -> np.random.Generator:
-    """The random generator of one item's crop: a function of (seed, path, crop_index) only."""
-    digest = hashlib.sha256(item.path.encode()).digest()
-    return np.random.default_rng([int(seed), int.from_bytes(digest[:8], "little"), int(item.crop_index)])
-
-
-# ---------------------------------------------------------------------------------------------------
-# the tasks (module-level functions: they are pickled to dask workers)
-
-
-def _logmag_task(
-    out: str,
-    root: str,
-    block: int,
-    start: int,
-    items_json: bytes,
-    config_dict: dict,
-    seed: int,
-    strict: bool,
-    given_stats: dict | None,
-) -> dict[str, Any]:
-    """Pass 1 for one shard: decode, crop, STFT; write logmag/offsets/valid (and, when the
-    statistics are given, the normalised spectrograms too); then write the shard's marker."""
-    import zarr
-
-    marker = os.path.join(out, _BUILD_DIR, f"logmag-{block:06d}.json")
-    if os.path.exists(marker):
-        return {"block": block, "skipped": None}
-    items = [Item(**record) for record in json.loads(items_json)]
-    config = SpectrogramConfig.from_dict(config_dict)
-    n = len(items)
-    clips = np.zeros((n, config.n_samples), dtype=np.float32)
-    offsets = np.zeros(n, dtype=np.int64)
-    valid = np.zeros(n, dtype=bool)
-    skipped = []
-    for k, item in enumerate(items):
-        try:
-            clips[k], offsets[k] = load_clip(
-                os.path.join(root, item.path), config=config, policy=item.crop, rng=item_seed(seed, item)
-            )
-            valid[k] = True
-        except AudioError as exc:
-            if strict:
-                raise
-            skipped.append({"index": start + k, "path": item.path, "reason": str(exc)})
-    logmag = stft_logmag(clips, config=config)
-    logmag[~valid] = np.nan
-    group = zarr.open_group(out, mode="r+")
-    group["logmag"][start : start + n] = logmag
-    group["offsets"][start : start + n] = offsets
-    group["valid"][start : start + n] = valid
-    partial = None
-    if given_stats is None:
-        partial = partial_stats(logmag[valid], config=config)
-    else:  # statistics known: normalise now and skip pass 2 for this shard
-        spec = normalize(logmag, DatasetStats.from_dict(given_stats))
-        spec[~valid] = np.nan
-        group["spectrograms"][start : start + n] = spec
-        atomic_write_text(os.path.join(out, _BUILD_DIR, f"norm-{block:06d}.done"), "")
-    record = {
-        "block": block,
-        "n_valid": int(valid.sum()),
-        "skipped": skipped,
-        "partial": None if partial is None else partial.to_dict(),
-    }
-    atomic_write_text(marker, json.dumps(record))
-    return {"block": block, "skipped": len(skipped)}
-
-
-def _normalize_task(out: str, block: int, start: int, stop: int, stats_dict: dict) -> int:
-    """Pass 2 for one shard: normalise logmag into spectrograms; write the marker."""
-    import zarr
-
-    marker = os.path.join(out, _BUILD_DIR, f"norm-{block:06d}.done")
-    if os.path.exists(marker):
-        return block
-    stats = DatasetStats.from_dict(stats_dict)
-    group = zarr.open_group(out, mode="r+")
-    logmag = group["logmag"][start:stop]
-    valid = group["valid"][start:stop]
-    spec = np.full(logmag.shape, np.nan, dtype=np.float32)
-    if valid.any():
-        spec[valid] = normalize(logmag[valid], stats)
-    group["spectrograms"][start:stop] = spec
-    atomic_write_text(marker, "")
-    return block
-
-
-# ---------------------------------------------------------------------------------------------------
-# scheduling
-
-
-def _run_tasks(tasks: list, *, scheduler: Any, label: str, progress: bool) -> list:
-    """Compute dask delayed tasks in-process, on a local process pool, or on a distributed cluster."""
-    import dask
-
-    if not tasks:
-        return []
-    if progress:
-        print(label, file=sys.stderr)
-    if scheduler is not None and not isinstance(scheduler, dict):  # a distributed Client
-        from distributed import progress as dist_progress
-
-        futures = scheduler.compute(tasks)
-        if progress:
-            dist_progress(futures)
-            print(file=sys.stderr)
-        return scheduler.gather(futures)
-    options = scheduler or {"scheduler": "synchronous"}
-    if progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar(out=sys.stderr):
-            return list(dask.compute(*tasks, **options))
-    return list(dask.compute(*tasks, **options))
-
-
-class _Executor:
-    """One scheduler for a whole build: in-process, one local process pool, or a distributed Client."""
-
-    def __init__(self, *, workers: int, address: str | None, n_tasks: int) -> None:
-        self._pool = self._client = None
-        workers = min(workers, max(n_tasks, 1))
-        if address is not None:
-            from distributed import Client
-
-            self._client = Client(address)
-            self.scheduler: Any = self._client
-        elif workers == 1:
-            self.scheduler = {"scheduler": "synchronous"}
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn (not fork): the driver already runs zarr's I/O thread, which must not be forked
-            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-            # one shard per hand-out: shards are few and large, so batching them unbalances workers
-            self.scheduler = {"scheduler": "processes", "pool": self._pool, "chunksize": 1}
-
-    def __enter__(self) -> _Executor:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-        if self._client is not None:
-            self._client.close()
-
-
-# ---------------------------------------------------------------------------------------------------
-# building
-
-
 @dataclass(frozen=True)
 class BuildReport:
     """What a build did.
@@ -263,17 +138,19 @@ class BuildReport:
     path : str
         The cache.
     n_items : int
-        Items in the finished cache (valid ones).
+        Items in the finished cache (the kept ones).
     n_skipped : int
-        Files skipped as unreadable, empty, silent or non-finite.
+        Files skipped (unreadable, empty, silent, non-finite, truncated, out of range).
     skipped : list[dict]
-        ``{"index", "path", "reason"}`` for each skipped file.
+        ``{"index", "path", "reason"}`` for each skipped file (``index``: position in the listing).
     resumed_blocks : int
-        Shards found already done (a resumed build).
+        Blocks found already done (a resumed build).
     seconds : float
         Wall time of this call.
     already_complete : bool
         True when the cache was already complete and nothing was done.
+    warnings : list[dict]
+        ``{"index", "path", "reason"}`` for each file kept despite a problem.
     """
 
     path: str
@@ -283,6 +160,7 @@ class BuildReport:
     resumed_blocks: int
     seconds: float
     already_complete: bool = False
+    warnings: list[dict] = field(default_factory=list)
 
 
 def _fingerprint(listing: DatasetListing, config: SpectrogramConfig, settings: dict) -> str:
@@ -320,86 +198,60 @@ def _stats_source(stats_from: Any) -> DatasetStats | None:
     )
 
 
-def _create(
-    out: str,
-    listing: DatasetListing,
-    config: SpectrogramConfig,
-    *,
-    shard_size: int,
-    fingerprint: str,
-    settings: dict,
-) -> None:
-    import zarr
-
-    n = len(listing.items)
-    group = zarr.open_group(out, mode="w")
-    spec_kwargs = {
-        "shape": (n, *config.shape),
-        "dtype": "float32",
-        "chunks": (1, *config.shape),
-        "shards": (shard_size, *config.shape),
-        "fill_value": np.nan,
-        "dimension_names": ("sample", "freq", "time"),
-        "config": {"write_empty_chunks": True},
-        # log-magnitudes are noise-like floats: zstd only shrank them to ~89 % at a large CPU cost
-        "compressors": None,
-    }
-    group.create_array("spectrograms", **spec_kwargs)
-    group.create_array("logmag", **spec_kwargs)
-    vec = {"shape": (n,), "chunks": (shard_size,), "dimension_names": ("sample",)}
-    group.create_array("valid", dtype="bool", fill_value=False, **vec)
-    group.create_array("offsets", dtype="int64", fill_value=0, **vec)
-    labels = group.create_array("labels", dtype="int16", fill_value=-1, **vec)
-    labels[:] = np.array([it.label for it in listing.items], dtype=np.int16)
+def _columns(listing: DatasetListing, kept: np.ndarray, offsets: np.ndarray) -> tuple[dict, dict, list]:
+    """The (n_kept,) columns of the kept items, the attribute value names, the split names."""
+    items = [listing.items[i] for i in kept]
     split_names = sorted({it.split for it in listing.items})
-    splits = group.create_array("splits", dtype="int16", fill_value=-1, **vec)
-    splits[:] = np.array([split_names.index(it.split) for it in listing.items], dtype=np.int16)
-    crop_index = group.create_array("crop_index", dtype="int16", fill_value=0, **vec)
-    crop_index[:] = np.array([it.crop_index for it in listing.items], dtype=np.int16)
-    paths = group.create_array("paths", dtype=str, **vec)
-    paths[:] = np.array([it.path for it in listing.items], dtype=object)
+    columns: dict[str, np.ndarray] = {
+        "labels": np.array([it.label for it in items], dtype=np.int16),
+        "offsets": offsets[kept].astype(np.int64),
+        "splits": np.array([split_names.index(it.split) for it in items], dtype=np.int16),
+        "crop_index": np.array([it.crop_index for it in items], dtype=np.int16),
+        "paths": np.array([it.path for it in items], dtype=object),
+    }
     attribute_names: dict[str, list[str]] = {}
     for name in sorted({k for it in listing.items for k in it.attributes}):
         values = sorted({it.attributes[name] for it in listing.items if name in it.attributes})
         lookup = {v: i for i, v in enumerate(values)}
-        codes = group.create_array(f"attr_{name}", dtype="int32", fill_value=-1, **vec)
-        codes[:] = np.array([lookup.get(it.attributes.get(name), -1) for it in listing.items], dtype=np.int32)
-        attribute_names[name] = values
-    group.attrs.update(
-        {
-            "audiospec_cache": True,
-            "format_version": FORMAT_VERSION,
-            "complete": False,
-            "fingerprint": fingerprint,
-            "config": config.to_dict(),
-            "reader": listing.reader,
-            "reader_options": listing.options,
-            "root": listing.root,
-            "label_names": list(listing.label_names),
-            "split_names": split_names,
-            "attribute_names": attribute_names,
-            "settings": settings,
-            "versions": _versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-    )
-    os.makedirs(os.path.join(out, _BUILD_DIR), exist_ok=True)
-
-
-def _cache_state(out: str) -> dict | None:
-    """The group attributes of an existing cache at ``out``, or None when nothing is there."""
-    if not os.path.exists(out):
-        return None
-    meta = os.path.join(out, "zarr.json")
-    if not os.path.isfile(meta):
-        raise CacheError(
-            f"{out} exists and is not an audiospec cache (no zarr.json); choose another path or remove it"
+        columns[f"attr_{name}"] = np.array(
+            [lookup.get(it.attributes.get(name), -1) for it in items], np.int32
         )
-    with open(meta) as f:
-        attrs = json.load(f).get("attributes", {})
-    if not attrs.get("audiospec_cache"):
-        raise CacheError(f"{out} is a zarr store but not an audiospec cache; refusing to touch it")
-    return attrs
+        attribute_names[name] = values
+    return columns, attribute_names, split_names
+
+
+def _group_attrs(listing: DatasetListing, config: SpectrogramConfig, **extra: Any) -> dict[str, Any]:
+    return {
+        "audiospec_cache": True,
+        "format_version": FORMAT_VERSION,
+        "complete": False,
+        "config": config.to_dict(),
+        "reader": listing.reader,
+        "reader_options": listing.options,
+        "root": listing.root,
+        "label_names": list(listing.label_names),
+        "versions": _versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }
+
+
+def _finish(out: str, attrs: dict[str, Any]) -> None:
+    """Mark the cache complete, then move the build folder away atomically and delete it."""
+    import zarr
+
+    group = zarr.open_group(out, mode="r+")
+    group.attrs.update({**attrs, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": True})
+    build_dir = os.path.join(out, BUILD_DIR)
+    if os.path.isdir(build_dir):
+        trash = os.path.join(out, f"{BUILD_DIR}.done-{os.getpid()}")
+        os.replace(build_dir, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ParameterError(f"{name}={value!r} must be an integer >= {minimum}")
 
 
 def build_cache(
@@ -410,188 +262,240 @@ def build_cache(
     stats_from: DatasetStats | str | os.PathLike | None = None,
     r: float | None = None,
     clip_quantile: float = DEFAULT_CLIP_QUANTILE,
+    upper_quantile: float = DEFAULT_UPPER_QUANTILE,
     seed: int = 0,
     shard_size: int = 64,
     workers: int | None = None,
     scheduler: str | None = None,
     overwrite: bool = False,
     strict: bool = False,
-    keep_logmag: bool = True,
+    range_policy: str = "skip",
+    dtype: str = "float16",
+    sharded: bool = False,
+    keep_logmag: bool = False,
     progress: bool = True,
 ) -> BuildReport:
-    """Build (or resume) a spectrogram cache from a reader's listing.
+    """Build (or resume) a compact spectrogram cache from a reader's listing.
 
     Parameters
     ----------
     listing : DatasetListing
         From :func:`audiospec.readers.list_nsynth` etc.
     out : path-like
-        The cache folder (``*.zarr``).
+        The cache folder (``*.zarr``); ``OUT.lock`` is held beside it during the build.
     config : SpectrogramConfig, optional
         The transform; the paper's defaults when omitted.
     stats_from : DatasetStats, cache path or JSON path, optional
         Normalise with these (training) statistics instead of computing them from this listing.
-        Use it for validation and test splits.
-    r, clip_quantile : float, optional
-        The clip rule when statistics are computed here (see :func:`audiospec.dataset_stats`).
+    r, clip_quantile, upper_quantile : float, optional
+        The clip rule when statistics are computed here (see :func:`audiospec.dataset_stats`):
+        ``upper`` is the ``upper_quantile`` quantile of the per-item peaks.
     seed : int
         Seed of the random crops (each item's crop depends only on seed, path and crop index).
     shard_size : int > 0
-        Items per shard (64 x 128 KiB = 8 MiB by default), which is also the number of files one
-        task handles; smaller shards balance workers better and lower the peak memory.
+        Files per task (and items per shard file with ``sharded``).
     workers : int, optional
-        Local worker processes; default all cores. Ignored with ``scheduler``.
+        Local worker processes; default all cores this process may use. Ignored with ``scheduler``.
     scheduler : str, optional
         Address of a running dask.distributed scheduler (``tcp://host:8786``); the dataset and
-        ``out`` must be on a filesystem all workers share.
+        ``out`` must be on a filesystem all workers share. Checked before anything is created.
     overwrite : bool
-        Replace an existing cache (complete or not) at ``out``.
+        Replace an existing cache or build (complete or not) at ``out``.
     strict : bool
-        Fail on the first unreadable, empty, silent or non-finite file instead of skipping it.
+        Fail on the first bad file instead of skipping it.
+    range_policy : {"skip", "keep"}
+        Clips out of range (float peaks above 1, clipped, DC only; :func:`audiospec.io.range_problem`)
+        are skipped, or kept and listed in ``warnings``. Both are reported per file.
+    dtype : {"float16", "float32"}
+        Storage dtype of the spectrograms (and kept log-magnitudes); reads return float32.
+    sharded : bool
+        Store ``shard_size`` items per file instead of one file per item.
     keep_logmag : bool
-        Keep the raw log-magnitudes (see the module docstring).
+        Also keep the raw log-magnitudes (to renormalise later without decoding the audio).
     progress : bool
-        Show progress bars on stderr.
+        Show tqdm progress on stderr (one line per update when stderr is not a terminal).
 
     Returns
     -------
     BuildReport
+
+    Raises
+    ------
+    CacheError
+        Another process is building ``out`` (named), ``out`` holds a cache or build made with other
+        options (pass ``overwrite``) or something that is not a cache, the scheduler cannot be
+        reached, or every file was skipped.
     """
     start_time = time.perf_counter()
     listing = _valid_listing(listing)
     config = valid_config(config)
     out = os.path.abspath(os.fspath(out))
-    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size <= 0:
-        raise ParameterError(f"shard_size={shard_size!r} must be a positive integer")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ParameterError(f"seed={seed!r} must be an integer")
+    _check_int("shard_size", shard_size, 1)
+    _check_int("seed", seed, -(2**63))
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ParameterError(f"workers={workers!r} must be a positive integer")
+    _check_int("workers", workers, 1)
+    if range_policy not in RANGE_POLICIES:
+        raise ParameterError(f"range_policy={range_policy!r} must be one of {list(RANGE_POLICIES)}")
+    if dtype not in STORAGE_DTYPES:
+        raise ParameterError(f"dtype={dtype!r} must be one of {list(STORAGE_DTYPES)}")
     given_stats = _stats_source(stats_from)
     if given_stats is None:
         check_clip_rule(r, clip_quantile)
+        if not (isinstance(upper_quantile, (int, float)) and 0.5 < upper_quantile <= 1.0):
+            raise ParameterError(f"upper_quantile={upper_quantile!r} must be in (0.5, 1]")
     settings = {
         "seed": seed,
         "shard_size": shard_size,
         "stats": "computed" if given_stats is None else given_stats.to_dict(),
         "r": r,
         "clip_quantile": clip_quantile,
+        "upper_quantile": upper_quantile,
         "strict": strict,
+        "range_policy": range_policy,
+        "dtype": dtype,
+        "sharded": sharded,
+        "keep_logmag": keep_logmag,
     }
     fingerprint = _fingerprint(listing, config, settings)
-    state = _cache_state(out)
-    if state is not None:
-        same = state.get("fingerprint") == fingerprint
-        if overwrite:
-            shutil.rmtree(out)
-            state = None
-        elif state.get("complete"):
-            if same:
-                return BuildReport(
-                    out,
-                    int(state.get("n_items", 0)),
-                    len(state.get("skipped", [])),
-                    list(state.get("skipped", [])),
-                    0,
-                    time.perf_counter() - start_time,
-                    True,
+    state, info = cache_state(out)
+    if state == "foreign":
+        raise CacheError(f"{out} exists and is not an audiospec cache; choose another path or remove it")
+    if state == "complete" and not overwrite:  # fast path, no lock needed to say so
+        if info.get("fingerprint") == fingerprint:
+            skipped = list(info.get("skipped", []))
+            return BuildReport(
+                out, int(info.get("n_items", 0)), len(skipped), skipped, 0,
+                time.perf_counter() - start_time, True, list(info.get("warnings", [])),
+            )  # fmt: skip
+        raise CacheError(
+            f"{out} is a complete cache built with other options; pass --overwrite to replace it"
+        )
+    client = connect(scheduler) if scheduler is not None else None
+    try:
+        with BuildLock(out):
+            state, info = cache_state(out)  # again, under the lock
+            if state != "absent" and overwrite:
+                remove_cache(out, state)
+                state, info = "absent", {}
+            if state == "abandoned":
+                raise CacheError(f"{out} holds an interrupted format-1 build; pass --overwrite to start over")
+            if state == "complete":
+                raise CacheError(f"{out} was completed by another process meanwhile; nothing to do")
+            if state == "building" and info.get("fingerprint") != fingerprint:
+                raise CacheError(
+                    f"{out} holds an interrupted build with other options; pass --overwrite to start over"
                 )
-            raise CacheError(
-                f"{out} is a complete cache built with other options; pass --overwrite to replace it"
-            )
-        elif not same:
-            raise CacheError(
-                f"{out} holds an interrupted build with other options; pass --overwrite to start over"
-            )
-    if state is None:
-        _create(out, listing, config, shard_size=shard_size, fingerprint=fingerprint, settings=settings)
+            if state == "absent":
+                start_build(out, {"fingerprint": fingerprint, "format_version": FORMAT_VERSION})
+            n_workers = 1 if client is not None else min(workers, math.ceil(len(listing.items) / shard_size))
+            with Executor(workers=n_workers, client=client) as executor:
+                return _build(
+                    listing, out, executor, config=config, settings=settings, fingerprint=fingerprint,
+                    given_stats=given_stats, progress=progress, start_time=start_time,
+                )  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
 
-    import dask
 
-    n = len(listing.items)
-    blocks = [(b, b * shard_size, min((b + 1) * shard_size, n)) for b in range(math.ceil(n / shard_size))]
-    build_dir = os.path.join(out, _BUILD_DIR)
-
-    def done(kind: str, b: int) -> bool:
-        suffix = "json" if kind == "logmag" else "done"
-        return os.path.exists(os.path.join(build_dir, f"{kind}-{b:06d}.{suffix}"))
-
-    done_before = sum(done("norm", b) for b, _, _ in blocks)
-    pending = [blk for blk in blocks if not done("logmag", blk[0])]
-    stats_dict = None if given_stats is None else given_stats.to_dict()
-    task = dask.delayed(_logmag_task, pure=False)
-    tasks = [
-        task(
-            out,
-            listing.root,
-            b,
-            lo,
-            json.dumps([asdict(it) for it in listing.items[lo:hi]]).encode(),
-            config.to_dict(),
-            seed,
-            strict,
-            stats_dict,
-        )
-        for b, lo, hi in pending
-    ]
-    with _Executor(workers=workers, address=scheduler, n_tasks=len(tasks) or len(blocks)) as executor:
-        _run_tasks(
-            tasks,
-            scheduler=executor.scheduler,
-            progress=progress,
-            label=f"[1/2] decoding and transforming {n} clips in {len(blocks)} shards",
-        )
-
-        # statistics and skipped files, merged in shard order (deterministic whatever the scheduling)
-        skipped: list[dict] = []
-        partials: list[PartialStats] = []
-        n_valid = 0
-        for b, _, _ in blocks:
-            with open(os.path.join(build_dir, f"logmag-{b:06d}.json")) as f:
-                record = json.load(f)
-            skipped.extend(record["skipped"])
-            n_valid += record["n_valid"]
-            if record["partial"] is not None:
-                partials.append(PartialStats.from_dict(record["partial"]))
-        if n_valid == 0:
-            raise CacheError(
-                f"all {n} files were skipped (first: {skipped[0]['path']}: {skipped[0]['reason']})"
-            )
-        stats = (
-            given_stats
-            if given_stats is not None
-            else dataset_stats(merge_stats(partials), r=r, clip_quantile=clip_quantile)
-        )
-
-        pending = [blk for blk in blocks if not done("norm", blk[0])]
-        task = dask.delayed(_normalize_task, pure=False)
-        tasks = [task(out, b, lo, hi, stats.to_dict()) for b, lo, hi in pending]
-        _run_tasks(
-            tasks,
-            scheduler=executor.scheduler,
-            progress=progress,
-            label=f"[2/2] normalising {n_valid} spectrograms",
-        )
-
+def _build(
+    listing: DatasetListing,
+    out: str,
+    executor: Executor,
+    *,
+    config: SpectrogramConfig,
+    settings: dict,
+    fingerprint: str,
+    given_stats: DatasetStats | None,
+    progress: bool,
+    start_time: float,
+) -> BuildReport:
     import zarr
 
-    group = zarr.open_group(out, mode="r+")
-    if not keep_logmag:
-        del group["logmag"]
-    group.attrs.update(
-        {
-            "stats": stats.to_dict(),
-            "stats_source": "this cache" if given_stats is None else "given",
-            "n_items": n_valid,
-            "skipped": skipped,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "complete": True,
-        }
-    )
-    shutil.rmtree(build_dir, ignore_errors=True)
-    return BuildReport(out, n_valid, len(skipped), skipped, done_before, time.perf_counter() - start_time)
+    build_dir = os.path.join(out, BUILD_DIR)
+    n, block = len(listing.items), settings["shard_size"]
+    blocks = [(b, b * block, min((b + 1) * block, n)) for b in range(math.ceil(n / block))]
+    staging_marker = os.path.join(build_dir, "staging.done")
+    if not os.path.exists(staging_marker):
+        zarr.create_array(
+            os.path.join(build_dir, STAGING), shape=(n, *config.shape), chunks=(1, *config.shape),
+            dtype="float32", fill_value=0.0, compressors=None, overwrite=True,
+        )  # fmt: skip
+        with open(staging_marker, "w"):
+            pass
+
+    def marker(kind: str, b: int) -> str:
+        return os.path.join(build_dir, f"{kind}-{b:06d}.{'json' if kind == 'decode' else 'done'}")
+
+    done_before = sum(os.path.exists(marker("decode", b)) for b, _, _ in blocks)
+    pending = [(b, lo, hi) for b, lo, hi in blocks if not os.path.exists(marker("decode", b))]
+    args = [
+        (build_dir, listing.root, b, lo, json.dumps([asdict(it) for it in listing.items[lo:hi]]).encode(),
+         config.to_dict(), settings["seed"], settings["strict"], settings["range_policy"])
+        for b, lo, hi in pending
+    ]  # fmt: skip
+    with progress_bar(
+        sum(hi - lo for _, lo, hi in pending), desc="[1/2] decode+STFT", enabled=progress
+    ) as bar:
+        for _ in executor.run(decode_task, args, bar=bar):
+            pass
+
+    # merged in block order: deterministic whatever the scheduling
+    valid, offsets, skipped, warnings, partials, peaks = [], [], [], [], [], []
+    for b, _, _ in blocks:
+        with open(marker("decode", b)) as f:
+            record = json.load(f)
+        valid.extend(record["valid"])
+        offsets.extend(record["offsets"])
+        skipped.extend(record["skipped"])
+        warnings.extend(record["warnings"])
+        partials.append(PartialStats.from_dict(record["partial"]))
+        peaks.extend(record["peaks"])
+    kept = np.flatnonzero(np.asarray(valid, dtype=bool))
+    if kept.size == 0:
+        raise CacheError(f"all {n} files were skipped (first: {skipped[0]['path']}: {skipped[0]['reason']})")
+    if given_stats is not None:
+        stats, source = given_stats, "given"
+    else:
+        stats = dataset_stats(
+            merge_stats(partials), r=settings["r"], clip_quantile=settings["clip_quantile"],
+            item_peaks=np.asarray(peaks), upper_quantile=settings["upper_quantile"],
+        )  # fmt: skip
+        source = "this cache"
+
+    layout_marker = os.path.join(build_dir, "layout.done")
+    if not os.path.exists(layout_marker):
+        columns, attribute_names, split_names = _columns(listing, kept, np.asarray(offsets, np.int64))
+        attrs = _group_attrs(
+            listing, config, fingerprint=fingerprint, split_names=split_names,
+            attribute_names=attribute_names, settings=settings,
+        )  # fmt: skip
+        group = zarr.open_group(out, mode="a")  # never mode "w": that would delete _build
+        group.attrs.update(attrs)
+        create_arrays(
+            group, n=int(kept.size), shape=config.shape, dtype=settings["dtype"], block=block,
+            sharded=settings["sharded"], keep_logmag=settings["keep_logmag"], columns=columns,
+        )  # fmt: skip
+        with open(layout_marker, "w"):
+            pass
+
+    out_blocks = [(j, lo, kept[lo : lo + block].tolist()) for j, lo in enumerate(range(0, kept.size, block))]
+    todo = [blk for blk in out_blocks if not os.path.exists(marker("normalize", blk[0]))]
+    args = [(out, build_dir, j, lo, rows, stats.to_dict(), settings["keep_logmag"]) for j, lo, rows in todo]
+    with progress_bar(sum(len(r) for _, _, r in todo), desc="[2/2] normalise", enabled=progress) as bar:
+        for _ in executor.run(normalize_task, args, bar=bar):
+            pass
+
+    _finish(
+        out,
+        {"stats": stats.to_dict(), "stats_source": source, "n_items": int(kept.size), "skipped": skipped,
+         "warnings": warnings},
+    )  # fmt: skip
+    return BuildReport(
+        out, int(kept.size), len(skipped), skipped, done_before, time.perf_counter() - start_time,
+        False, warnings,
+    )  # fmt: skip
 
 
 def write_cache(
@@ -607,14 +511,15 @@ def write_cache(
     split: str = "generated",
     shard_size: int = 64,
     overwrite: bool = False,
+    dtype: str = "float32",
+    keep_logmag: bool = True,
 ) -> str:
     """Write in-memory normalised spectrograms (generated ones, say) as a complete cache.
 
-    The result opens with :func:`open_cache` like a built cache: its raw log-magnitudes are
-    ``denormalize(spectrograms, stats)``, its items are named ``generated/000000`` and so on, and
-    ``options`` (JSON-ready: the model, seed, ...) is recorded as the reader options for provenance.
-    The cache is written into a temporary folder beside ``out`` and renamed at the end, so an
-    interrupted write leaves nothing that opens.
+    The result opens with :func:`open_cache` like a built cache: its items are named
+    ``generated/000000`` and so on, and ``options`` (JSON-ready: the model, seed, ...) is recorded as
+    the reader options for provenance. The cache is written into a temporary folder beside ``out``
+    and renamed at the end, so an interrupted write leaves nothing that opens.
 
     Parameters
     ----------
@@ -632,8 +537,13 @@ def write_cache(
         Recorded names (``attrs['reader']``, the split of every item).
     options : dict, optional
     shard_size : int >= 1
+        Items per write.
     overwrite : bool
         Replace an existing cache at ``out``.
+    dtype : {"float32", "float16"}
+        Storage dtype (float32 by default: written values read back exactly).
+    keep_logmag : bool
+        Also store ``denormalize(spectrograms, stats)`` as raw log-magnitudes (as format 1 did).
 
     Returns
     -------
@@ -650,6 +560,8 @@ def write_cache(
         )
     if not np.all(np.isfinite(data)):
         raise ParameterError("spectrograms holds NaN or infinite values")
+    if dtype not in STORAGE_DTYPES:
+        raise ParameterError(f"dtype={dtype!r} must be one of {list(STORAGE_DTYPES)}")
     n = data.shape[0]
     label_names = [str(name) for name in label_names]
     codes = np.full(n, -1, np.int64) if labels is None else np.asarray(labels)
@@ -659,13 +571,14 @@ def write_cache(
         raise ParameterError(
             f"labels must lie in -1..{len(label_names) - 1} (the indices of label_names={label_names})"
         )
-    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
-        raise ParameterError(f"shard_size={shard_size!r} must be a positive integer")
+    _check_int("shard_size", shard_size, 1)
     out = os.path.abspath(os.fspath(out))
-    if os.path.exists(out):
+    state, _ = cache_state(out)
+    if state != "absent":
         if not overwrite:
             raise CacheError(f"{out} already exists; pass overwrite=True to replace it")
-        _cache_state(out)  # refuses to delete anything that is not an audiospec cache
+        if state == "foreign":  # refuses to delete anything that is not an audiospec cache
+            raise CacheError(f"{out} exists and is not an audiospec cache; refusing to touch it")
     listing = DatasetListing(
         reader=reader,
         root="",
@@ -675,216 +588,28 @@ def write_cache(
     )
     tmp = f"{out}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    settings = {"source": "arrays"}
-    _create(tmp, listing, config, shard_size=shard_size, fingerprint="arrays", settings=settings)
-    group = zarr.open_group(tmp, mode="r+")
+    settings = {"source": "arrays", "dtype": dtype, "keep_logmag": keep_logmag}
+    kept = np.arange(n)
+    columns, attribute_names, split_names = _columns(listing, kept, np.zeros(n, np.int64))
+    attrs = _group_attrs(
+        listing, config, fingerprint="arrays", split_names=split_names,
+        attribute_names=attribute_names, settings=settings,
+    )  # fmt: skip
+    group = zarr.open_group(tmp, mode="w", attributes=attrs)
+    create_arrays(
+        group, n=n, shape=config.shape, dtype=dtype, block=shard_size, sharded=False,
+        keep_logmag=keep_logmag, columns=columns,
+    )  # fmt: skip
     normalised = data.astype(np.float32)
-    group["spectrograms"][:] = normalised
-    group["logmag"][:] = denormalize(normalised, stats).astype(np.float32)
-    group["valid"][:] = np.ones(n, dtype=bool)
-    group.attrs.update(
-        {
-            "stats": stats.to_dict(),
-            "stats_source": "given",
-            "n_items": n,
-            "skipped": [],
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "complete": True,
-        }
+    for lo in range(0, n, shard_size):
+        group["spectrograms"][lo : lo + shard_size] = normalised[lo : lo + shard_size].astype(dtype)
+        if keep_logmag:
+            group["logmag"][lo : lo + shard_size] = denormalize(normalised[lo : lo + shard_size], stats)
+    _finish(
+        tmp,
+        {"stats": stats.to_dict(), "stats_source": "given", "n_items": n, "skipped": [], "warnings": []},
     )
-    shutil.rmtree(os.path.join(tmp, _BUILD_DIR), ignore_errors=True)
     if os.path.exists(out):
         shutil.rmtree(out)
     os.replace(tmp, out)
     return out
-
-
-# ---------------------------------------------------------------------------------------------------
-# reading
-
-
-class SpectrogramCache:
-    """Read access to a complete cache (torch-free). Use :func:`open_cache`.
-
-    Indexing skips invalid (skipped) slots: item ``i`` is the i-th valid item.
-
-    Examples
-    --------
-    >>> cache = open_cache("train.zarr")                      # doctest: +SKIP
-    >>> x, y = cache.batch([3, 1, 4])                          # doctest: +SKIP
-    >>> x.shape, y                                             # doctest: +SKIP
-    ((3, 256, 128), array([0, 2, 1], dtype=int16))
-    """
-
-    def __init__(self, path: str, group: Any) -> None:
-        self.path = path
-        self._group = group
-        attrs = dict(group.attrs)
-        self.attrs: dict[str, Any] = attrs
-        self.config = SpectrogramConfig.from_dict(attrs["config"])
-        self.stats = DatasetStats.from_dict(attrs["stats"])
-        self.label_names: list[str] = list(attrs["label_names"])
-        self.split_names: list[str] = list(attrs["split_names"])
-        self.attribute_names: dict[str, list[str]] = dict(attrs.get("attribute_names", {}))
-        self.skipped: list[dict] = list(attrs.get("skipped", []))
-        self.reader: str = attrs["reader"]
-        self.reader_options: dict = dict(attrs.get("reader_options", {}))
-        self._index = np.flatnonzero(group["valid"][:])
-        self._labels = group["labels"][:][self._index].astype(np.int64)  # small: read once
-        self._spectrograms = group["spectrograms"]
-
-    def __len__(self) -> int:
-        return int(self._index.size)
-
-    def __repr__(self) -> str:
-        return (
-            f"SpectrogramCache({self.path!r}, n={len(self)}, shape={self.config.shape}, "
-            f"labels={self.label_names}, reader={self.reader!r})"
-        )
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """``(len(self), n_bins, n_frames)``."""
-        return (len(self), *self.config.shape)
-
-    @property
-    def storage_index(self) -> np.ndarray:
-        """Slot in the zarr arrays of each item, shape (n,)."""
-        return self._index
-
-    def _column(self, name: str) -> np.ndarray:
-        return self._group[name][:][self._index]
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Integer labels, shape (n,), -1 = unknown."""
-        return self._labels.copy()
-
-    @property
-    def has_labels(self) -> bool:
-        """True when at least one item has a known label."""
-        return bool(self.label_names) and bool(np.any(self.labels >= 0))
-
-    @property
-    def paths(self) -> np.ndarray:
-        """Source file of each item, relative to ``attrs['root']``, shape (n,)."""
-        return np.asarray(self._column("paths"), dtype=object)
-
-    @property
-    def splits(self) -> np.ndarray:
-        """Split name of each item, shape (n,)."""
-        return np.asarray(self.split_names, dtype=object)[self._column("splits")]
-
-    @property
-    def offsets(self) -> np.ndarray:
-        """Crop offset in samples of each item, shape (n,)."""
-        return self._column("offsets")
-
-    def attribute(self, name: str) -> tuple[np.ndarray, list[str]]:
-        """Codes (n,) int (-1 unknown) and value names of a categorical attribute (``gender``...)."""
-        if name not in self.attribute_names:
-            raise ParameterError(
-                f"name={name!r} is not an attribute of this cache; it has {sorted(self.attribute_names)}"
-            )
-        return self._column(f"attr_{name}").astype(np.int64), list(self.attribute_names[name])
-
-    def provenance(self, index: int) -> dict[str, Any]:
-        """Where item ``index`` came from: path, split, crop offset and index, label and attributes."""
-        slot = int(self._index[self._check(np.asarray([index]))[0]])
-        g = self._group
-        record = {
-            "path": str(g["paths"][slot]),
-            "root": self.attrs["root"],
-            "split": self.split_names[int(g["splits"][slot])],
-            "offset": int(g["offsets"][slot]),
-            "crop_index": int(g["crop_index"][slot]),
-            "label": int(g["labels"][slot]),
-        }
-        for name, values in self.attribute_names.items():
-            code = int(g[f"attr_{name}"][slot])
-            record[name] = values[code] if code >= 0 else None
-        return record
-
-    def _check(self, indices: np.ndarray) -> np.ndarray:
-        if indices.dtype.kind not in "iu":
-            raise ParameterError(f"indices must be integers (got dtype {indices.dtype})")
-        n = len(self)
-        bad = (indices < -n) | (indices >= n)
-        if np.any(bad):
-            raise ParameterError(f"index {int(indices[bad][0])} is out of range for a cache of {n} items")
-        return np.where(indices < 0, indices + n, indices)
-
-    def _read(self, array: Any, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        idx = self._check(np.asarray(indices).reshape(-1))
-        slots = self._index[idx]
-        unique, inverse = np.unique(slots, return_inverse=True)
-        if unique.size == 0:
-            return np.zeros((0, *self.config.shape), dtype=np.float32)
-        if unique.size == unique[-1] - unique[0] + 1:  # contiguous: one slice read
-            data = array[int(unique[0]) : int(unique[-1]) + 1]
-        else:
-            data = array.get_orthogonal_selection((unique,))
-        return data[inverse]
-
-    def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
-        """Normalised spectrograms: ``cache[i]`` is (F, T); ``cache[a:b]``, ``cache[[i, j]]`` (k, F, T)."""
-        if isinstance(key, (int, np.integer)):
-            return self._read(self._spectrograms, [int(key)])[0]
-        if isinstance(key, slice):
-            return self._read(self._spectrograms, np.arange(len(self))[key])
-        return self._read(self._spectrograms, key)
-
-    def batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Spectrograms (k, F, T) float32 in [-1, 1] and labels (k,) int64 of the given items."""
-        idx = np.asarray(indices)
-        return self._read(self._spectrograms, idx), self._labels[self._check(idx.reshape(-1))]
-
-    def random_batch(
-        self, batch_size: int, *, rng: np.random.Generator | int | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """A random minibatch (without replacement): spectrograms (b, F, T) and labels (b,)."""
-        from audiospec._validation import valid_rng
-
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, int)
-            or not (0 < batch_size <= len(self))
-        ):
-            raise ParameterError(f"batch_size={batch_size!r} must be an integer in 1..{len(self)}")
-        idx = valid_rng(rng).choice(len(self), size=batch_size, replace=False)
-        return self.batch(idx)
-
-    def logmag(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Raw log-magnitudes (k, F, T) of the given items (if the cache kept them)."""
-        if "logmag" not in self._group:
-            raise CacheError(f"{self.path} was built with keep_logmag=False; it has no raw log-magnitudes")
-        return self._read(self._group["logmag"], indices)
-
-
-def open_cache(path: str | os.PathLike) -> SpectrogramCache:
-    """Open a complete spectrogram cache for reading.
-
-    Raises
-    ------
-    CacheError
-        ``path`` is missing, not an audiospec cache, an incomplete (interrupted) build, or of a
-        format version this audiospec cannot read.
-    """
-    import zarr
-
-    path = os.path.abspath(os.fspath(path))
-    if not os.path.exists(path):
-        raise CacheError(f"no cache at {path}")
-    attrs = _cache_state(path)
-    version = attrs.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CacheError(
-            f"{path} has cache format_version={version!r}; this audiospec reads version {FORMAT_VERSION}: "
-            "rebuild it with audiospec build-cache"
-        )
-    if not attrs.get("complete"):
-        raise CacheError(
-            f"{path} is an incomplete build (interrupted?); "
-            "run the same build-cache command again to resume it"
-        )
-    return SpectrogramCache(path, zarr.open_group(path, mode="r"))

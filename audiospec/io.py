@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Literal
+import re
+from typing import Any, Literal
 
 import numpy as np
 import soundfile as sf
@@ -25,10 +26,15 @@ __all__ = [
     "resample",
     "crop",
     "load_clip",
+    "range_problem",
     "write_wav",
+    "CLIPPED_FRACTION",
 ]
 
 CropPolicy = Literal["start", "random", "center"]
+
+# libsndfile's log line for a data chunk longer than the file: "data : 128000 (should be 256)"
+_SHOULD_BE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 #: Crop policies: ``start`` keeps the first n_samples (NSynth); ``random`` takes a seeded random
 #: offset (LibriSpeech); ``center`` keeps the middle (Speech Commands). All zero-pad short audio:
@@ -38,6 +44,42 @@ CROP_POLICIES: tuple[str, ...] = ("start", "random", "center")
 #: Peak absolute amplitude below which a clip counts as silent: 1e-4 (-80 dBFS, about 3 steps of
 #: 16-bit PCM); quieter clips carry quantisation noise rather than sound.
 SILENCE_THRESHOLD: float = 1e-4
+
+#: A clip counts as clipped when at least this fraction of its samples (and at least 4) sit at
+#: full scale (``|y| >= 0.999``): 1 % is far more than the few peak samples of a loud, clean note.
+CLIPPED_FRACTION: float = 0.01
+
+
+def range_problem(clip: np.ndarray) -> str | None:
+    """Why a decoded clip is out of the range of normal audio, or None when it is fine.
+
+    The rules, in order: float samples beyond full scale (``max |y| > 1``, possible only in float
+    files); clipped audio (at least :data:`CLIPPED_FRACTION` of the samples, and at least 4, at
+    ``|y| >= 0.999``); DC only (the clip minus its mean is below :data:`SILENCE_THRESHOLD`).
+
+    Parameters
+    ----------
+    clip : np.ndarray, shape (n,)
+        Mono float samples (nominally in [-1, 1]).
+
+    Returns
+    -------
+    str or None
+        A short reason such as ``"out of range: peak 50.1 > 1 (float samples beyond full scale)"``.
+    """
+    y = np.asarray(clip)
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 1.0 + 1e-6:
+        return f"out of range: peak {peak:.4g} > 1 (float samples beyond full scale)"
+    at_full_scale = int(np.count_nonzero(np.abs(y) >= 0.999))
+    if at_full_scale >= max(4, CLIPPED_FRACTION * y.size):
+        return (
+            f"out of range: clipped ({at_full_scale} of {y.size} samples at full scale, "
+            f"rule >= {CLIPPED_FRACTION:.0%})"
+        )
+    if y.size and float(np.max(np.abs(y - y.mean()))) < SILENCE_THRESHOLD:
+        return f"out of range: DC only (constant {float(y.mean()):.4g}, no signal around it)"
+    return None
 
 
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -180,9 +222,45 @@ def load_clip(
     Raises
     ------
     AudioError
-        Unreadable, empty or non-finite audio, or a clip whose peak amplitude is below
-        :data:`SILENCE_THRESHOLD`.
+        Unreadable, empty or non-finite audio, a clip whose peak amplitude is below
+        :data:`SILENCE_THRESHOLD`, or a truncated file (fewer frames than its header declares)
+        whose crop reaches past its real end.
     """
+    return _load_clip(path, config=config, policy=policy, rng=rng)[:2]
+
+
+def _truncation(path: str, info: Any) -> tuple[str | None, int, int]:
+    """(note, declared frames, readable frames) of a file whose data end before its header says.
+
+    libsndfile shortens a truncated WAV/AIFF to what is there and logs ``data : N (should be M)``;
+    other formats (FLAC) keep the declared length, so the last declared frame is probed with one
+    seek and a one-frame read.
+    """
+    frames = int(info.frames)
+    match = _SHOULD_BE.search(getattr(info, "extra_info", "") or "")
+    if match is not None and int(match.group(2)) < int(match.group(1)) and int(match.group(2)) > 0:
+        declared = frames * int(match.group(1)) // int(match.group(2))
+        note = f"truncated: the header of {path!r} declares {declared} frames, only {frames} are in the file"
+        return note, declared, frames
+    try:
+        with sf.SoundFile(path) as f:
+            f.seek(frames - 1)
+            if f.read(1, dtype="float32", always_2d=True).shape[0] == 1:
+                return None, frames, frames
+    except (sf.LibsndfileError, RuntimeError, OSError):
+        pass
+    return f"truncated: the header of {path!r} declares {frames} frames, the file ends earlier", frames, 0
+
+
+def _load_clip(
+    path: str | os.PathLike,
+    *,
+    config: SpectrogramConfig | None = None,
+    policy: CropPolicy = "start",
+    rng: np.random.Generator | int | None = None,
+) -> tuple[np.ndarray, int, list[str]]:
+    """:func:`load_clip` plus notes on problems that did not stop it (a truncated file whose
+    crop lies in its readable part)."""
     config = valid_config(config)
     if policy not in CROP_POLICIES:
         raise ParameterError(f"policy={policy!r} is not a crop policy; choose one of {list(CROP_POLICIES)}")
@@ -193,10 +271,12 @@ def load_clip(
         raise AudioError(f"cannot read audio file {path!r}: {exc}") from None
     if info.frames <= 0:
         raise AudioError(f"audio file {path!r} is empty (0 samples)")
+    truncated, declared, readable = _truncation(path, info)
+    notes = [] if truncated is None else [truncated]
     file_sr, target_sr, n = int(info.samplerate), config.sample_rate, config.n_samples
     g = math.gcd(file_sr, target_sr)
     up, down = target_sr // g, file_sr // g
-    n_target = -(-info.frames * up // down)  # length of the whole file after resampling
+    n_target = -(-declared * up // down)  # length of the whole file after resampling
     # the crop offset is decided on the resampled length, exactly as crop() would
     if policy == "start":
         offset = 0
@@ -205,18 +285,31 @@ def load_clip(
     else:
         offset = (n_target - n) // 2
     lo_t, hi_t = max(offset, 0), min(offset + n, n_target)  # needed samples at the target rate
+
+    def read(lo: int, hi: int) -> np.ndarray:
+        if truncated is None:
+            return _read_segment(path, lo, hi)[0]
+        if readable == 0 or hi <= readable:  # readable == 0: unknown (FLAC); try the crop's frames
+            try:
+                segment = _read_segment(path, lo, hi)[0]
+            except AudioError as exc:
+                raise AudioError(f"{truncated}; reading frames {lo}..{hi}: {exc}") from None
+            if segment.shape[0] == hi - lo:
+                return segment
+        raise AudioError(f"{truncated}; the {policy!r} crop needs frames {lo}..{hi} at {file_sr} Hz")
+
     if up == down:
-        segment, seg_start_t = _read_segment(path, lo_t, hi_t)[0], lo_t
+        segment, seg_start_t = read(lo_t, hi_t), lo_t
     else:
         # resample_poly's filter reaches 10 * max(up, down) samples of the upsampled signal each way;
         # start on a multiple of `down` so that the segment's output grid is the full file's grid
         margin = -(-10 * max(up, down) // up) + 2
         src_lo = max((lo_t * down // up - margin) // down * down, 0)
-        src_hi = min(-(-hi_t * down // up) + margin, info.frames)
+        src_hi = min(-(-hi_t * down // up) + margin, declared)
         from scipy.signal import resample_poly
 
-        raw = _read_segment(path, src_lo, src_hi)[0]
-        full_end = src_hi == info.frames
+        raw = read(src_lo, src_hi)
+        full_end = src_hi == declared
         segment = resample_poly(raw, up, down).astype(np.float32, copy=False)
         seg_start_t = src_lo * up // down
         if not full_end:  # drop the tail that the filter saw only half of
@@ -228,7 +321,7 @@ def load_clip(
         raise AudioError(
             f"the {policy!r} crop of {path!r} at offset {offset} is silent (peak below {SILENCE_THRESHOLD:g})"
         )
-    return clip, offset
+    return clip, offset, notes
 
 
 def write_wav(path: str | os.PathLike, y: np.ndarray, *, sample_rate: int = 16000) -> None:

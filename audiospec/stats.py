@@ -8,8 +8,13 @@ The recipe
 
 How ``r`` and ``upper`` are chosen (when not given)
 ---------------------------------------------------
-* ``upper`` is the largest standardised value in the training set, so no training value is
-  clipped above (generated values above 1 cannot occur behind a tanh anyway).
+* ``upper`` is read off the per-item peaks when they are given (as :func:`audiospec.cache.build_cache`
+  does): the ``upper_quantile`` quantile (default 0.99) of the items' largest standardised values.
+  The quantile takes the observed peak just below it (numpy's ``"lower"`` method), so with fewer
+  than 101 items it is the second-largest peak: one outlier file (a float WAV peaking at +-50, say)
+  cannot move the ceiling of everyone else; the peaks of the loudest 1 % of items are clipped.
+  Without per-item peaks, ``upper`` is the largest standardised value (the rule of format-1 caches
+  and of the paper).
 * ``r`` is read off the histogram of all training values: ``-r`` is the ``clip_quantile``
   quantile (default 0.01) of the standardised values, so the quietest 1 % of time-frequency bins
   are clipped to the floor. This removes the long tail of near-silent bins (whose exact level is
@@ -51,10 +56,13 @@ __all__ = [
     "normalize",
     "denormalize",
     "DEFAULT_CLIP_QUANTILE",
+    "DEFAULT_UPPER_QUANTILE",
     "DEFAULT_HIST_BINS",
 ]
 
 DEFAULT_CLIP_QUANTILE: float = 0.01
+#: Quantile of the per-item peaks that sets the upper clip (see the module docstring).
+DEFAULT_UPPER_QUANTILE: float = 0.99
 DEFAULT_HIST_BINS: int = 4096
 
 
@@ -244,6 +252,11 @@ class DatasetStats:
         The quantile used by the ``"quantile"`` rule.
     partial : PartialStats or None
         The full summary (histogram included), so that r can be re-derived without the audio.
+    upper_rule : str
+        ``"max"`` (the largest training value) or ``"item_quantile"`` (the ``upper_quantile``
+        quantile of the per-item peaks).
+    upper_quantile : float or None
+        The quantile used by the ``"item_quantile"`` rule.
     """
 
     mean: float
@@ -253,6 +266,8 @@ class DatasetStats:
     r_rule: str = "quantile"
     clip_quantile: float | None = DEFAULT_CLIP_QUANTILE
     partial: PartialStats | None = field(default=None, repr=False)
+    upper_rule: str = "max"
+    upper_quantile: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("mean", "std", "r", "upper"):
@@ -286,6 +301,8 @@ class DatasetStats:
             "r_rule": self.r_rule,
             "clip_quantile": self.clip_quantile,
             "partial": None if self.partial is None else self.partial.to_dict(),
+            "upper_rule": self.upper_rule,
+            "upper_quantile": self.upper_quantile,
         }
 
     @classmethod
@@ -305,6 +322,8 @@ class DatasetStats:
             r_rule=str(data.get("r_rule", "explicit")),
             clip_quantile=data.get("clip_quantile"),
             partial=None if partial is None else PartialStats.from_dict(partial),
+            upper_rule=str(data.get("upper_rule", "max")),
+            upper_quantile=data.get("upper_quantile"),
         )
 
     def to_json(self) -> str:
@@ -335,6 +354,8 @@ def dataset_stats(
     *,
     r: float | None = None,
     clip_quantile: float = DEFAULT_CLIP_QUANTILE,
+    item_peaks: np.ndarray | None = None,
+    upper_quantile: float = DEFAULT_UPPER_QUANTILE,
 ) -> DatasetStats:
     """Fit the normalisation from a (merged) training-set summary.
 
@@ -346,6 +367,11 @@ def dataset_stats(
         Lower clip in standard deviations; when omitted, derived by the quantile rule.
     clip_quantile : float in (0, 0.5)
         Fraction of training values clipped to the floor by the quantile rule.
+    item_peaks : np.ndarray, shape (n_items,), optional
+        The largest log-magnitude (nepers) of each training item. When given, ``upper`` is their
+        ``upper_quantile`` quantile (robust to a few outlier items); otherwise the largest value.
+    upper_quantile : float in (0.5, 1]
+        See ``item_peaks``.
 
     Returns
     -------
@@ -358,7 +384,17 @@ def dataset_stats(
     std = math.sqrt(partial.variance)
     if std <= 0:
         raise ParameterError("the log-magnitudes are all equal (std = 0); is the audio silent?")
-    upper = (partial.maximum - partial.mean) / std
+    if item_peaks is None:
+        upper, upper_rule, upper_q = (partial.maximum - partial.mean) / std, "max", None
+    else:
+        peaks = np.asarray(item_peaks, dtype=np.float64).reshape(-1)
+        if not (isinstance(upper_quantile, (int, float)) and 0.5 < upper_quantile <= 1.0):
+            raise ParameterError(f"upper_quantile={upper_quantile!r} must be in (0.5, 1]")
+        if peaks.size == 0 or not np.all(np.isfinite(peaks)):
+            raise ParameterError("item_peaks must be a non-empty array of finite log-magnitudes")
+        # "lower": an observed peak, and below the largest whenever upper_quantile < 1 and n >= 2
+        peak = float(np.quantile(peaks, upper_quantile, method="lower"))
+        upper, upper_rule, upper_q = (peak - partial.mean) / std, "item_quantile", float(upper_quantile)
     check_clip_rule(r, clip_quantile)
     if r is None:
         r_value = -(partial.quantile(clip_quantile) - partial.mean) / std
@@ -378,6 +414,8 @@ def dataset_stats(
         r_rule=rule,
         clip_quantile=quantile,
         partial=partial,
+        upper_rule=upper_rule,
+        upper_quantile=upper_q,
     )
 
 

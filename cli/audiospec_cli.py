@@ -209,6 +209,7 @@ def demo(out_dir, per_family, n_iter, workers, seed, overwrite):
             seed=seed,
             shard_size=16,
             overwrite=True,
+            keep_logmag=True,
         )
         caches[split] = path
         click.echo(f"[2/4] built {path}: {report.n_items} items in {report.seconds:.1f} s")
@@ -327,7 +328,37 @@ def _build_options(func):
         click.option(
             "--strict", is_flag=True, help="Fail on the first bad audio file instead of skipping it."
         ),
-        click.option("--drop-logmag", is_flag=True, help="Do not keep the raw log-magnitudes."),
+        click.option(
+            "--upper-quantile",
+            type=float,
+            default=0.99,
+            show_default=True,
+            help="Upper clip: this quantile of the per-item peaks (robust to a few outlier files).",
+        ),
+        click.option(
+            "--range-policy",
+            type=click.Choice(["skip", "keep"]),
+            default="skip",
+            show_default=True,
+            help="Clips out of range (float peaks > 1, clipped, DC only): skip them, or keep them; "
+            "both report each file.",
+        ),
+        click.option(
+            "--keep-logmag/--drop-logmag",
+            default=False,
+            show_default=True,
+            help="Also keep the raw log-magnitudes (to renormalise without decoding again).",
+        ),
+        click.option(
+            "--dtype",
+            type=click.Choice(["float16", "float32"]),
+            default="float16",
+            show_default=True,
+            help="Storage dtype of the spectrograms (reads return float32).",
+        ),
+        click.option(
+            "--sharded", is_flag=True, help="Store --shard-size items per file (fewer files, slower reads)."
+        ),
         click.option(
             "--window", type=click.Choice(list(audiospec.WINDOWS)), default="hamming", show_default=True
         ),
@@ -355,7 +386,11 @@ def _build(
     seed,
     overwrite,
     strict,
-    drop_logmag,
+    upper_quantile,
+    range_policy,
+    keep_logmag,
+    dtype,
+    sharded,
     window,
     n_fft,
     hop_length,
@@ -382,7 +417,11 @@ def _build(
         scheduler=scheduler,
         overwrite=overwrite,
         strict=strict,
-        keep_logmag=not drop_logmag,
+        upper_quantile=upper_quantile,
+        range_policy=range_policy,
+        keep_logmag=keep_logmag,
+        dtype=dtype,
+        sharded=sharded,
         progress=not quiet,
     )
     if report.already_complete:
@@ -396,6 +435,12 @@ def _build(
             click.echo(f"  {record['path']}: {record['reason']}", err=True)
         if report.n_skipped > 20:
             click.echo(f"  ... and {report.n_skipped - 20} more (audiospec info {out})", err=True)
+    if report.warnings:
+        click.echo(f"kept {len(report.warnings)} file(s) with a warning:", err=True)
+        for record in report.warnings[:20]:
+            click.echo(f"  {record['path']}: {record['reason']}", err=True)
+        if len(report.warnings) > 20:
+            click.echo(f"  ... and {len(report.warnings) - 20} more (audiospec info {out})", err=True)
 
 
 @main.group("build-cache")
@@ -540,6 +585,11 @@ def info(cache_path, as_json):
     click.echo(f"  skipped files: {len(cache.skipped)}")
     for record in cache.skipped:
         click.echo(f"    {record['path']}: {record['reason']}")
+    warnings = cache.attrs.get("warnings", [])
+    if warnings:
+        click.echo(f"  files kept with a warning: {len(warnings)}")
+        for record in warnings:
+            click.echo(f"    {record['path']}: {record['reason']}")
 
 
 @main.command()

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 import soundfile as sf
+import zarr
 
 import audiospec
 from audiospec import CacheError, ParameterError
@@ -76,20 +78,33 @@ def assert_same_cache(a, b):
 
 def test_round_trip_values_labels_and_provenance(tmp_path):
     listing = make_listing(tmp_path / "data", 10)
-    report = build_cache(listing, tmp_path / "c.zarr", shard_size=4, workers=1, progress=False)
+    report = build_cache(
+        listing,
+        tmp_path / "c.zarr",
+        shard_size=4,
+        workers=1,
+        progress=False,
+        dtype="float32",
+        keep_logmag=True,
+    )
     assert report.n_items == 10 and report.n_skipped == 0
     cache = open_cache(tmp_path / "c.zarr")
     assert cache.shape == (10, 256, 128) and cache.label_names == FAMILIES
     ref = expected_logmag(listing)
     logmags = np.stack([ref[p][0] for p in cache.paths])
     # statistics are those of all the training values, and normalisation follows them exactly
-    whole = audiospec.dataset_stats(audiospec.partial_stats(logmags))
+    peaks = logmags.reshape(10, -1).max(axis=1)
+    whole = audiospec.dataset_stats(audiospec.partial_stats(logmags), item_peaks=peaks)
     assert cache.stats.mean == pytest.approx(whole.mean, rel=1e-12)
     assert cache.stats.std == pytest.approx(whole.std, rel=1e-9)
     assert cache.stats.r == pytest.approx(whole.r, rel=1e-9)
+    assert (
+        cache.stats.upper == pytest.approx(whole.upper, rel=1e-9)
+        and cache.stats.upper_rule == "item_quantile"
+    )
     np.testing.assert_allclose(cache[:], audiospec.normalize(logmags, cache.stats), atol=1e-6)
     np.testing.assert_array_equal(cache.logmag(np.arange(10)), logmags)
-    assert cache[:].min() == -1.0 and cache[:].max() == pytest.approx(1.0, abs=1e-6)
+    assert cache[:].min() == -1.0 and cache[:].max() == 1.0  # the loudest item's peak is clipped
     np.testing.assert_array_equal(cache.labels, [it.label for it in listing.items])
     np.testing.assert_array_equal(cache.offsets, [ref[p][1] for p in cache.paths])
     assert any(o > 0 for o in cache.offsets)  # the random crops really are random
@@ -109,16 +124,29 @@ def test_round_trip_values_labels_and_provenance(tmp_path):
     with pytest.raises(ParameterError, match="batch_size=11"):
         cache.random_batch(11)
     attrs = json.loads((tmp_path / "c.zarr" / "zarr.json").read_text())["attributes"]
-    assert attrs["format_version"] == 1 and attrs["complete"] is True and attrs["config"]["n_fft"] == 512
+    assert attrs["format_version"] == 2 and attrs["complete"] is True and attrs["config"]["n_fft"] == 512
     assert attrs["reader_options"] == {"test": True} and "zarr" in attrs["versions"]
-    assert not (tmp_path / "c.zarr" / "_build").exists()
+    assert not (tmp_path / "c.zarr" / "_build").exists() and not (tmp_path / "c.zarr.lock").exists()
+    # the default storage: float16 on disk, float32 out, within half a float16 step of the float32 cache
+    build_cache(listing, tmp_path / "f16.zarr", shard_size=4, workers=1, progress=False)
+    f16 = open_cache(tmp_path / "f16.zarr")
+    assert (
+        f16[:].dtype == np.float32
+        and zarr.open_array(tmp_path / "f16.zarr" / "spectrograms").dtype == "float16"
+    )
+    np.testing.assert_allclose(f16[:], cache[:], atol=5e-4)
+    with pytest.raises(CacheError, match="no raw log-magnitudes"):
+        f16.logmag([0])
 
 
 def test_train_statistics_applied_to_test(tmp_path):
     train = make_listing(tmp_path / "data", 9, split="train")
     test = make_listing(tmp_path / "data", 6, split="test")
     build_cache(train, tmp_path / "train.zarr", workers=1, progress=False)
-    build_cache(test, tmp_path / "test.zarr", stats_from=tmp_path / "train.zarr", workers=1, progress=False)
+    build_cache(
+        test, tmp_path / "test.zarr", stats_from=tmp_path / "train.zarr", workers=1, progress=False,
+        dtype="float32", keep_logmag=True,
+    )  # fmt: skip
     tr, te = open_cache(tmp_path / "train.zarr"), open_cache(tmp_path / "test.zarr")
     assert te.stats.to_dict() == tr.stats.to_dict() and te.attrs["stats_source"] == "given"
     np.testing.assert_allclose(te[:], audiospec.normalize(te.logmag(np.arange(len(te))), tr.stats), atol=1e-6)
@@ -144,6 +172,16 @@ def test_bad_files_are_skipped_and_reported(tmp_path):
     assert len(cache) == 6 and len(cache.skipped) == 5
     assert not any(os.path.basename(p) in reasons for p in cache.paths)
     assert np.all(np.isfinite(cache[:]))
+    # compact: what plain zarr / dask see holds the kept items only, every column aligned, no holes
+    import dask.array as da
+
+    group = zarr.open_group(tmp_path / "c.zarr", mode="r")
+    assert "valid" not in group
+    assert {name: group[name].shape[0] for name in group.array_keys()} == dict.fromkeys(group.array_keys(), 6)
+    assert np.isfinite(float(da.from_zarr(group["spectrograms"]).astype("float32").mean().compute()))
+    assert list(group["paths"][:]) == list(cache.paths)
+    by_path = {it.path: it.label for it in listing.items}
+    assert list(group["labels"][:]) == [by_path[p] for p in group["paths"][:]]
     with pytest.raises(audiospec.AudioError):
         build_cache(listing, tmp_path / "strict.zarr", strict=True, workers=1, progress=False)
     with pytest.raises(CacheError, match="incomplete build"):
@@ -153,28 +191,38 @@ def test_bad_files_are_skipped_and_reported(tmp_path):
 CRASH_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
+    import audiospec._cache_tasks as tasks
     import audiospec.cache as cache_module
     from tests.audiospec.test_cache import make_listing
 
     where, after = sys.argv[3], int(sys.argv[4])
-    target = "load_clip" if where == "decode" else "normalize"
-    original = getattr(cache_module, target)
+    module, target = {
+        "decode": (tasks, "_load_clip"),
+        "normalize": (tasks, "normalize"),
+        "layout": (cache_module, "create_arrays"),  # right after the root zarr.json is written
+        "finish": (cache_module.shutil, "rmtree"),  # complete, build folder not yet deleted
+    }[where]
+    original = getattr(module, target)
     calls = [0]
 
     def crash(*args, **kwargs):
+        if where == "finish" and "_build.done" not in str(args[0]):
+            return original(*args, **kwargs)  # zarr deletes folders with rmtree too
         calls[0] += 1
         if calls[0] > after:
             os.kill(os.getpid(), signal.SIGKILL)  # a hard crash: no cleanup, no exception handlers
         return original(*args, **kwargs)
 
-    setattr(cache_module, target, crash)
+    setattr(module, target, crash)
     listing = make_listing(sys.argv[1], 12)
-    cache_module.build_cache(listing, sys.argv[2], shard_size=3, workers=1, progress=False)
+    cache_module.build_cache(
+        listing, sys.argv[2], shard_size=3, workers=1, progress=False, dtype="float32", keep_logmag=True
+    )
     """
 )
 
 
-@pytest.mark.parametrize("where,after", [("decode", 7), ("normalize", 2)])
+@pytest.mark.parametrize("where,after", [("decode", 7), ("layout", 0), ("normalize", 2), ("finish", 0)])
 def test_killed_build_resumes_to_the_same_cache(tmp_path, where, after):
     data, broken, clean = tmp_path / "data", tmp_path / "broken.zarr", tmp_path / "clean.zarr"
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -185,25 +233,42 @@ def test_killed_build_resumes_to_the_same_cache(tmp_path, where, after):
         text=True,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
+    listing = make_listing(data, 12)
+    build_cache(listing, clean, shard_size=3, workers=1, progress=False, dtype="float32", keep_logmag=True)
+    if where == "finish":  # killed after `complete`: the cache opens, the same command has nothing to do
+        assert_same_cache(open_cache(broken), open_cache(clean))
+        return
     with pytest.raises(CacheError, match="incomplete build"):
         open_cache(broken)
-    listing = make_listing(data, 12)
-    report = build_cache(listing, broken, shard_size=3, workers=1, progress=False)
-    assert report.resumed_blocks == (0 if where == "decode" else 2)
-    build_cache(listing, clean, shard_size=3, workers=1, progress=False)
+    again = tmp_path / "again.zarr"  # a copy: the same command resumes, and --overwrite recovers
+    shutil.copytree(broken, again)
+    report = build_cache(
+        listing, broken, shard_size=3, workers=1, progress=False, dtype="float32", keep_logmag=True
+    )
+    assert report.resumed_blocks == (2 if where == "decode" else 4)
     assert_same_cache(open_cache(broken), open_cache(clean))
+    build_cache(
+        listing,
+        again,
+        shard_size=3,
+        workers=1,
+        progress=False,
+        overwrite=True,
+        dtype="float32",
+        keep_logmag=True,
+    )
+    assert_same_cache(open_cache(again), open_cache(clean))
 
 
 def test_parallel_and_distributed_builds_equal_the_serial_build(tmp_path):
     from distributed import LocalCluster
 
     listing = make_listing(tmp_path / "data", 8)
-    build_cache(listing, tmp_path / "serial.zarr", shard_size=2, workers=1, progress=False)
-    build_cache(listing, tmp_path / "procs.zarr", shard_size=2, workers=2, progress=False)
+    opts = {"shard_size": 2, "progress": False, "dtype": "float32", "keep_logmag": True}
+    build_cache(listing, tmp_path / "serial.zarr", workers=1, **opts)
+    build_cache(listing, tmp_path / "procs.zarr", workers=2, **opts)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        build_cache(
-            listing, tmp_path / "dist.zarr", shard_size=2, scheduler=cluster.scheduler_address, progress=False
-        )
+        build_cache(listing, tmp_path / "dist.zarr", scheduler=cluster.scheduler_address, **opts)
     serial = open_cache(tmp_path / "serial.zarr")
     assert_same_cache(serial, open_cache(tmp_path / "procs.zarr"))
     assert_same_cache(serial, open_cache(tmp_path / "dist.zarr"))
@@ -233,7 +298,9 @@ def test_format_version_is_checked_on_open(tmp_path):
     doc = json.loads(meta.read_text())
     doc["attributes"]["format_version"] = 99
     meta.write_text(json.dumps(doc))
-    with pytest.raises(CacheError, match="format_version=99; this audiospec reads version 1"):
+    with pytest.raises(
+        CacheError, match="format_version=99; this audiospec reads versions 1, 2 and writes 2"
+    ):
         open_cache(tmp_path / "c.zarr")
     with pytest.raises(CacheError, match="no cache at"):
         open_cache(tmp_path / "missing.zarr")
@@ -243,9 +310,13 @@ def test_drop_logmag_and_argument_errors(tmp_path):
     listing = make_listing(tmp_path / "data", 3)
     build_cache(listing, tmp_path / "c.zarr", workers=1, keep_logmag=False, progress=False)
     cache = open_cache(tmp_path / "c.zarr")
-    with pytest.raises(CacheError, match="keep_logmag=False"):
+    with pytest.raises(CacheError, match="no raw log-magnitudes"):
         cache.logmag([0])
     assert cache[0].shape == (256, 128)
+    with pytest.raises(ParameterError, match="range_policy='warn' must be one of"):
+        build_cache(listing, tmp_path / "x.zarr", range_policy="warn")
+    with pytest.raises(ParameterError, match="dtype='int8' must be one of"):
+        build_cache(listing, tmp_path / "x.zarr", dtype="int8")
     with pytest.raises(ParameterError, match="shard_size=0"):
         build_cache(listing, tmp_path / "x.zarr", shard_size=0)
     with pytest.raises(ParameterError, match="workers=0"):

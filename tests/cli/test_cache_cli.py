@@ -78,6 +78,7 @@ def test_build_info_invert_plot(demo_root, tmp_path):
             "--quiet",
             "--workers",
             "1",
+            "--keep-logmag",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -128,3 +129,42 @@ def test_missing_examples_json_and_bad_cache(tmp_path):
     assert result.exit_code == 2 and "examples.json" in result.output
     result = CliRunner().invoke(main, ["info", str(tmp_path / "nothing.zarr")])
     assert result.exit_code == 2 and "no cache at" in result.output
+
+
+def test_unreachable_scheduler_is_one_error_line_and_creates_nothing(demo_root, tmp_path):
+    import socket
+
+    import dask
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = tmp_path / "x.zarr"
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        result = CliRunner().invoke(
+            main,
+            ["build-cache", "nsynth", str(demo_root), str(out), "--sources", "all", "--quiet",
+             "--scheduler", f"tcp://127.0.0.1:{port}"],
+        )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: scheduler='tcp://127.0.0.1:{port}' cannot be reached")
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert not out.exists() and not (tmp_path / "x.zarr.lock").exists()
+
+
+def test_build_reports_skipped_and_kept_files(demo_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(demo_root, root)
+    audio = sorted((root / "nsynth-train" / "audio").glob("*.wav"))
+    data = audio[0].read_bytes()
+    audio[0].write_bytes(data[:300])  # truncated: its header still promises 4 s
+    result = CliRunner().invoke(
+        main, ["build-cache", "nsynth", str(root), str(tmp_path / "c.zarr"), "--sources", "all", "--quiet",
+               "--workers", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        "11 items" in result.output and "skipped 1 file(s)" in result.output and "truncated" in result.output
+    )

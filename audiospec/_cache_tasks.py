@@ -1,0 +1,220 @@
+"""The two kinds of cache-build task and the executors that run them (in-process, local processes, dask).
+
+Tasks are module-level functions (pickled to worker processes). Each writes only its own rows and
+finishes by writing a marker file atomically, so a killed build resumes from the markers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+
+from audiospec._atomic import atomic_write_text
+from audiospec.config import SpectrogramConfig
+from audiospec.errors import AudioError, CacheError
+from audiospec.io import _load_clip, range_problem
+from audiospec.readers import Item
+from audiospec.stats import DatasetStats, normalize, partial_stats
+from audiospec.transform import stft_logmag
+
+__all__ = ["decode_task", "normalize_task", "Executor", "RANGE_POLICIES", "STAGING", "item_rng"]
+
+#: What to do with a clip whose audio is out of range (see :func:`audiospec.io.range_problem`).
+RANGE_POLICIES = ("skip", "keep")
+#: The pass-1 staging array of raw log-magnitudes, inside the build folder.
+STAGING = "logmag.zarr"
+
+
+def item_rng(seed: int, item: Item) -> np.random.Generator:
+    """The random generator of one item's crop: a function of (seed, path, crop_index) only."""
+    import hashlib
+
+    digest = hashlib.sha256(item.path.encode()).digest()
+    return np.random.default_rng([int(seed), int.from_bytes(digest[:8], "little"), int(item.crop_index)])
+
+
+def decode_task(
+    build_dir: str,
+    root: str,
+    block: int,
+    start: int,
+    items_json: bytes,
+    config_dict: dict,
+    seed: int,
+    strict: bool,
+    range_policy: str,
+) -> int:
+    """Pass 1 for one block of files: decode, crop, check, STFT; write the raw log-magnitudes of the
+    block's rows into the staging array and a marker with the block's validity, offsets, skipped
+    files, warnings, partial statistics and per-item peaks."""
+    import zarr
+
+    marker = os.path.join(build_dir, f"decode-{block:06d}.json")
+    if os.path.exists(marker):
+        return 0
+    items = [Item(**record) for record in json.loads(items_json)]
+    config = SpectrogramConfig.from_dict(config_dict)
+    n = len(items)
+    clips = np.zeros((n, config.n_samples), dtype=np.float32)
+    offsets = np.zeros(n, dtype=np.int64)
+    valid = np.zeros(n, dtype=bool)
+    skipped: list[dict] = []
+    warnings: list[dict] = []
+    for k, item in enumerate(items):
+        try:
+            clip, offsets[k], notes = _load_clip(
+                os.path.join(root, item.path), config=config, policy=item.crop, rng=item_rng(seed, item)
+            )
+            problem = range_problem(clip)
+            if problem is not None and range_policy == "skip":
+                raise AudioError(f"{problem} (skipped by the range policy 'skip'; 'keep' keeps it)")
+            notes = notes + ([] if problem is None else [f"{problem} (kept by the range policy 'keep')"])
+        except AudioError as exc:
+            if strict:
+                raise
+            skipped.append({"index": start + k, "path": item.path, "reason": str(exc)})
+            continue
+        clips[k], valid[k] = clip, True
+        warnings.extend({"index": start + k, "path": item.path, "reason": note} for note in notes)
+    logmag = stft_logmag(clips, config=config)
+    staging = zarr.open_array(os.path.join(build_dir, STAGING), mode="r+")
+    staging[start : start + n] = logmag
+    kept = logmag[valid]
+    record = {
+        "block": block,
+        "valid": valid.tolist(),
+        "offsets": offsets.tolist(),
+        "skipped": skipped,
+        "warnings": warnings,
+        "partial": partial_stats(kept, config=config).to_dict(),
+        "peaks": kept.reshape(kept.shape[0], -1).max(axis=1).astype(float).tolist(),
+    }
+    atomic_write_text(marker, json.dumps(record))
+    return n
+
+
+def normalize_task(
+    out: str, build_dir: str, block: int, lo: int, rows: list[int], stats_dict: dict, keep_logmag: bool
+) -> int:
+    """Pass 2 for one output block: read the kept rows ``rows`` of the staging array, normalise them
+    and write output rows ``lo .. lo + len(rows)`` (one writer per output block); then the marker."""
+    import zarr
+
+    marker = os.path.join(build_dir, f"normalize-{block:06d}.done")
+    if os.path.exists(marker):
+        return 0
+    staging = zarr.open_array(os.path.join(build_dir, STAGING), mode="r")
+    index = np.asarray(rows, dtype=np.int64)
+    if index.size and index[-1] - index[0] + 1 == index.size:  # contiguous: one slice
+        logmag = staging[int(index[0]) : int(index[-1]) + 1]
+    else:
+        logmag = staging.get_orthogonal_selection((index,))
+    group = zarr.open_group(out, mode="r+")
+    spectrograms = group["spectrograms"]
+    spectrograms[lo : lo + index.size] = normalize(logmag, DatasetStats.from_dict(stats_dict)).astype(
+        spectrograms.dtype
+    )
+    if keep_logmag:
+        group["logmag"][lo : lo + index.size] = logmag.astype(group["logmag"].dtype)
+    atomic_write_text(marker, "")
+    return int(index.size)
+
+
+# ---------------------------------------------------------------------------------------------------
+# executors
+
+
+def _watch_parent(parent: int) -> None:
+    """Worker initializer: exit when the driver process dies (so a killed build leaves no workers)."""
+    try:  # Linux: the kernel sends SIGKILL when the parent exits
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:  # everywhere else (and as a backstop): poll the parent's pid
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def connect(address: str) -> Any:
+    """A dask.distributed Client on ``address``, or a CacheError saying it cannot be reached."""
+    from distributed import Client
+
+    try:
+        return Client(address)
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise CacheError(
+            f"scheduler={address!r} cannot be reached ({type(exc).__name__}: {exc}); start one with "
+            "`dask scheduler` (workers: `dask worker ADDRESS`), or drop --scheduler to use local "
+            "processes; nothing was created"
+        ) from None
+
+
+class Executor:
+    """One way of running tasks for a whole build: in-process, a local process pool, or a Client."""
+
+    def __init__(self, *, workers: int, client: Any = None) -> None:
+        self._client = client
+        self._pool = None
+        if client is None and workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn (not fork): the driver runs zarr's I/O thread, which must not be forked
+            self._pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_watch_parent,
+                initargs=(os.getpid(),),
+            )
+
+    def run(self, func: Callable, argument_lists: list[tuple], *, bar: Any) -> Iterator[Any]:
+        """Run ``func(*args)`` for each argument tuple; yield the results (item counts, added to ``bar``)
+        as they finish."""
+        if self._client is not None:
+            from distributed import as_completed
+
+            futures = [self._client.submit(func, *args, pure=False) for args in argument_lists]
+            for future in as_completed(futures):
+                result = future.result()
+                bar.update(result)
+                yield result
+        elif self._pool is not None:
+            from concurrent.futures import as_completed as local_completed
+
+            pending: list[Future] = [self._pool.submit(func, *args) for args in argument_lists]
+            try:
+                for future in local_completed(pending):
+                    result = future.result()
+                    bar.update(result)
+                    yield result
+            finally:
+                for future in pending:
+                    future.cancel()
+        else:
+            for args in argument_lists:
+                result = func(*args)
+                bar.update(result)
+                yield result
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
