@@ -73,6 +73,12 @@ class SpectrogramCache:
         return (len(self), *self.config.shape)
 
     @property
+    def storage_dtype(self) -> np.dtype:
+        """dtype of the stored spectrograms (float16 by default since format 2, float32 before);
+        reads return float32 whatever it is."""
+        return np.dtype(self._spectrograms.dtype)
+
+    @property
     def storage_index(self) -> np.ndarray:
         """Slot in the zarr arrays of each item, shape (n,)."""
         return self._index

@@ -140,7 +140,7 @@ features.z, features.s, features.z_mean            # per 1.024 s window, and poo
 ```
 """
 
-_STATS_KEYS = ("mean", "std", "r", "upper", "r_rule", "clip_quantile")
+_STATS_KEYS = ("mean", "std", "r", "upper", "r_rule", "clip_quantile", "upper_rule", "upper_quantile")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ __all__ = [
     "Whitening",
     "init_weights",
     "global_sum_pool",
+    "scale_grad",
 ]
 
 #: Default epsilon of the spectral-norm power iteration (BigGAN-PyTorch's ``SN_eps``).
@@ -483,3 +484,15 @@ def init_weights(module: nn.Module) -> nn.Module:
 def global_sum_pool(h: torch.Tensor) -> torch.Tensor:
     """``ReLU`` then sum over frequency and time (BigGAN's D pooling): ``(B, C, F, T) -> (B, C)``."""
     return torch.sum(F.relu(h), dim=(2, 3))
+
+
+def scale_grad(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Identity in the forward pass; multiplies the gradient flowing back through it by ``factor``.
+
+    ``factor=1`` returns ``x`` itself; ``0`` is ``x.detach()``. Written as
+    ``x * factor + x.detach() * (1 - factor)`` (no custom autograd function), so that
+    ``torch.compile`` traces it.
+    """
+    if factor == 1.0:
+        return x
+    return x * factor + x.detach() * (1.0 - factor)

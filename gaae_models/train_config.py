@@ -34,6 +34,9 @@ PAPER_TRAIN_SETTINGS: dict[str, Any] = {
     "cls_gen_gate": 0.0,
     "c_beta1": None,
     "lr_c": None,
+    "ez_beta1": None,
+    "lr_ez": None,
+    "s_trunk_grad": 1.0,
     "g1": 0.25,
     "dx_labelled_weight": 1.0,
 }
@@ -118,6 +121,11 @@ class TrainConfig:
     cls_gen_gate: float = 0.25
     c_beta1: float | None = 0.9
     lr_c: float | None = 1e-3  #: learning rate of C (its own group); None: lr_g
+    #: Adam beta1 / learning rate of E_z's path, E's trunk and head_z (their own group); None: G's
+    ez_beta1: float | None = None
+    lr_ez: float | None = None
+    #: factor on the gradient that the style path (s: L_rec, L_gen, L_lat) sends into E's trunk
+    s_trunk_grad: float = 1.0
     dx_labelled_weight: float | None = None
     # EMA of G (0 disables it)
     ema_decay: float = 0.0
@@ -192,12 +200,16 @@ class TrainConfig:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
         if not (isinstance(self.cls_gen_gate, (int, float)) and 0.0 <= self.cls_gen_gate < 1.0):
             raise ConfigError(f"cls_gen_gate={self.cls_gen_gate!r} must be in [0, 1) (0 disables the gate)")
-        if self.c_beta1 is not None and not (
-            isinstance(self.c_beta1, (int, float)) and 0.0 <= self.c_beta1 < 1.0
-        ):
-            raise ConfigError(f"c_beta1={self.c_beta1!r} must be null (use beta1) or in [0, 1)")
-        if self.lr_c is not None and not (isinstance(self.lr_c, (int, float)) and self.lr_c > 0):
-            raise ConfigError(f"lr_c={self.lr_c!r} must be null (use lr_g) or a positive number")
+        for name in ("c_beta1", "ez_beta1"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+                raise ConfigError(f"{name}={value!r} must be null (use beta1) or in [0, 1)")
+        for name in ("lr_c", "lr_ez"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise ConfigError(f"{name}={value!r} must be null (use lr_g) or a positive number")
+        if not (isinstance(self.s_trunk_grad, (int, float)) and 0.0 <= self.s_trunk_grad <= 1.0):
+            raise ConfigError(f"s_trunk_grad={self.s_trunk_grad!r} must be in [0, 1] (1: the paper)")
         if self.dx_labelled_weight is not None and not (
             isinstance(self.dx_labelled_weight, (int, float)) and self.dx_labelled_weight >= 0
         ):

@@ -52,6 +52,7 @@ from gaae_models.networks import (
     SampleDiscriminator,
     SimpleCNN,
 )
+from gaae_models.nn import scale_grad
 from gaae_models.train_config import TrainConfig, departures_from_paper
 
 __all__ = [
@@ -278,6 +279,34 @@ def _labelled_weight(train: TrainConfig, data: TrainingData) -> float:
 # shared run plumbing
 
 
+def _g_param_groups(m: GAAE, train: TrainConfig) -> list[dict[str, Any]]:
+    """Adam parameter groups of the E/G/C step: E_z's path (E's trunk and head_z) and C get their
+    own group when their beta1 or learning rate departs from G's (``ez_beta1``/``lr_ez``,
+    ``c_beta1``/``lr_c``; head_s stays with G); with none set, one group as in the paper (and in
+    the checkpoints of runs made before these fields existed)."""
+    own_e = train.ez_beta1 is not None or train.lr_ez is not None
+    own_c = train.c_beta1 is not None or train.lr_c is not None
+    if not own_c and not own_e:
+        return [{"params": m.generator_parameters()}]
+
+    def group(params: list[torch.nn.Parameter], beta1: float | None, lr: float | None) -> dict[str, Any]:
+        return {
+            "params": params,
+            "betas": (train.beta1 if beta1 is None else beta1, train.beta2),
+            "lr": train.lr_g if lr is None else lr,
+        }
+
+    if not own_e:  # the group layout of format-2 runs: E and G together, then C
+        shared = [*m.encoder.parameters(), *m.decoder.parameters()]
+        return [{"params": shared}, group(list(m.classifier.parameters()), train.c_beta1, train.lr_c)]
+    e_z = [*m.encoder.trunk.parameters(), *m.encoder.head_z.parameters()]
+    return [
+        {"params": [*m.encoder.head_s.parameters(), *m.decoder.parameters()]},
+        group(list(m.classifier.parameters()), train.c_beta1, train.lr_c),
+        group(e_z, train.ez_beta1, train.lr_ez),
+    ]
+
+
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "torch": torch.__version__}
     for dist_name in ("gaae-audio", "numpy", "zarr", "safetensors"):
@@ -425,17 +454,7 @@ class GAAETrainer:
         self.model = GAAE(model_config).to(device)
         betas = (train.beta1, train.beta2)
         m = self.model
-        if train.c_beta1 is None and train.lr_c is None:
-            groups: list[dict[str, Any]] = [{"params": m.generator_parameters()}]
-        else:  # C in its own group with its own beta1 / learning rate (departures from the paper)
-            groups = [
-                {"params": [*m.encoder.parameters(), *m.decoder.parameters()]},
-                {
-                    "params": list(m.classifier.parameters()),
-                    "betas": (train.beta1 if train.c_beta1 is None else train.c_beta1, train.beta2),
-                    "lr": train.lr_g if train.lr_c is None else train.lr_c,
-                },
-            ]
+        groups = _g_param_groups(m, train)
         self.opt_g = torch.optim.Adam(groups, lr=train.lr_g, betas=betas, eps=train.adam_eps)
         self.opt_d = torch.optim.Adam(
             self.model.discriminator_parameters(), lr=train.lr_d, betas=betas, eps=train.adam_eps
@@ -545,11 +564,22 @@ class GAAETrainer:
     def g_loss(
         self, batch: dict[str, torch.Tensor], *, shares: bool = False
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The E/G/C objective and its named terms; with ``shares``, also each weighted term's
+        """The E/G/C objective and its metrics; with ``shares``, also each weighted term's
         share of the gradient on E's trunk (``grad/*``)."""
+        terms, metrics = self.g_terms(batch)
+        total = sum(terms.values())
+        metrics["loss/total"] = total.item()
+        if shares:
+            trunk = list(self.model.encoder.trunk.parameters())
+            metrics.update({f"grad/{n}": v for n, v in gradient_shares(terms, trunk).items()})
+        return total, metrics
+
+    def g_terms(self, batch: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """The weighted terms of the E/G/C objective (keys as :meth:`loss_weights`) and metrics."""
         m, t, k = self.model, self.train, self.data.n_classes
         with self.autocast:
-            z, s = m.encoder(batch["x"])
+            h = m.encoder.trunk(batch["x"])
+            z, s = m.encoder.head_z(h), m.encoder.head_s(scale_grad(h, t.s_trunk_grad))
             with torch.no_grad():
                 y_hat = _one_hot(m.classifier(z).argmax(dim=1), k)
             y_r = _one_hot(batch["y_r_g"], k)
@@ -573,22 +603,17 @@ class GAAETrainer:
                 "cls_gen": w["cls_gen"] * l_cls_gen * float(gate_open),
                 "lat": w["lat"] * l_lat,
             }
-            total = sum(terms.values())
         metrics = {
             "loss/gen": l_gen.item(),
             "loss/rec": l_rec.item(),
             "loss/cls_lab": l_cls_lab.item(),
             "loss/cls_gen": l_cls_gen.item(),
             "loss/lat": l_lat.item(),
-            "loss/total": total.item(),
             "acc/labelled_batch": (logits_l.argmax(1) == batch["y_l"]).float().mean().item(),
             "acc/gen_batch": acc_gen,
             "gate/cls_gen": float(gate_open),
         }
-        if shares:
-            trunk = list(m.encoder.trunk.parameters())
-            metrics.update({f"grad/{n}": v for n, v in gradient_shares(terms, trunk).items()})
-        return total, metrics
+        return terms, metrics
 
     def train_step(self, step: int) -> dict[str, float]:
         """One iteration: D step, then E/G/C step, then EMA. Returns the metrics."""

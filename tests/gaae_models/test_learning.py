@@ -21,6 +21,7 @@ from gaae_models.health import (
     two_sample_accuracy,
 )
 from gaae_models.networks import Decoder, Encoder
+from gaae_models.nn import scale_grad
 from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig, departures_from_paper
 from gaae_models.training import GAAETrainer, _labelled_weight, fit, prepare_data
 
@@ -181,6 +182,69 @@ def test_guidance_pairs_weigh_by_their_share_of_the_data(tiny_data):
     # per item and step: drawn as guidance 2 / n_l times, as unlabelled 4 / n_u times
     assert _labelled_weight(t.train, t.data) == pytest.approx((4 / n_u) / (2 / n_l))
     assert _labelled_weight(t.train.replace(dx_labelled_weight=1.0), t.data) == 1.0
+
+
+def test_scale_grad_scales_only_the_backward_pass():
+    x = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    for factor in (1.0, 0.25, 0.0):
+        x.grad = None
+        y = scale_grad(x, factor)
+        assert torch.equal(y, x)
+        (y * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
+        assert torch.allclose(x.grad, factor * torch.tensor([1.0, 2.0, 3.0]))
+
+
+def test_style_path_gradient_into_the_trunk_is_scaled(tiny_data):
+    """With s_trunk_grad = f, E's trunk gets grad(cls terms) + f * grad(style-path terms)."""
+
+    def trunk_grads(trainer, names):
+        trainer.model.zero_grad(set_to_none=True)
+        trainer.model.eval()  # no running statistics or power iterations move between the passes
+        terms, _ = trainer.g_terms(batch)
+        sum(terms[n] for n in names or terms).backward()
+        return [p.grad.clone() for p in trainer.model.encoder.trunk.parameters()]
+
+    full = _trainer(tiny_data["train"], cls_gen_gate=0.0)
+    batch = full.make_batch(1)
+    grads = {}
+    for factor in (1.0, 0.3):
+        t = _trainer(tiny_data["train"], cls_gen_gate=0.0, s_trunk_grad=factor)
+        t.model.load_state_dict(full.model.state_dict())
+        grads[factor] = {
+            "all": trunk_grads(t, None),
+            "cls": trunk_grads(t, ("cls_lab", "cls_gen")),
+            "style": trunk_grads(t, ("gen", "rec", "lat")),
+        }
+    for g_all, g_cls, g_style in zip(*(grads[0.3][k] for k in ("all", "cls", "style")), strict=True):
+        assert torch.allclose(g_all, g_cls + g_style, rtol=1e-4, atol=1e-6 * g_all.abs().max())
+    for g03, g1 in zip(grads[0.3]["style"], grads[1.0]["style"], strict=True):
+        assert torch.allclose(g03, 0.3 * g1, rtol=1e-4, atol=1e-6 * g1.abs().max())
+    for g03, g1 in zip(grads[0.3]["cls"], grads[1.0]["cls"], strict=True):
+        assert torch.allclose(g03, g1, rtol=1e-4, atol=1e-6 * g1.abs().max())
+    assert any(g.abs().sum() > 0 for g in grads[1.0]["style"])
+
+
+def test_encoder_and_classifier_get_their_own_optimiser_groups(tiny_data):
+    t = _trainer(tiny_data["train"], lr_ez=3e-4, ez_beta1=0.5, lr_c=2e-3, c_beta1=0.9)
+    groups = t.opt_g.param_groups
+    by_param = {id(p): g for g in groups for p in g["params"]}
+    e = t.model.encoder
+    assert all(
+        by_param[id(p)]["lr"] == 3e-4 and by_param[id(p)]["betas"] == (0.5, 0.999)
+        for p in [*e.trunk.parameters(), *e.head_z.parameters()]
+    )
+    assert all(by_param[id(p)]["lr"] == 1e-4 for p in e.head_s.parameters())
+    assert all(by_param[id(p)]["lr"] == 2e-3 for p in t.model.classifier.parameters())
+    assert all(by_param[id(p)]["lr"] == 1e-4 for p in t.model.decoder.parameters())
+    assert len(by_param) == sum(len(g["params"]) for g in groups)  # each parameter in one group
+    paper = _trainer(tiny_data["train"], **PAPER_TRAIN_SETTINGS)
+    assert len(paper.opt_g.param_groups) == 1
+    format2 = _trainer(tiny_data["train"], lr_ez=None, ez_beta1=None)  # E and G share, C alone
+    assert len(format2.opt_g.param_groups) == 2
+    with pytest.raises(ConfigError, match=r"lr_ez=-1 must be null \(use lr_g\) or a positive number"):
+        TrainConfig(lr_ez=-1)
+    with pytest.raises(ConfigError, match=r"s_trunk_grad=2 must be in \[0, 1\]"):
+        TrainConfig(s_trunk_grad=2)
 
 
 def test_health_and_gradient_shares_are_logged(tiny_data, tmp_path):
