@@ -1368,7 +1368,7 @@ class EncoderHubMixin(HubModelMixin):
 
     def embed(
         self,
-        audio: np.ndarray | torch.Tensor | str | os.PathLike,
+        audio: np.ndarray | torch.Tensor | str | os.PathLike | Sequence[Any],
         sample_rate: int | None = None,
         *,
         hop: float | None = None,
@@ -1378,14 +1378,18 @@ class EncoderHubMixin(HubModelMixin):
         precision: str = "float32",
         fused: bool = True,
         workers: int | None = None,
-    ) -> Embedding:
-        """Features of one clip of any length and sample rate, per window and pooled.
+    ) -> Embedding | list[Embedding]:
+        """Features of one clip (or a list of clips) of any length and sample rate, per window and pooled.
 
         Parameters
         ----------
-        audio : np.ndarray or torch.Tensor of shape (n,), or path-like
+        audio : np.ndarray or torch.Tensor of shape (n,), or path-like; or a batch
             A mono floating-point waveform (values in [-1, 1]) at ``sample_rate``, or an audio
-            file (any format soundfile reads; multi-channel files are averaged to mono).
+            file (any format soundfile reads; multi-channel files are averaged to mono). A list of
+            them (any lengths; files and waveforms mixed, ``sample_rate`` applying to the
+            waveforms) or a ``(batch, n)`` array gives a list
+            of :class:`Embedding`, one per clip, with windows batched across clips; for one
+            pooled vector per row of a padded batch use :meth:`encode_batch`.
         sample_rate : int, optional
             Rate of ``audio`` in Hz; required for a waveform, None for a path. The audio is
             resampled to ``audio_config.sample_rate`` (16 kHz).
@@ -1410,7 +1414,7 @@ class EncoderHubMixin(HubModelMixin):
 
         Returns
         -------
-        Embedding
+        Embedding, or list of Embedding for a batch
             ``z`` (n_windows, z_dim) and/or ``s`` (n_windows, s_dim) float32, ``offsets``
             (n_windows,) in seconds, the pooled ``z_mean`` / ``s_mean``.
 
@@ -1438,8 +1442,37 @@ class EncoderHubMixin(HubModelMixin):
             fused=fused,
             workers=workers,
         )
+        if isinstance(audio, (list, tuple)) or (
+            isinstance(audio, (np.ndarray, torch.Tensor)) and audio.ndim == 2
+        ):
+            if isinstance(audio, (np.ndarray, torch.Tensor)) and audio.shape[1] <= 8 < audio.shape[0]:
+                raise ConfigError(
+                    f"audio has shape {tuple(audio.shape)}: a batch is (batch, samples), and this looks "
+                    "like (samples, channels); average the channels first (audio.mean(axis=1))"
+                )
+            clips = [
+                self._load(item, None if isinstance(item, (str, os.PathLike)) else sample_rate)
+                for item in audio
+            ]
+            done = extractor.run([(i, (lambda y=y: y)) for i, y in enumerate(clips)])
+            return [done[i] for i in range(len(clips))]  # type: ignore[return-value]
         y = self._load(audio, sample_rate)
         return extractor.run([(0, lambda: y)])[0]
+
+    def encode_batch(
+        self,
+        wavs: torch.Tensor | np.ndarray,
+        wav_lens: torch.Tensor | np.ndarray | Sequence[float] | None = None,
+        **kwargs: Any,
+    ) -> torch.Tensor | np.ndarray:
+        """One pooled vector per row of a padded ``(B, T)`` batch, as speechbrain's ``encode_batch``.
+
+        See :func:`gaae_models.batch.encode_batch` (``wav_lens`` are relative lengths in (0, 1];
+        torch in gives torch out on the model's device, numpy in gives numpy out; shape (B, dim)).
+        """
+        from gaae_models.batch import encode_batch
+
+        return encode_batch(self, wavs, wav_lens, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -199,8 +199,8 @@ def test_bad_options_name_the_argument(kwargs, match, rng):
 
 def test_bad_audio_names_the_argument(tmp_path):
     enc = make_encoder()
-    with pytest.raises(ConfigError, match=r"audio has shape \(2, 100\)"):
-        enc.embed(np.zeros((2, 100), np.float32), SR)
+    with pytest.raises(ConfigError, match=r"audio has shape \(3, 2, 100\); expected one mono waveform"):
+        enc.embed(np.zeros((3, 2, 100), np.float32), SR)  # (2, 100) is a batch of 2 clips since issue 13
     with pytest.raises(ConfigError, match=r"audio has dtype int16"):
         enc.embed(np.zeros(100, np.int16), SR)
     with pytest.raises(ConfigError, match=r"sample_rate=None"):
