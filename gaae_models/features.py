@@ -115,7 +115,8 @@ PICKLE_SUFFIXES: tuple[str, ...] = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pi
 #: Compute precisions of :meth:`EncoderHubMixin.embed`: float32, or bfloat16 autocast (CPUs with
 #: AMX / AVX-512 BF16 and GPUs; about 1e-2 relative error).
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
-LIBRARY_NAME: str = "gaae-models"
+#: The Python package that loads the models (``library_name`` of the model cards).
+LIBRARY_NAME: str = "gaae-audio"
 PAPER_URL: str = "https://arxiv.org/abs/2006.00877"
 #: Tags of every published model (the mixin adds ``model_hub_mixin`` and ``pytorch_model_hub_mixin``).
 HUB_TAGS: tuple[str, ...] = ("audio", "feature-extraction", "representation-learning", "gaae", "pytorch")
@@ -124,12 +125,12 @@ _DEFAULT_CARD = """---
 {{ card_data }}
 ---
 
-# {{ architecture | default("GAAE model", true) }} (gaae-models)
+# {{ architecture | default("GAAE model", true) }} (gaae-audio)
 
 A network of the Guided Adversarial Autoencoder (GAAE, Haque, Rana & Schuller, IEEE Access 2020,
-{{ paper_url }}), saved with `gaae_models`. `config.json` holds the architecture, the audiospec
-transform and the dataset statistics, so the model preprocesses raw audio by itself; the weights
-are `model.safetensors`.
+{{ paper_url }}), saved with `gaae_models` (`pip install gaae-audio`). `config.json` holds the
+architecture, the audiospec transform and the dataset statistics, so the model preprocesses raw
+audio by itself; the weights are `model.safetensors`.
 
 ```python
 from gaae_models import Encoder
@@ -294,7 +295,7 @@ def read_hub_config(data: Any, *, where: str, required: Sequence[str]) -> dict[s
     if not isinstance(version, int) or version > HUB_FORMAT_VERSION:
         raise HubError(
             f"{where}: config.json has gaae_format={version!r}; this gaae_models reads version "
-            f"{HUB_FORMAT_VERSION} and older (upgrade gaae-models)"
+            f"{HUB_FORMAT_VERSION} and older (upgrade gaae-audio)"
         )
     out = dict(data)
     parsers: dict[str, Callable[[Any], Any]] = {
@@ -481,6 +482,15 @@ def _resolve_repo(
     if config_path is None:
         raise HubError(f"{where} holds no {CONFIG_NAME}; it is not a model saved by gaae_models")
     return _Resolved(_load_json(config_path, where), weights_path, where)
+
+
+def _is_run_folder(path: Any) -> bool:
+    """A ``gaae fit`` run folder (``config.json`` naming a model kind), not a pretrained folder."""
+    if not isinstance(path, (str, os.PathLike)) or not os.path.isdir(path):
+        return False
+    from gaae_models.runs import is_run
+
+    return is_run(path)
 
 
 def _resolve(
@@ -704,7 +714,8 @@ class HubModelMixin(
         Parameters
         ----------
         pretrained_model_name_or_path : str or path-like
-            A local folder written by :meth:`save_pretrained` (or ``gaae push``), else a Hub id.
+            A local folder written by :meth:`save_pretrained` (or ``gaae export``), a ``gaae fit``
+            run folder (its latest checkpoint, with no export step), else a Hub id.
         revision : str, optional
             Branch, tag or commit of the repository [default: main].
         cache_dir : path-like, optional
@@ -730,6 +741,11 @@ class HubModelMixin(
             loaded), ``config.json`` lacks a key (named) or describes another architecture, or the
             offline cache lacks a file.
         """
+        if subfolder is None and _is_run_folder(pretrained_model_name_or_path):
+            from gaae_models.pretrained import model_from_run
+
+            model = model_from_run(cls, pretrained_model_name_or_path)
+            return model.to(map_location).eval()  # type: ignore[return-value]
         resolved = _resolve(
             pretrained_model_name_or_path,
             subfolder=subfolder,

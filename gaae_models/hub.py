@@ -7,10 +7,13 @@ A published repository holds
   :mod:`gaae_models.features`). ``Encoder.from_pretrained(REPO)`` gives z and s,
   ``GuidedEncoder.from_pretrained(REPO)`` z only (E trunk + E_z), ``StyleEncoder.from_pretrained(REPO)``
   s only (E trunk + E_s);
+* ``classifier/config.json`` + ``classifier/model.safetensors``: the classifier C on z
+  (:class:`~gaae_models.pretrained.PretrainedClassifier`); with the encoder it makes
+  :class:`~gaae_models.pretrained.AudioClassifier` (``gaae predict``);
 * ``decoder/config.json`` + ``decoder/model.safetensors`` (``--with-decoder``): the generator
   G(s, y), as :class:`PretrainedDecoder` (``subfolder="decoder"``);
 * ``README.md``: a model card (training data, labelled fraction, evaluation numbers when a report
-  is given, usage, license, tags, ``library_name: gaae-models``, ``pipeline_tag: feature-extraction``).
+  is given, usage, license, tags, ``library_name: gaae-audio``, ``pipeline_tag: feature-extraction``).
 
 Tokens come from huggingface_hub's usual places (``HF_TOKEN``, the token file of ``hf auth login``)
 or the ``token`` argument, and never appear in cards, configs, logs or error messages.
@@ -31,12 +34,12 @@ import gaae_models
 from audiospec._atomic import atomic_write_text
 from audiospec.config import SpectrogramConfig
 from audiospec.stats import DatasetStats
+from gaae_models.card import model_card
 from gaae_models.checkpoint import latest_checkpoint, load_checkpoint
 from gaae_models.config import ModelConfig
 from gaae_models.errors import CheckpointError, ConfigError, HubError
 from gaae_models.features import (
     LIBRARY_NAME,
-    PAPER_URL,
     HubModelMixin,
     _resolve,
     _scrub,
@@ -65,18 +68,6 @@ ENCODER_CLASSES: dict[str, type] = {
     "GuidedEncoder": GuidedEncoder,
     "StyleEncoder": StyleEncoder,
 }
-_CARD_TAGS = (
-    "audio",
-    "audio-representation-learning",
-    "feature-extraction",
-    "representation-learning",
-    "gaae",
-    "guided-adversarial-autoencoder",
-    "pytorch",
-    "safetensors",
-    "model_hub_mixin",
-    "pytorch_model_hub_mixin",
-)
 
 
 class PretrainedDecoder(Decoder, HubModelMixin):
@@ -143,7 +134,8 @@ def load_encoder(
     Parameters
     ----------
     model : str or path-like
-        Hub repository ``OWNER/NAME`` or a folder.
+        Hub repository ``OWNER/NAME``, a pretrained folder, or a ``gaae fit`` run folder (its
+        latest checkpoint; gives an :class:`~gaae_models.Encoder`).
     revision, token, cache_dir, local_files_only, map_location
         As in :meth:`~gaae_models.features.HubModelMixin.from_pretrained`.
 
@@ -156,7 +148,13 @@ def load_encoder(
     HubError
         See :meth:`~gaae_models.features.HubModelMixin.from_pretrained`; also when the model is
         not an encoder (a decoder, say).
+    CheckpointError
+        ``model`` is a run folder that is not a GAAE run or has no checkpoint.
     """
+    from gaae_models.pretrained import is_run_folder
+
+    if is_run_folder(model):
+        return encoder_from_run(os.fspath(model)).to(map_location)
     resolved = _resolve(
         model, revision=revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only
     )
@@ -294,234 +292,6 @@ def read_report_entry(report_dir: str | os.PathLike, run_dir: str | os.PathLike)
 
 
 # --------------------------------------------------------------------------------------------------
-# model card
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, dict):
-        mean, std = value.get("mean"), value.get("std")
-        if mean is None:
-            return "n/a"
-        return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{mean:.{digits}f}"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def _training_section(record: dict[str, Any], meta: dict[str, Any]) -> list[str]:
-    data = record.get("data") or {}
-    train = record.get("train") or meta.get("train") or {}
-    names = meta.get("label_names") or data.get("label_names") or []
-    cache = data.get("cache")
-    reader = None
-    if cache and os.path.isdir(cache):
-        try:
-            from audiospec.cache import open_cache
-
-            reader = open_cache(cache).reader
-        except Exception:  # provenance only: a moved or rebuilt cache must not block a push
-            reader = None
-    lines = ["## Training data", ""]
-    where = f"`{os.path.basename(os.fspath(cache).rstrip('/'))}`" if cache else "an audiospec cache"
-    items = data.get("cache_items")
-    source = f" ({items} clips" + (f", dataset reader `{reader}`)" if reader else ")") if items else ""
-    lines.append(f"* Data: the audiospec spectrogram cache {where}{source}, trained with `gaae fit`.")
-    lines.append(f"* Classes ({len(names)}): {', '.join(f'`{n}`' for n in names) or 'n/a'}.")
-    fraction = data.get("labelled_fraction", train.get("labelled_fraction"))
-    n_labelled = data.get("n_labelled")
-    if data.get("labelled_cache"):
-        guidance = f"labels from a separate cache (`{os.path.basename(data['labelled_cache'])}`)"
-    else:
-        guidance = f"labelled fraction {_fmt(1.0 if fraction is None else float(fraction), 3)}"
-    per_class = data.get("per_class_labelled")
-    lines.append(
-        f"* Guidance: {guidance}"
-        + (f", {n_labelled} labelled clips" if n_labelled is not None else "")
-        + (
-            " (" + ", ".join(f"{k}: {v}" for k, v in per_class.items()) + ")"
-            if isinstance(per_class, dict)
-            else ""
-        )
-        + "."
-    )
-    model = meta.get("model") or {}
-    lines.append(
-        f"* Architecture: preset `{record.get('preset') or 'custom'}` (ch={model.get('ch')}, "
-        f"z_dim={model.get('z_dim')}, s_dim={model.get('s_dim')}, attention={model.get('attention')})."
-    )
-    lines.append(f"* Training: {meta.get('step', '?')} steps of batch {train.get('batch_size', '?')}.")
-    departures = record.get("departures_from_paper") or {}
-    changed = [
-        f"{table}.{key}={values[1]!r} (paper {values[0]!r})"
-        for table, fields in departures.items()
-        for key, values in fields.items()
-    ]
-    if changed:
-        lines.append("* Departures from the paper: " + ", ".join(changed) + ".")
-    return lines
-
-
-def _evaluation_section(entry: dict[str, Any] | None) -> list[str]:
-    lines = ["## Evaluation", ""]
-    if entry is None:
-        lines.append("There is no evaluation report for this model (none was given to `gaae push --report`).")
-        return lines
-    lines += [
-        f"From the `gaae evaluate` report (run `{entry.get('name', '?')}`):",
-        "",
-        "| metric | value |",
-        "|---|---:|",
-        f"| classifier accuracy (test) | {_fmt(entry.get('accuracy'))} |",
-        f"| Inception score | {_fmt(entry.get('inception_score'), 2)} |",
-        f"| FID | {_fmt(entry.get('fid'), 2)} |",
-    ]
-    if entry.get("labelled_fraction") is not None:
-        lines.append(f"| labelled fraction | {_fmt(float(entry['labelled_fraction']))} |")
-    return lines
-
-
-def model_card(
-    *,
-    repo_id: str,
-    record: dict[str, Any],
-    meta: dict[str, Any],
-    report_entry: dict[str, Any] | None,
-    with_decoder: bool,
-    license_id: str = "mit",
-    datasets: Sequence[str] = (),
-) -> str:
-    """The README.md of a published run: YAML metadata and a markdown body.
-
-    Parameters
-    ----------
-    repo_id : str
-        ``OWNER/NAME``, used in the usage snippet.
-    record : dict
-        The run's ``config.json``.
-    meta : dict
-        The checkpoint's ``meta.json``.
-    report_entry : dict or None
-        The run's entry of a ``gaae evaluate`` report; None writes "no evaluation report".
-    with_decoder : bool
-        Whether ``decoder/`` is published.
-    license_id : str
-        A Hub license identifier. Default ``"mit"``.
-    datasets : sequence of str
-        Hub dataset ids for the ``datasets`` metadata.
-
-    Returns
-    -------
-    str
-    """
-    from huggingface_hub import ModelCardData
-
-    card_data = ModelCardData(
-        library_name=LIBRARY_NAME,
-        license=license_id,
-        pipeline_tag="feature-extraction",
-        tags=list(_CARD_TAGS),
-        datasets=list(datasets) or None,
-    )
-    audio = meta.get("audio_config") or {}
-    stats = meta.get("stats") or {}
-    z_dim = (meta.get("model") or {}).get("z_dim")
-    s_dim = (meta.get("model") or {}).get("s_dim")
-    body = [
-        f"# GAAE encoder: {repo_id}",
-        "",
-        "The encoder of a Guided Adversarial Autoencoder (GAAE; Haque, Rana & Schuller, *High-Fidelity "
-        "Audio Generation and Representation Learning with Guided Adversarial Autoencoder*, IEEE Access "
-        f"2020, {PAPER_URL}), trained with `gaae_models` (Python package `gaae-audio`). It maps 1.024 s "
-        "of 16 kHz audio to",
-        "",
-        f"* **z** ({z_dim} numbers): the *guided* representation (head E_z), shaped by the labels;",
-        f"* **s** ({s_dim} numbers): the *style* representation (head E_s), the label-independent rest.",
-        "",
-        "One weight file serves three classes: `Encoder` (z and s), `GuidedEncoder` (E trunk + E_z -> z) and "
-        "`StyleEncoder` (E trunk + E_s -> s)."
-        + (" The decoder G(s, y) is in `decoder/` (`PretrainedDecoder`)." if with_decoder else ""),
-        "",
-        *_training_section(record, meta),
-        "",
-        *_evaluation_section(report_entry),
-        "",
-        "## Usage",
-        "",
-        "```python",
-        "from gaae_models import Encoder, GuidedEncoder, StyleEncoder",
-        "",
-        f'encoder = Encoder.from_pretrained("{repo_id}")',
-        'features = encoder.embed("clip.wav")          # any length and sample rate; or embed(waveform, sr)',
-        "features.z, features.s                          # (n_windows, dim), one per 1.024 s window",
-        "features.z_mean, features.s_mean                # mean over the windows",
-        f'z_only = GuidedEncoder.from_pretrained("{repo_id}")',
-        "```",
-        "",
-        "Many files at once (batched, with a progress bar), written to an `.npz`:",
-        "",
-        "```bash",
-        f"gaae features --model {repo_id} audio_folder/ --out features.npz --which z,s",
-        "```",
-    ]
-    if with_decoder:
-        body += [
-            "",
-            "Generation with the decoder (normalised spectrograms, then audio by phase reconstruction):",
-            "",
-            "```python",
-            "import audiospec, torch",
-            "from gaae_models.hub import PretrainedDecoder",
-            "",
-            f'decoder = PretrainedDecoder.from_pretrained("{repo_id}", subfolder="decoder")',
-            "y = torch.eye(decoder.config.n_classes)                # one clip per class",
-            "x = decoder(torch.randn(len(y), decoder.config.s_dim), y)",
-            "spec = x[:, 0].detach().numpy()",
-            "audio = audiospec.reconstruct(spec, config=decoder.audio_config, stats=decoder.stats)",
-            "```",
-        ]
-    body += [
-        "",
-        "## Preprocessing",
-        "",
-        f"Audio is resampled to {audio.get('sample_rate')} Hz and cut into windows of "
-        f"{audio.get('n_samples')} samples (hop configurable, default one window); the last window, and "
-        "clips shorter than one window, are zero-padded. Each window becomes an STFT log-magnitude "
-        f"(periodic {audio.get('window')} window of {audio.get('win_length')}, n_fft {audio.get('n_fft')}, "
-        f"hop {audio.get('hop_length')}, circular frames, Nyquist row dropped), standardised with the "
-        f"training statistics (mean {_fmt(stats.get('mean'), 4)}, std {_fmt(stats.get('std'), 4)} nepers), "
-        f"clipped to [-{_fmt(stats.get('r'), 3)}, {_fmt(stats.get('upper'), 3)}] standard deviations and "
-        "scaled to [-1, 1]. All of it is stored in `config.json` and applied by `embed`, exactly as the "
-        "`audiospec` cache does.",
-        "",
-        "## Files",
-        "",
-        "`config.json` (architecture, transform, statistics, label names) and `model.safetensors`"
-        + (", and the same for the decoder in `decoder/`" if with_decoder else "")
-        + ". No pickles.",
-        "",
-        "## License",
-        "",
-        f"`{license_id}`.",
-        "",
-        "## Citation",
-        "",
-        "```bibtex",
-        "@article{haque2020gaae,",
-        "  title   = {High-Fidelity Audio Generation and Representation Learning with",
-        "             Guided Adversarial Autoencoder},",
-        '  author  = {Haque, Kazi Nazmul and Rana, Rajib and Schuller, Bj{\\"o}rn W.},',
-        "  journal = {IEEE Access},",
-        "  year    = {2020}",
-        "}",
-        "```",
-        "",
-    ]
-    return f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(body)
-
-
-# --------------------------------------------------------------------------------------------------
 # export and push
 
 
@@ -536,10 +306,13 @@ def export_run(
     license_id: str = "mit",
     datasets: Sequence[str] = (),
     overwrite: bool = False,
+    with_classifier: bool = True,
 ) -> str:
-    """Write the folder ``gaae push`` uploads: encoder, optional decoder, model card.
+    """Write the folder ``gaae push`` uploads (``gaae export``): encoder, classifier, optional decoder, card.
 
-    The folder is built beside ``out_dir`` and renamed into place.
+    The folder is built beside ``out_dir`` and renamed into place. Its files get mode 0644 and its
+    folders 0755 under the usual umask 022 (``0o666 & ~umask`` and ``0o777 & ~umask``: what any
+    new file gets), so that other users can load them; ``from_pretrained`` reads it as it is.
 
     Parameters
     ----------
@@ -557,12 +330,19 @@ def export_run(
         Default: the latest.
     license_id : str
     datasets : sequence of str
+    overwrite : bool
+        Replace a non-empty ``out_dir``.
+    with_classifier : bool
+        Also write ``classifier/`` (C, for :class:`~gaae_models.pretrained.AudioClassifier`) when
+        the run has label names. Default True.
 
     Returns
     -------
     str
         ``out_dir`` as an absolute path.
     """
+    from gaae_models.pretrained import CLASSIFIER_SUBFOLDER, classifier_from_run
+
     run_dir = os.path.abspath(os.fspath(run_dir))
     out = os.path.abspath(os.fspath(out_dir))
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)) and not overwrite:
@@ -570,6 +350,7 @@ def export_run(
     record, path, meta = _run_checkpoint(run_dir, checkpoint)
     entry = read_report_entry(report_dir, run_dir) if report_dir is not None else None
     encoder = encoder_from_run(run_dir, checkpoint=path)
+    with_classifier = bool(with_classifier and meta.get("label_names"))
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
@@ -580,14 +361,19 @@ def export_run(
             meta=meta,
             report_entry=entry,
             with_decoder=with_decoder,
+            with_classifier=with_classifier,
             license_id=license_id,
             datasets=datasets,
         )
         atomic_write_text(os.path.join(tmp, "README.md"), card)
         encoder.save_pretrained(tmp)
-        if with_decoder:
-            decoder_from_run(run_dir, checkpoint=path).save_pretrained(os.path.join(tmp, DECODER_SUBFOLDER))
-            os.remove(os.path.join(tmp, DECODER_SUBFOLDER, "README.md"))  # one card, at the top
+        parts = {DECODER_SUBFOLDER: decoder_from_run} if with_decoder else {}
+        if with_classifier:
+            parts[CLASSIFIER_SUBFOLDER] = classifier_from_run
+        for folder, build in parts.items():
+            build(run_dir, checkpoint=path).save_pretrained(os.path.join(tmp, folder))
+            os.remove(os.path.join(tmp, folder, "README.md"))  # one card, at the top
+        _make_readable(tmp)
         if os.path.exists(out):
             trash = f"{tmp}.old"
             os.replace(out, trash)
@@ -598,6 +384,21 @@ def export_run(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _make_readable(folder: str) -> None:
+    """Give ``folder``'s tree the modes of freshly created files and folders (0644 / 0755 under umask 022).
+
+    ``tempfile`` creates 0700 folders and 0600 files, which other users could not read.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(folder, 0o777 & ~umask)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

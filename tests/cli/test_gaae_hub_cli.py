@@ -110,7 +110,7 @@ def test_push_cli(tiny_run, hub):
     assert SECRET not in result.output and set(hub.tokens) == {SECRET}
     assert hub.repos["carol/tiny"].private
     readme = hub.files("carol/tiny")["README.md"].decode()
-    assert "library_name: gaae-models" in readme and "no evaluation report" in readme
+    assert "library_name: gaae-audio" in readme and "no evaluation report" in readme
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,7 @@ def test_save_pretrained_round_trip(tiny_data, tmp_path, clip):
     assert config["audio_config"] == cache.config.to_dict() and config["label_names"] == cache.label_names
     assert config["stats"]["mean"] == cache.stats.mean and "partial" not in config["stats"]
     meta = card_metadata((folder / "README.md").read_text())
-    assert meta["library_name"] == "gaae-models" and meta["pipeline_tag"] == "feature-extraction"
+    assert meta["library_name"] == "gaae-audio" and meta["pipeline_tag"] == "feature-extraction"
     assert {"audio", "pytorch_model_hub_mixin"} <= set(meta["tags"])
     loaded = Encoder.from_pretrained(folder)
     assert (
@@ -130,7 +130,13 @@ def test_save_pretrained_needs_the_transform(tmp_path):
 
 def test_push_download_embed_and_offline(tiny_run, hub, monkeypatch, clip):
     result = push_run(tiny_run, "alice/gaae-tiny")
-    assert result["files"] == ["README.md", "config.json", "model.safetensors"]
+    assert result["files"] == [
+        "README.md",
+        "classifier/config.json",
+        "classifier/model.safetensors",
+        "config.json",
+        "model.safetensors",
+    ]
     assert result["commit"] == hub.repos["alice/gaae-tiny"].branches["main"]
     local = encoder_from_run(tiny_run)
     remote = Encoder.from_pretrained("alice/gaae-tiny")  # into the fresh cache of this test
@@ -149,6 +155,13 @@ def test_push_download_embed_and_offline(tiny_run, hub, monkeypatch, clip):
     assert np.array_equal(guided.embed(clip, 22050, hop=0.5).z, a.z)
     with pytest.raises(HubError, match=r"not in the local cache .* offline mode is on"):
         Encoder.from_pretrained("alice/never-downloaded")
+    # issue 13: the classifier C is published with the encoder and runs from the Hub
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    from gaae_models.pretrained import AudioClassifier
+
+    classifier = AudioClassifier.from_pretrained("alice/gaae-tiny")
+    assert classifier.label_names == ("guitar", "string", "mallet")
+    assert classifier.predict(clip, 22050).probabilities.shape == (3,)
 
 
 def test_decoder_and_revision_branch(tiny_run, hub):
@@ -267,7 +280,7 @@ def test_model_card_with_and_without_report(tiny_run, tmp_path):
     plain = export_run(tiny_run, tmp_path / "plain", repo_id="alice/card")
     readme = open(os.path.join(plain, "README.md")).read()
     meta = card_metadata(readme)
-    assert meta["library_name"] == "gaae-models" and meta["pipeline_tag"] == "feature-extraction"
+    assert meta["library_name"] == "gaae-audio" and meta["pipeline_tag"] == "feature-extraction"
     assert meta["license"] == "mit" and {"audio", "feature-extraction", "gaae"} <= set(meta["tags"])
     assert "no evaluation report" in readme and "labelled fraction 0.500" in readme
     assert 'Encoder.from_pretrained("alice/card")' in readme and "`guitar`, `string`, `mallet`" in readme
