@@ -406,12 +406,13 @@ def _health_lines(h: dict) -> list[str]:
 
 
 from gaae_cli.gaae_hub_cli import features, push  # noqa: E402
-from gaae_cli.gaae_tools_cli import export, predict  # noqa: E402
+from gaae_cli.gaae_tools_cli import export, plot_log, predict  # noqa: E402
 
 main.add_command(push)
 main.add_command(features)
 main.add_command(export)
 main.add_command(predict)
+main.add_command(plot_log)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

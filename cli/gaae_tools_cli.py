@@ -1,4 +1,5 @@
-"""``gaae export`` (a run's pretrained models as a local folder) and ``gaae predict`` (labels from audio).
+"""``gaae export`` (a run's pretrained models as a local folder), ``gaae predict`` (labels from audio)
+and ``gaae plot-log`` (a run's losses and training health as a PNG, optionally TensorBoard events).
 
 Standalone click commands, registered on the ``gaae`` group by :mod:`gaae_cli.gaae_cli`.
 """
@@ -17,7 +18,7 @@ from audiospec import AudiospecError
 from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors
 from gaae_models.errors import GaaeError
 
-__all__ = ["export", "predict"]
+__all__ = ["export", "predict", "plot_log"]
 
 _SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -216,3 +217,33 @@ def predict(
         "seconds": round(time.perf_counter() - started, 3),
     }
     click.echo(json.dumps(summary))
+
+
+@click.command("plot-log", context_settings=_SETTINGS)
+@click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out", "out_path", type=click.Path(dir_okay=False), default=None, help="PNG [default: RUN/log.png]."
+)
+@click.option("--key", "keys", multiple=True, metavar="NAME", help="Only this logged name (repeatable).")
+@click.option(
+    "--tensorboard",
+    "tb_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    metavar="LOGDIR",
+    help="Also write TensorBoard scalars there (needs `pip install tensorboard`).",
+)
+@friendly_errors(GaaeError, AudiospecError)
+def plot_log(run_dir, out_path, keys, tb_dir):
+    """Draw the losses, accuracies, gradient shares and training health of RUN (its log.jsonl) as a PNG.
+
+    One panel per group of logged names (loss, acc, grad, health, eval, ...), against the step,
+    with a moving average over noisy per-step series and dotted targets for the health numbers.
+    """
+    from gaae_models.runlog import plot_log as draw
+    from gaae_models.runlog import write_tensorboard
+
+    result = {"png": os.path.abspath(draw(run_dir, out_path, keys=list(keys) or None))}
+    if tb_dir is not None:
+        result["tensorboard"] = os.path.abspath(write_tensorboard(run_dir, tb_dir))
+    click.echo(json.dumps(result))
