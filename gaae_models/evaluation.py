@@ -546,6 +546,7 @@ def _representations(
                     label_names=value_names,
                     path=path,
                     title=f"{name}: t-SNE of {key} on the test split, coloured by {colour}",
+                    colour_label=colour,
                 )
                 entry["figures"][f"tsne_{key}_{colour}"] = os.path.relpath(path, out_dir)
         say(f"  t-SNE of {', '.join(codes)} ({pick.size} test items)")

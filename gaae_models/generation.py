@@ -9,6 +9,7 @@ of what it wrote, which ``gaae sample`` also saves as ``index.json``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -54,6 +55,17 @@ def _grid(run: TrainedRun, spectrograms: np.ndarray, path: str, titles: list[str
         spectrograms, path, titles=titles, config=run.audio_config, vmin=-1, vmax=1, n_cols=n_cols
     )
     return path
+
+
+def _columns(n: int, widest: int = 6) -> int:
+    """Columns for ``n`` panels with no empty panel where possible: one row up to ``widest``, else
+    the divisor of ``n`` nearest to ``sqrt(n)`` from above (up to ``widest``), else ``widest``."""
+    if n <= widest:
+        return max(n, 1)
+    for cols in range(math.ceil(math.sqrt(n)), widest + 1):
+        if n % cols == 0:
+            return cols
+    return min(range(math.ceil(math.sqrt(n)), widest + 1), key=lambda c: (-n % c, c))
 
 
 def _label_indices(run: TrainedRun, labels: Sequence[str] | None) -> list[int]:
@@ -217,7 +229,7 @@ def from_audio(
         os.path.join(out_dir, f"{stem}-as-{_safe(run.label_names[c])}.wav") for c in classes
     ]
     write_audio(run, decoded, wavs, n_iter=n_iter, seed=seed)
-    grid = _grid(run, panels, os.path.join(out_dir, "from-audio.png"), titles, min(len(titles), 4))
+    grid = _grid(run, panels, os.path.join(out_dir, "from-audio.png"), titles, _columns(len(titles)))
     return _save_index(
         out_dir,
         {

@@ -15,6 +15,7 @@ naming the argument, its value or shape and the rule it breaks.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "fid",
     "tsne",
     "plot_embedding",
+    "CONTINUOUS_MIN_VALUES",
     "linear_probe",
 ]
 
@@ -606,6 +608,19 @@ def tsne(
 # pictures
 
 
+#: Above this many distinct numeric values, :func:`plot_embedding` uses a continuous colour map.
+CONTINUOUS_MIN_VALUES: int = 10
+
+
+def _numeric_names(names: Sequence[str]) -> list[float] | None:
+    """The names as numbers when every one is a finite number, else None."""
+    try:
+        values = [float(n) for n in names]
+    except ValueError:
+        return None
+    return values if values and all(math.isfinite(v) for v in values) else None
+
+
 def plot_embedding(
     embedding: np.ndarray,
     labels: np.ndarray,
@@ -614,8 +629,14 @@ def plot_embedding(
     path: str | os.PathLike,
     title: str = "",
     marker_size: float = 12.0,
+    continuous: bool | None = None,
+    colour_label: str = "",
 ) -> str:
     """Write a scatter plot of a 2-D embedding, coloured by class, as a PNG.
+
+    Classes whose names are all numbers ("25", "100", "127": velocities, pitches) are listed in
+    numeric order; with more than :data:`CONTINUOUS_MIN_VALUES` of them present (pitch, say) the
+    points are coloured on a continuous colour map with a colour bar instead of a legend.
 
     Drawn with matplotlib's Agg renderer on a standalone ``Figure`` (no pyplot state). Points with
     label -1 are drawn first, in grey, as "unknown"; a legend names the classes present. The file is
@@ -635,6 +656,11 @@ def plot_embedding(
     title : str, keyword-only
     marker_size : float > 0, keyword-only
         Marker area in points^2 (matplotlib's ``s``).
+    continuous : bool, optional, keyword-only
+        Colour by the numeric value of the names on a continuous map [default: when every name is
+        a number and more than ``CONTINUOUS_MIN_VALUES`` values are present].
+    colour_label : str, keyword-only
+        Label of the colour bar.
 
     Returns
     -------
@@ -664,7 +690,13 @@ def plot_embedding(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    present = [k for k in range(len(names)) if np.any(y == k)]
+    numbers = _numeric_names(names)
+    order = sorted(range(len(names)), key=lambda k: numbers[k]) if numbers is not None else range(len(names))
+    present = [k for k in order if np.any(y == k)]
+    if continuous is None:
+        continuous = numbers is not None and len(present) > CONTINUOUS_MIN_VALUES
+    if continuous and numbers is None:
+        raise ConfigError(f"continuous=True needs numeric label_names; got {names[:5]}...")
     cmap = colormaps["tab10" if len(names) <= 10 else "tab20" if len(names) <= 20 else "turbo"]
     fig = Figure(figsize=(7.0, 5.5))
     FigureCanvasAgg(fig)
@@ -672,8 +704,14 @@ def plot_embedding(
     unknown = y == -1
     if np.any(unknown):
         ax.scatter(*e[unknown].T, s=marker_size, c="0.7", label="unknown", linewidths=0)
-    for k in present:
-        colour = cmap(k / max(len(names) - 1, 1)) if len(names) > 20 else cmap(k)
+    if continuous:
+        known = ~unknown
+        value = np.asarray([numbers[k] for k in y[known]], dtype=np.float64)  # type: ignore[index]
+        points = ax.scatter(*e[known].T, s=marker_size, c=value, cmap="viridis", linewidths=0)
+        fig.colorbar(points, ax=ax, label=colour_label or "value")
+        present = []  # the colour bar replaces the legend
+    for rank, k in enumerate(present):
+        colour = cmap(rank / max(len(present) - 1, 1)) if len(names) > 20 else cmap(rank % cmap.N)
         ax.scatter(*e[y == k].T, s=marker_size, color=colour, label=names[k], linewidths=0)
     if title:
         ax.set_title(title)
