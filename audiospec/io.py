@@ -109,7 +109,9 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return out.astype(y.dtype, copy=False)
 
 
-def load_audio(path: str | os.PathLike, *, sample_rate: int | None = 16000) -> np.ndarray:
+def load_audio(
+    path: str | os.PathLike, *, sample_rate: int | None = 16000, **librosa_kwargs: Any
+) -> np.ndarray:
     """Read an audio file as mono float32, resampled to ``sample_rate``.
 
     Parameters
@@ -128,6 +130,20 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int | None = 16000) -> n
     AudioError
         The file is missing, unreadable, empty or contains non-finite samples.
     """
+    if librosa_kwargs:
+        if "sr" in librosa_kwargs:
+            raise ParameterError(
+                f"load_audio() takes sample_rate=, not librosa's sr=: "
+                f"load_audio(path, sample_rate={librosa_kwargs['sr']!r}) (None keeps the file's rate)"
+            )
+        if "mono" in librosa_kwargs:
+            raise ParameterError("load_audio() has no mono=: audio is always averaged to mono")
+        if "offset" in librosa_kwargs or "duration" in librosa_kwargs:
+            raise ParameterError(
+                "load_audio() has no offset=/duration=: use audiospec.load_clip(path, config=..., "
+                "policy=...) or slice the returned waveform"
+            )
+        raise TypeError(f"load_audio() got an unexpected keyword argument {next(iter(librosa_kwargs))!r}")
     path = os.fspath(path)
     y, file_sr = _read_segment(path, 0, None)
     if y.shape[0] == 0:

@@ -12,6 +12,7 @@ import functools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -21,6 +22,42 @@ from audiospec.config import SpectrogramConfig
 from audiospec.errors import ParameterError
 
 __all__ = ["stft", "istft", "stft_logmag", "logmag_to_magnitude", "magnitude_to_logmag"]
+
+
+#: librosa's keyword arguments, and what audiospec takes instead (``SpectrogramConfig`` fields).
+_LIBROSA_CONFIG_KEYWORDS = {
+    "n_fft": "n_fft",
+    "hop_length": "hop_length",
+    "win_length": "win_length",
+    "window": "window",
+    "sr": "sample_rate",
+}
+
+
+def _refuse_librosa_keywords(func: str, kwargs: dict) -> None:
+    """Turn librosa-style keywords into an error that says what to write instead.
+
+    Raises
+    ------
+    ParameterError
+        Naming each keyword and the ``SpectrogramConfig`` call that replaces it.
+    TypeError
+        For keywords that are neither audiospec's nor librosa's (as Python would).
+    """
+    if not kwargs:
+        return
+    known = {k: v for k, v in kwargs.items() if k in _LIBROSA_CONFIG_KEYWORDS}
+    if known:
+        fields = ", ".join(f"{_LIBROSA_CONFIG_KEYWORDS[k]}={v!r}" for k, v in known.items())
+        raise ParameterError(
+            f"{func}() takes its transform as config=, not librosa's {', '.join(f'{k}=' for k in known)}: "
+            f"{func}(y, config=audiospec.SpectrogramConfig({fields}))"
+        )
+    if "center" in kwargs:
+        raise ParameterError(
+            f"{func}() has no center=: frames are always centred and circular (see audiospec.config)"
+        )
+    raise TypeError(f"{func}() got an unexpected keyword argument {next(iter(kwargs))!r}")
 
 
 #: Clips per block: batches are transformed 16 clips at a time (single-threaded FFTs, blocks spread
@@ -74,7 +111,7 @@ def _frames(y: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
     return view[..., :: config.hop_length, :][..., : n // config.hop_length, :]
 
 
-def stft(y: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.ndarray:
+def stft(y: np.ndarray, *, config: SpectrogramConfig | None = None, **librosa_kwargs: Any) -> np.ndarray:
     """Complex STFT with circular, centred frames.
 
     Parameters
@@ -98,6 +135,7 @@ def stft(y: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.ndarra
     >>> X.shape
     (257, 128)
     """
+    _refuse_librosa_keywords("stft", librosa_kwargs)
     config = valid_config(config)
     y = valid_audio(y)
     if y.shape[-1] % config.hop_length:
@@ -196,7 +234,9 @@ def logmag_to_magnitude(logmag: np.ndarray, *, config: SpectrogramConfig | None 
     return np.exp(logmag)
 
 
-def stft_logmag(y: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.ndarray:
+def stft_logmag(
+    y: np.ndarray, *, config: SpectrogramConfig | None = None, **librosa_kwargs: Any
+) -> np.ndarray:
     """Log-magnitude spectrogram of one clip or a batch of clips.
 
     Parameters
@@ -219,6 +259,7 @@ def stft_logmag(y: np.ndarray, *, config: SpectrogramConfig | None = None) -> np
     >>> stft_logmag(np.sin(2 * np.pi * 440 * t).astype(np.float32)).shape
     (256, 128)
     """
+    _refuse_librosa_keywords("stft_logmag", librosa_kwargs)
     config = valid_config(config)
     y = valid_audio(y, n_samples=config.n_samples)
     floor = np.asarray(config.amin, dtype=y.dtype)
