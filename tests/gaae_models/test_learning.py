@@ -72,7 +72,8 @@ def test_departures_are_recorded_and_paper_settings_undo_them():
     record = departures_from_paper(cfg, train)
     assert record["model"] == {"cbn_sn": [True, False], "s_norm": ["none", "whiten"]}
     assert set(record["train"]) == {k for k, v in PAPER_TRAIN_SETTINGS.items() if getattr(train, k) != v}
-    assert {"gen_latent", "fresh_g_draws", "guidance_augment", "cls_gen_gate"} <= set(record["train"])
+    assert {"gen_latent", "fresh_g_draws", "cls_gen_gate", "lr_c"} <= set(record["train"])
+    assert "guidance_augment" not in record["train"]  # available, off by default as in the paper
     paper = departures_from_paper(cfg.replace(**PAPER_MODEL_SETTINGS), train.replace(**PAPER_TRAIN_SETTINGS))
     assert paper == {"model": {}, "train": {}}
 
@@ -165,10 +166,10 @@ def test_egc_step_draws_its_own_prior_and_labels(tiny_data):
     assert torch.equal(shared["s_prior"], shared["s_prior_g"]) and torch.equal(shared["y_r"], shared["y_r_g"])
     assert torch.equal(shared["s_prior"], fresh["s_prior"])
     # SpecAugment on the guidance batch only: masked bins at the floor, the D batch untouched
-    assert (fresh["x_l_aug"] == -1).sum() > (fresh["x_l"] == -1).sum()
-    assert torch.equal(
-        _trainer(tiny_data["train"], guidance_augment=False).make_batch(5)["x_l_aug"], fresh["x_l"]
-    )
+    assert torch.equal(fresh["x_l_aug"], fresh["x_l"])  # off by default
+    augmented = _trainer(tiny_data["train"], guidance_augment=True).make_batch(5)
+    assert torch.equal(augmented["x_l"], fresh["x_l"]) and torch.equal(augmented["x"], fresh["x"])
+    assert (augmented["x_l_aug"] == -1).sum() > (augmented["x_l"] == -1).sum()
 
 
 def test_a_batch_of_one_is_refused_with_a_clear_error(tiny_data):
