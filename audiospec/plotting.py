@@ -82,11 +82,13 @@ def plot_spectrogram_grid(
     vmin: float | None = None,
     vmax: float | None = None,
     suptitle: str | None = None,
+    colorbar_label: str | None = "log-magnitude",
 ) -> None:
     """Write a labelled grid of spectrograms (n, n_bins, n_frames) as one PNG.
 
     All panels share one colour scale (``vmin``/``vmax``, default the data's range), so that
-    levels compare across panels. ``suptitle`` is a line of text above the grid.
+    levels compare across panels; one colour bar labelled ``colorbar_label`` shows it (``None``:
+    no colour bar). ``suptitle`` is a line of text above the grid.
     """
     config = valid_config(config)
     s = np.asarray(spectrograms)
@@ -104,11 +106,14 @@ def plot_spectrogram_grid(
     plt = _pyplot()
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False)
     extent = _extent(s.shape[1:], config)
+    image = None
     for k, ax in enumerate(axes.flat):
         if k >= n:
             ax.axis("off")
             continue
-        ax.imshow(s[k], origin="lower", aspect="auto", cmap="magma", extent=extent, vmin=vmin, vmax=vmax)
+        image = ax.imshow(
+            s[k], origin="lower", aspect="auto", cmap="magma", extent=extent, vmin=vmin, vmax=vmax
+        )
         if titles is not None:
             ax.set_title(str(titles[k]), fontsize=9)
         ax.set_xlabel("s", fontsize=7)
@@ -122,6 +127,8 @@ def plot_spectrogram_grid(
         fig.tight_layout(rect=(0, 0, 1, 1 - 0.12 * len(lines) / max(n_rows, 1)))
     else:
         fig.tight_layout()
+    if colorbar_label is not None:  # after the layout: the bar takes its room from the panels
+        fig.colorbar(image, ax=axes.ravel().tolist(), label=colorbar_label, shrink=0.9, pad=0.01)
     try:
         _save(fig, path)
     finally:

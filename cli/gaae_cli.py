@@ -83,6 +83,12 @@ def main() -> None:
 )
 @click.option("--in-memory", is_flag=True, help="Load the cache into memory (when it fits).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--tensorboard",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also log every number to TensorBoard in this folder (needs: pip install tensorboard).",
+)
 @friendly_errors(GaaeError, AudiospecError)
 def fit(
     cache,
@@ -102,6 +108,7 @@ def fit(
     eval_cache,
     in_memory,
     quiet,
+    tensorboard,
 ):
     """Train a GAAE (or a baseline) on the audiospec cache CACHE.
 
@@ -148,6 +155,7 @@ def fit(
         eval_cache=eval_cache,
         preset=preset,
         progress=not quiet,
+        tensorboard=tensorboard,
     )
     click.echo(json.dumps({k: v for k, v in summary.items() if k != "final_metrics"}))
 

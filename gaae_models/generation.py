@@ -52,7 +52,15 @@ def _grid(run: TrainedRun, spectrograms: np.ndarray, path: str, titles: list[str
     from audiospec.plotting import plot_spectrogram_grid
 
     plot_spectrogram_grid(
-        spectrograms, path, titles=titles, config=run.audio_config, vmin=-1, vmax=1, n_cols=n_cols
+        spectrograms,
+        path,
+        titles=titles,
+        config=run.audio_config,
+        vmin=-1,
+        vmax=1,
+        n_cols=n_cols,
+        suptitle=f"{run.name} ({run.kind}, step {run.step})",
+        colorbar_label="normalised log-magnitude",
     )
     return path
 

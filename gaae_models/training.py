@@ -53,6 +53,7 @@ from gaae_models.networks import (
     SimpleCNN,
 )
 from gaae_models.nn import scale_grad
+from gaae_models.runlog import plot_log
 from gaae_models.train_config import TrainConfig, departures_from_paper
 
 __all__ = [
@@ -327,12 +328,33 @@ def _resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def _summary_writer(log_dir: str):
+    """A TensorBoard ``SummaryWriter`` on ``log_dir`` (the optional tensorboard package)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError(
+            f"tensorboard={log_dir!r} needs the tensorboard package: pip install tensorboard "
+            "(every run also writes RUN/log.png and RUN/log.jsonl)"
+        ) from None
+    return SummaryWriter(log_dir=log_dir)
+
+
 class _Run:
     """Run folder, config record, JSONL log and progress shared by both trainers."""
 
-    def __init__(self, out_dir: str, record: dict[str, Any], *, resume: bool, dist_info: DistInfo) -> None:
+    def __init__(
+        self,
+        out_dir: str,
+        record: dict[str, Any],
+        *,
+        resume: bool,
+        dist_info: DistInfo,
+        tensorboard: str | None = None,
+    ) -> None:
         self.dir = os.path.abspath(out_dir)
         self.dist = dist_info
+        self._tb = _summary_writer(tensorboard) if tensorboard and dist_info.is_main else None
         config_path = os.path.join(self.dir, "config.json")
         comparable = {k: record[k] for k in ("model_kind", "model", "train_compare", "data_compare")}
         if os.path.exists(config_path):
@@ -368,6 +390,21 @@ class _Run:
         if self.dist.is_main:
             with open(self.log_path, "a") as f:
                 f.write(json.dumps(entry) + "\n")
+            if self._tb is not None:
+                for key, value in entry.items():
+                    if key != "step" and isinstance(value, (int, float)):
+                        self._tb.add_scalar(key, value, global_step=entry["step"])
+
+    def plot(self) -> None:
+        """Draw the log so far as ``RUN/log.png`` (and flush TensorBoard)."""
+        if self.dist.is_main:
+            plot_log(self.dir)
+            if self._tb is not None:
+                self._tb.flush()
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
 
     def truncate_log(self, step: int) -> None:
         """Drop log lines after ``step`` (written before a crash, after the last checkpoint)."""
@@ -1098,6 +1135,7 @@ def _write_samples(
         vmax=1,
         n_cols=n_cols,
         suptitle=f"step {step}" + (f": {format_health(health)}" if health else ""),
+        colorbar_label="normalised log-magnitude",
     )
     if picks:
         audio = audiospec.reconstruct(x[picks], config=cache.config, stats=cache.stats, n_iter=16, rng=0)
@@ -1128,12 +1166,15 @@ def fit(
     eval_cache: str | None = None,
     preset: str | None = None,
     progress: bool = True,
+    tensorboard: str | None = None,
 ) -> dict[str, Any]:
     """Train a GAAE or the simple CNN on an audiospec cache; returns a summary dict.
 
     Writes into ``out_dir``: ``config.json`` (everything needed to reproduce the run), ``log.jsonl``
     (every named loss at every step, and evaluations), ``checkpoints/`` (atomic, resumable),
-    ``samples/`` (PNG grids and WAVs, GAAE only) and ``summary.json``.
+    ``samples/`` (PNG grids and WAVs, GAAE only), ``log.png`` (the logged losses and health
+    against the step, redrawn at every checkpoint) and ``summary.json``. With ``tensorboard`` (a
+    folder; needs the tensorboard package), every logged number also goes to TensorBoard.
     """
     from tqdm import tqdm
 
@@ -1176,7 +1217,7 @@ def fit(
         resume and os.path.exists(os.path.join(out_dir, "config.json"))
     ):
         model_config.check_trainable()  # new runs only: old runs with rank-deficient latents still resume
-    run = _Run(out_dir, record, resume=resume, dist_info=dist_info)
+    run = _Run(out_dir, record, resume=resume, dist_info=dist_info, tensorboard=tensorboard)
     trainer = build_trainer(model_config, train, data, device=dev, dist_info=dist_info)
     if train.compile:
         if train.model != "gaae":
@@ -1256,8 +1297,10 @@ def fit(
             save_checkpoint(
                 run.dir, step, modules=trainer.modules(), optimizers=trainer.optimizers(), meta=meta
             )
+            run.plot()
         barrier(dist_info)
     bar.close()
+    run.close()
     summary = {
         "steps": train.steps,
         "resumed_from": start_step,

@@ -278,6 +278,25 @@ def test_health_and_gradient_shares_are_logged(tiny_data, tmp_path):
     ]
     summary = json.load(open(tmp_path / "run" / "summary.json"))
     assert summary["health"]["health/s_std_mean"] == health[-1]["health/s_std_mean"]
+    assert (tmp_path / "run" / "log.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # curves at a glance
+
+
+def test_tensorboard_logging_needs_its_package_or_writes_events(tiny_data, tmp_path):
+    kwargs = {
+        "model_config": model_config("small", **TINY),
+        "train": TrainConfig(steps=2, batch_size=4, labelled_batch_size=2, labelled_fraction=0.5),
+        "device": "cpu",
+        "progress": False,
+        "tensorboard": str(tmp_path / "tb"),
+    }
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"tensorboard=.*pip install tensorboard"):
+            fit(tiny_data["train"], str(tmp_path / "run"), **kwargs)
+        return
+    fit(tiny_data["train"], str(tmp_path / "run"), **kwargs)
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "tb"))
 
 
 def test_cli_refuses_small_for_new_runs_and_accepts_paper_settings(tiny_data, tmp_path):
