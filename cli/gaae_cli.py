@@ -9,7 +9,7 @@ import click
 
 import gaae_models
 from audiospec import AudiospecError
-from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors
+from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors, resolve_device, threads_option
 from gaae_models.errors import GaaeError
 
 __all__ = ["main"]
@@ -90,6 +90,7 @@ def main() -> None:
     help="Also log every number to TensorBoard in this folder (needs: pip install tensorboard).",
 )
 @friendly_errors(GaaeError, AudiospecError)
+@threads_option
 def fit(
     cache,
     out_dir,
@@ -196,13 +197,14 @@ def fit(
     type=click.Path(),
     help="Write --n generated spectrograms (in total) with their labels as an audiospec cache.",
 )
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option(
     "--overwrite",
     is_flag=True,
     help="Replace an existing --to-cache cache or write into a non-empty OUT_DIR.",
 )
 @friendly_errors(GaaeError, AudiospecError)
+@threads_option
 def sample(
     run_dir, out_dir, labels, n, n_iter, seed, interpolate, n_steps, audio_path, cache_out, device, overwrite
 ):
@@ -226,7 +228,7 @@ def sample(
         check_overwrite(cache_out, overwrite)
     elif out_dir is not None:
         check_empty_dir(out_dir, overwrite)
-    run = load_run(run_dir, device=device)
+    run = load_run(run_dir, device=resolve_device(device))
     labels = list(labels) or None
     if cache_out is not None:
         path = generation.generate_cache(run, cache_out, n=n, labels=labels, seed=seed, overwrite=overwrite)
@@ -286,10 +288,11 @@ def sample(
     show_default=True,
     help="Fast Griffin-Lim iterations for the sample WAVs.",
 )
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @friendly_errors(GaaeError, AudiospecError)
+@threads_option
 def evaluate(
     run_dirs,
     test_cache,
@@ -332,7 +335,7 @@ def evaluate(
         probe_attributes=list(probe_attributes) or None,
         tsne_points=tsne_points,
         n_iter=n_iter,
-        device=device,
+        device=resolve_device(device),
         progress=not quiet,
     )
     click.echo(f"wrote {os.path.join(out_dir, 'report.md')} ({len(results['runs'])} runs)")
@@ -343,9 +346,10 @@ def evaluate(
 @click.option("--quick", is_flag=True, help="Tiny sizes (seconds, not minutes): checks that the path works.")
 @click.option("--labelled-fraction", type=float, default=0.05, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @friendly_errors(GaaeError, AudiospecError)
+@threads_option
 def demo(out_dir, quick, labelled_fraction, seed, device, quiet):
     """Run the whole mission on built-in synthetic notes (no download) into OUT_DIR.
 
@@ -360,7 +364,7 @@ def demo(out_dir, quick, labelled_fraction, seed, device, quiet):
         size="quick" if quick else "default",
         labelled_fraction=labelled_fraction,
         seed=seed,
-        device=device,
+        device=resolve_device(device),
         progress=not quiet,
     )
     n, art = summary["numbers"], summary["artefacts"]

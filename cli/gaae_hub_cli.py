@@ -13,7 +13,7 @@ import time
 import click
 
 from audiospec import AudiospecError
-from gaae_cli._common import check_overwrite, friendly_errors
+from gaae_cli._common import check_overwrite, friendly_errors, threads_option
 from gaae_models.errors import GaaeError
 
 __all__ = ["push", "features"]
@@ -142,6 +142,7 @@ def _parse_which(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors(GaaeError, AudiospecError)
+@threads_option
 def features(
     inputs,
     model_ref,

@@ -15,7 +15,7 @@ import time
 import click
 
 from audiospec import AudiospecError
-from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors
+from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors, threads_option
 from gaae_models.errors import GaaeError
 
 __all__ = ["export", "predict", "plot_log"]
@@ -47,6 +47,7 @@ _SETTINGS = {"help_option_names": ["-h", "--help"]}
 )
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty DIR.")
 @friendly_errors(GaaeError, AudiospecError)
+@threads_option
 def export(
     run_dir,
     out_dir,
@@ -153,6 +154,7 @@ def _prediction_json(path, prediction, per_window):
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @friendly_errors(GaaeError, AudiospecError)
+@threads_option
 def predict(
     inputs, model_ref, out_path, per_window, hop, batch_size, device, revision, token, overwrite, quiet
 ):
