@@ -34,6 +34,7 @@ values those runs had (:data:`LEGACY_DEFAULTS`).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,10 @@ from gaae_models.errors import ConfigError
 
 __all__ = [
     "ModelConfig",
+    "MAX_PARAMETERS",
+    "MAX_WIDTH",
+    "MAX_INPUT_SIZE",
+    "MAX_CLASSES",
     "PRESETS",
     "model_config",
     "N_RESAMPLINGS",
@@ -52,6 +57,20 @@ __all__ = [
 #: Number of 2x resamplings between the 4 x 2 bottom of the networks and a 256 x 128 spectrogram;
 #: every entry of ``input_shape`` must be a multiple of ``2 ** N_RESAMPLINGS``.
 N_RESAMPLINGS: int = 6
+
+#: Ceiling on :attr:`ModelConfig.n_parameters` (about 4 GB of float32 weights for E, G, C, D_x and
+#: D_latent together; the paper's model has about 1e7). Checked on construction, before any network
+#: is built, so that a corrupt or hostile ``config.json`` cannot exhaust memory.
+MAX_PARAMETERS: int = 10**9
+
+#: Largest channel width or latent size (``ch`` times 16 included) a config may ask for.
+MAX_WIDTH: int = 2**16
+
+#: Largest entry of ``input_shape`` (frequency rows or time frames).
+MAX_INPUT_SIZE: int = 2**14
+
+#: Largest number of classes.
+MAX_CLASSES: int = 10**6
 
 #: Values of fields added after format 1 that a stored config without them had implicitly.
 LEGACY_DEFAULTS: dict[str, Any] = {"cbn_sn": True, "s_norm": "none"}
@@ -126,7 +145,9 @@ class ModelConfig:
     ------
     ConfigError
         If a field has the wrong type or is out of range; the message names the field, its value
-        and the rule.
+        and the rule. Sizes are bounded (:data:`MAX_WIDTH`, :data:`MAX_INPUT_SIZE`,
+        :data:`MAX_CLASSES`) and so is the parameter count computed from them
+        (:data:`MAX_PARAMETERS`), before anything is allocated.
 
     Examples
     --------
@@ -154,12 +175,16 @@ class ModelConfig:
     s_norm: str = "whiten"
 
     def __post_init__(self) -> None:
-        for name in ("ch", "z_dim", "s_dim"):
+        for name, most in (("ch", MAX_WIDTH // 16), ("z_dim", MAX_WIDTH), ("s_dim", MAX_WIDTH)):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 raise ConfigError(f"{name}={value!r} must be a positive integer")
+            if value > most:
+                raise ConfigError(f"{name}={value!r} is too large: it must be <= {most}")
         if not _is_int(self.n_classes) or self.n_classes < 2:
             raise ConfigError(f"n_classes={self.n_classes!r} must be an integer >= 2")
+        if self.n_classes > MAX_CLASSES:
+            raise ConfigError(f"n_classes={self.n_classes!r} is too large: it must be <= {MAX_CLASSES}")
         shape = self.input_shape
         if isinstance(shape, list):
             shape = tuple(shape)
@@ -174,6 +199,8 @@ class ModelConfig:
                 f"input_shape={self.input_shape!r} must be a pair (F, T) of positive multiples of "
                 f"{multiple} (the networks resample {N_RESAMPLINGS} times by 2), e.g. (256, 128)"
             )
+        if max(shape) > MAX_INPUT_SIZE:
+            raise ConfigError(f"input_shape={shape!r} is too large: each entry must be <= {MAX_INPUT_SIZE}")
         for name, length in (
             ("encoder_channels", N_RESAMPLINGS),
             ("discriminator_channels", N_RESAMPLINGS),
@@ -193,6 +220,8 @@ class ModelConfig:
                 raise ConfigError(
                     f"{name}={value!r} must be None or {length} positive integers (one width per block)"
                 )
+            if max(value) > MAX_WIDTH:
+                raise ConfigError(f"{name}={value!r} is too large: each width must be <= {MAX_WIDTH}")
         if self.s_norm not in S_NORMS:
             raise ConfigError(f"s_norm={self.s_norm!r} must be one of {', '.join(S_NORMS)}")
         for name in ("attention", "encoder_sn", "cbn_sn"):
@@ -207,6 +236,21 @@ class ModelConfig:
         if not _is_real(self.bn_momentum) or not 0 < self.bn_momentum <= 1:
             raise ConfigError(f"bn_momentum={self.bn_momentum!r} must be a number in (0, 1]")
         object.__setattr__(self, "bn_momentum", float(self.bn_momentum))
+        counts = self.parameter_counts()
+        if sum(counts.values()) > MAX_PARAMETERS:
+            widths = {
+                "ch": self.ch,
+                "encoder_channels": self.trunk_channels,
+                "discriminator_channels": self.d_trunk_channels,
+                "generator_channels": self.decoder_channels,
+            }
+            biggest = max(counts, key=counts.__getitem__)
+            raise ConfigError(
+                f"this ModelConfig would have about {sum(counts.values()):.3g} parameters "
+                f"({biggest}: {counts[biggest]:.3g}), over the ceiling of {MAX_PARAMETERS:.0e}; "
+                f"reduce the widths ({', '.join(f'{k}={v}' for k, v in widths.items())}), "
+                f"z_dim={self.z_dim}, s_dim={self.s_dim} or n_classes={self.n_classes}"
+            )
 
     # --- derived quantities -------------------------------------------------------------------
     @property
@@ -234,6 +278,46 @@ class ModelConfig:
     def pooled_features(self) -> int:
         """Width of the encoder's pooled features, the input of both latent heads."""
         return self.trunk_channels[-1]
+
+    def parameter_counts(self) -> dict[str, int]:
+        """An estimate of the parameter count of each network, from the config alone.
+
+        Counts the weights of every convolution and linear layer (3 x 3 convs, 1 x 1 skips, the
+        decoder's dense bottom and conditional batch norms, the attention blocks) with Python
+        integers, so it never overflows or allocates. Within a few percent of the built networks.
+
+        Returns
+        -------
+        dict
+            ``{"encoder", "decoder", "classifier", "d_x", "d_latent"}`` to counts.
+        """
+        hidden = 128
+
+        def trunk(widths: tuple[int, ...]) -> int:
+            total, c_in = 0, 1
+            for c_out in widths:
+                total += 9 * c_in * c_out + 9 * c_out * c_out + c_in * c_out + 3 * c_out
+                c_in = c_out
+            if self.attention:
+                total += 2 * widths[0] ** 2
+            return total
+
+        f0, t0 = self.bottom_shape
+        dec = self.decoder_channels
+        decoder = (self.s_dim + 1) * dec[0] * f0 * t0 + 3 * dec[-1] * 9
+        for c_in, c_out in itertools.pairwise(dec):
+            decoder += 9 * c_in * c_out + 9 * c_out * c_out + c_in * c_out + 3 * c_out
+            decoder += 2 * self.n_classes * (c_in + c_out)  # conditional batch-norm gains and biases
+        if self.attention:
+            decoder += 2 * dec[-2] ** 2
+        pooled = self.pooled_features
+        return {
+            "encoder": trunk(self.trunk_channels) + (pooled + 1) * (self.z_dim + self.s_dim),
+            "decoder": decoder,
+            "classifier": (self.z_dim + 1) * hidden + (hidden + 1) * self.n_classes,
+            "d_x": trunk(self.d_trunk_channels) + (self.n_classes + 1) * self.d_trunk_channels[-1],
+            "d_latent": (self.s_dim + 1) * hidden + (hidden + 1) * hidden + hidden + 1,
+        }
 
     def check_trainable(self) -> None:
         """Refuse a config whose encoder cannot produce full-rank latents.

@@ -2,6 +2,7 @@
 
 import json
 import os
+import tracemalloc
 import warnings
 
 import pytest
@@ -17,7 +18,8 @@ from gaae_models.checkpoint import (
     save_checkpoint,
     verify_checkpoint,
 )
-from gaae_models.errors import CheckpointError
+from gaae_models.config import ModelConfig
+from gaae_models.errors import CheckpointError, ConfigError
 
 FILES = ("model.safetensors", "optim.safetensors", "optim.json", "meta.json", "checksums.json")
 
@@ -174,3 +176,76 @@ def test_fit_resume_skips_a_truncated_checkpoint(tiny_data, tmp_path):
     result = CliRunner().invoke(gaae_main, [*args, "--resume"])
     assert result.exit_code == 2
     assert result.output.startswith("Error: no intact checkpoint") and "Traceback" not in result.output
+
+
+# --- model configs are bounded before anything is allocated ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("ch", 10**7),
+        ("z_dim", 10**6),
+        ("s_dim", 10**6),
+        ("n_classes", 10**8),
+        ("input_shape", (2**20, 128)),
+        ("encoder_channels", (8, 8, 16, 32, 64, 10**6)),
+        ("generator_channels", (10**6, 64, 64, 32, 16, 16, 8)),
+    ],
+)
+def test_an_absurd_size_names_the_field(field, value):
+    with pytest.raises(ConfigError, match=f"{field}=.*too large"):
+        ModelConfig(**{field: value})
+
+
+def test_the_parameter_ceiling_is_computed_from_the_config():
+    # every field in range, but together about 1e10 parameters: refused before any allocation
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match=r"about .* parameters .*ceiling of 1e\+09.*ch=1000"):
+            ModelConfig(ch=1000)
+        assert tracemalloc.get_traced_memory()[1] < 10**7
+    finally:
+        tracemalloc.stop()
+    paper = ModelConfig()  # the paper's model is far below the ceiling
+    assert 5 * 10**6 < sum(paper.parameter_counts().values()) < 2 * 10**7
+
+
+def test_parameter_counts_match_the_built_networks():
+    from gaae_models import networks
+
+    cfg = ModelConfig(ch=2, z_dim=16, s_dim=12, n_classes=3)
+    built = {
+        "encoder": networks.Encoder(cfg),
+        "decoder": networks.Decoder(cfg),
+        "classifier": networks.Classifier(cfg),
+        "d_x": networks.SampleDiscriminator(cfg),
+        "d_latent": networks.LatentDiscriminator(cfg),
+    }
+    for name, estimate in cfg.parameter_counts().items():
+        actual = sum(p.numel() for p in built[name].parameters())
+        assert abs(estimate - actual) <= 0.02 * actual, (name, estimate, actual)
+
+
+def test_a_hub_config_with_a_huge_width_is_a_clear_error_without_allocating(tmp_path):
+    from audiospec import SpectrogramConfig
+    from audiospec.stats import DatasetStats
+    from gaae_models import Encoder
+    from gaae_models.errors import HubError
+    from gaae_models.hub import load_encoder
+
+    folder = tmp_path / "enc"
+    cfg = ModelConfig(ch=1, z_dim=16, s_dim=12, attention=False)
+    stats = DatasetStats(mean=0.0, std=1.0, r=3.0, upper=3.0)
+    Encoder(cfg, audio_config=SpectrogramConfig(), stats=stats).save_pretrained(folder)
+    data = json.loads((folder / "config.json").read_text())
+    data["config"]["ch"] = 10**7
+    data["config"]["encoder_channels"] = None
+    (folder / "config.json").write_text(json.dumps(data))
+    tracemalloc.start()
+    try:
+        with pytest.raises(HubError, match=r"key 'config' is invalid: ch=10000000 is too large"):
+            load_encoder(folder)
+        assert tracemalloc.get_traced_memory()[1] < 5 * 10**7
+    finally:
+        tracemalloc.stop()
