@@ -200,6 +200,24 @@ def crop(
     return out, offset
 
 
+def _unreadable_reason(path: str, exc: BaseException) -> str:
+    """What went wrong when libsndfile could not open ``path`` (it says "System error." for most)."""
+    if not os.path.lexists(path):
+        return "it does not exist"
+    if os.path.islink(path) and not os.path.exists(path):
+        return f"it is a dangling symbolic link (to {os.readlink(path)!r}, which does not exist)"
+    if os.path.isdir(path):
+        return "it is a folder, not a file"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    if not os.path.isfile(path):
+        return "it is not a regular file (a pipe or a device?)"
+    message = str(exc)
+    if "System error" in message or "does not exist or is not a regular file" in message:
+        return "it is not audio in a format libsndfile can decode (WAV, FLAC, OGG, MP3, AIFF, ...)"
+    return message
+
+
 def _read_segment(path: str, start: int, stop: int | None) -> tuple[np.ndarray, int]:
     """Frames [start, stop) of a file (``stop=None``: to its end) as mono float32, and its rate."""
     try:
@@ -209,7 +227,7 @@ def _read_segment(path: str, start: int, stop: int | None) -> tuple[np.ndarray, 
             data = f.read(-1 if stop is None else stop - start, dtype="float32", always_2d=True)
             file_sr = f.samplerate
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(f"cannot read audio file {path!r}: {exc}") from None
+        raise AudioError(f"cannot read audio file {path!r}: {_unreadable_reason(path, exc)}") from None
     y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(y)):
         raise AudioError(f"audio file {path!r} contains non-finite samples (NaN or inf)")
@@ -284,7 +302,7 @@ def _load_clip(
     try:
         info = sf.info(path)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise AudioError(f"cannot read audio file {path!r}: {exc}") from None
+        raise AudioError(f"cannot read audio file {path!r}: {_unreadable_reason(path, exc)}") from None
     if info.frames <= 0:
         raise AudioError(f"audio file {path!r} is empty (0 samples)")
     truncated, declared, readable = _truncation(path, info)
@@ -350,6 +368,11 @@ def write_wav(path: str | os.PathLike, y: np.ndarray, *, sample_rate: int = 1600
     if y.ndim != 1:
         raise ParameterError(f"y must be one mono waveform of shape (n,) (got shape {y.shape})")
     path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ParameterError(f"path={path!r} cannot be written: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ParameterError(f"path={path!r} cannot be written: permission denied on {folder!r}")
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         sf.write(tmp, np.clip(y, -1.0, 1.0), int(sample_rate), subtype="PCM_16", format="WAV")

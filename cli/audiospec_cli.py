@@ -20,7 +20,7 @@ from audiospec.readers import (
     list_nsynth,
     list_sc09,
 )
-from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors
+from gaae_cli._common import OneLineErrorGroup, check_empty_dir, check_overwrite, friendly_errors
 
 __all__ = ["main"]
 
@@ -77,7 +77,7 @@ def _load(
     return config, clip
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(audiospec.__version__, prog_name="audiospec")
 def main() -> None:
     """Audio <-> normalised log-magnitude spectrograms, and audio back with PGHI."""
@@ -96,8 +96,9 @@ def main() -> None:
 @click.option(
     "--stats",
     "stats_path",
-    type=click.Path(exists=True, dir_okay=False),
-    help="DatasetStats JSON to normalise with (default: this clip's own statistics).",
+    type=click.Path(exists=True),
+    help="A cache (its statistics) or a DatasetStats JSON file to normalise with "
+    "[default: this clip's own statistics].",
 )
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @_config_options
@@ -105,11 +106,23 @@ def main() -> None:
 def roundtrip(input_path, output_path, n_iter, stats_path, overwrite, **options):
     """Audio -> normalised spectrogram -> audio (PGHI), written to OUT; prints the spectral convergence."""
     check_overwrite(output_path, overwrite)
+    folder = os.path.dirname(os.path.abspath(output_path))
+    if not os.path.isdir(folder):
+        raise click.BadParameter(f"{output_path!r}: the folder {folder!r} does not exist", param_hint="OUT")
     config, clip = _load(input_path, **options)
     logmag = audiospec.stft_logmag(clip, config=config)
-    if stats_path:
-        with open(stats_path) as f:
-            stats = audiospec.DatasetStats.from_json(f.read())
+    if stats_path and os.path.isdir(stats_path):
+        stats = open_cache(stats_path).stats
+    elif stats_path:
+        try:
+            with open(stats_path) as f:
+                stats = audiospec.DatasetStats.from_json(f.read())
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(
+                f"{stats_path!r} is not a DatasetStats JSON file ({exc}); pass a cache folder or the "
+                "JSON that DatasetStats.to_json writes",
+                param_hint="--stats",
+            ) from None
     else:
         stats = audiospec.dataset_stats(audiospec.partial_stats(logmag, config=config))
     normalised = audiospec.normalize(logmag, stats)

@@ -9,13 +9,20 @@ import click
 
 import gaae_models
 from audiospec import AudiospecError
-from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors, resolve_device, threads_option
+from gaae_cli._common import (
+    OneLineErrorGroup,
+    check_empty_dir,
+    check_overwrite,
+    friendly_errors,
+    resolve_device,
+    threads_option,
+)
 from gaae_models.errors import GaaeError
 
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(gaae_models.__version__, prog_name="gaae")
 def main() -> None:
     """Guided Adversarial Autoencoder: training, sampling, evaluation and feature extraction."""

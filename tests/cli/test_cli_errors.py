@@ -1,0 +1,104 @@
+"""Issue 12: bad input to the CLIs is one ``Error:`` line and exit code 2, never a traceback."""
+
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from gaae_cli._common import default_threads
+from gaae_cli.audiospec_cli import main as audiospec_main
+from gaae_cli.gaae_cli import main as gaae_main
+
+
+@pytest.fixture
+def wav(tmp_path):
+    t = np.arange(22050) / 22050
+    path = tmp_path / "a.wav"
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050)
+    return str(path)
+
+
+def one_error_line(result, *needles):
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_roundtrip_to_a_missing_folder(wav, tmp_path):
+    result = CliRunner().invoke(audiospec_main, ["roundtrip", wav, str(tmp_path / "nope" / "out.wav")])
+    one_error_line(result, "does not exist", "nope")
+    assert not os.path.exists(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda p: None, "it does not exist"),
+        (lambda p: os.symlink(p + ".gone", p), "dangling symbolic link"),
+        (lambda p: open(p, "wb").write(b"not audio" * 20), "not audio in a format"),
+        (lambda p: os.mkdir(p), "is a directory"),
+    ],
+)
+def test_unreadable_inputs_say_what_happened(tmp_path, make, reason):
+    path = str(tmp_path / "in.mp3")
+    make(path)
+    result = CliRunner().invoke(audiospec_main, ["roundtrip", path, str(tmp_path / "out.wav")])
+    line = one_error_line(result, reason)
+    assert "System error" not in line
+
+
+def test_permission_denied_is_named(wav, monkeypatch):
+    import soundfile
+
+    from audiospec.errors import AudioError
+    from audiospec.io import load_clip
+
+    def refuse(*args, **kwargs):
+        raise soundfile.LibsndfileError(2, "Error opening: ")
+
+    monkeypatch.setattr(soundfile, "info", refuse)  # root reads every file: simulate the refusal
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(AudioError, match="permission denied"):
+        load_clip(wav)
+
+
+def test_roundtrip_stats_from_a_cache_or_a_bad_file(wav, tmp_path, tiny_data):
+    out = str(tmp_path / "out.wav")
+    result = CliRunner().invoke(audiospec_main, ["roundtrip", wav, out, "--stats", tiny_data["train"]])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(audiospec_main, ["roundtrip", wav, out + "2", "--stats", wav])
+    one_error_line(result, "--stats", "not a DatasetStats JSON file")
+
+
+@pytest.mark.parametrize(
+    ("main", "args", "needle"),
+    [
+        (audiospec_main, ["roundtrip"], "Missing argument 'IN'"),
+        (audiospec_main, ["roundtrip", "a.wav", "b.wav", "--n-iter", "-1"], "--n-iter"),
+        (gaae_main, ["fit", ".", "--out", "x", "--batch-size", "0"], "--batch-size"),
+        (gaae_main, ["bogus"], "No such command 'bogus'"),
+    ],
+)
+def test_usage_errors_are_one_line(main, args, needle):
+    line = one_error_line(CliRunner().invoke(main, args), needle)
+    assert "--help" in line
+
+
+def test_device_defaults_to_auto_and_threads_everywhere():
+    for name in ("fit", "sample", "evaluate", "demo", "features", "predict", "export"):
+        params = {p.name: p for p in gaae_main.commands[name].params}
+        assert "threads" in params, name
+        if "device" in params:
+            assert params["device"].default == "auto", name
+
+
+def test_default_threads_honours_omp_num_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert 1 <= default_threads() <= (os.cpu_count() or 1)
