@@ -138,6 +138,8 @@ class SpectrogramCache:
         return record
 
     def _check(self, indices: np.ndarray) -> np.ndarray:
+        if indices.size == 0:  # np.asarray([]) is float64: an empty selection is still a selection
+            indices = indices.astype(np.int64)
         if indices.dtype.kind not in "iu":
             raise ParameterError(f"indices must be integers (got dtype {indices.dtype})")
         n = len(self)

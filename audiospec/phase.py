@@ -244,6 +244,10 @@ def griffin_lim(
     return out.reshape(*mag.shape[:-2], out.shape[-1])
 
 
+#: The largest log-magnitude whose exp() is a finite float32 (about 88.7 nepers).
+_MAX_LOGMAG: float = float(np.log(np.finfo(np.float32).max))
+
+
 def reconstruct(
     spectrogram: np.ndarray,
     *,
@@ -306,6 +310,17 @@ def reconstruct(
     else:
         logmag = spectrogram.astype(np.float64)
         floor = math.log(config.amin)
+    peak = float(np.max(logmag)) if logmag.size else 0.0
+    if peak > _MAX_LOGMAG:
+        where = (
+            f"normalised values must lie in [-1, 1] (got max {float(np.max(spectrogram)):.4g}), "
+            f"which map to log-magnitudes up to {float(denormalize(np.float64(1.0), stats)):.4g}"
+            if stats is not None
+            else f"log-magnitudes (nepers) must be <= {_MAX_LOGMAG:.4g} (got max {peak:.4g})"
+        )
+        raise ParameterError(
+            f"spectrogram is out of range: its magnitudes overflow float32 (exp({peak:.4g})); {where}"
+        )
     magnitude = np.exp(logmag)
     if method == "pghi":
         phase = pghi_phase(logmag, config=config, tol=tol, floor=floor, rng=rng, n_jobs=n_jobs)

@@ -437,11 +437,23 @@ def normalize(logmag: np.ndarray, stats: DatasetStats) -> np.ndarray:
     Returns
     -------
     np.ndarray, same shape and float dtype, values in [-1, 1].
+
+    Raises
+    ------
+    ParameterError
+        If ``logmag`` is not floating point or holds NaN or infinite values (clipping would
+        otherwise turn them into plausible-looking -1 or 1, or keep NaN).
     """
     stats = _valid_stats(stats)
     logmag = np.asarray(logmag)
     if logmag.dtype.kind != "f":
         raise ParameterError(f"logmag must be a floating-point array (got dtype {logmag.dtype})")
+    bad = logmag.size - int(np.count_nonzero(np.isfinite(logmag)))
+    if bad:
+        raise ParameterError(
+            f"logmag contains {bad} non-finite value(s) (NaN or inf) of {logmag.size}; "
+            "normalize needs finite log-magnitudes (check the audio or the STFT input)"
+        )
     # one affine map and one clip: the map is increasing, so clipping its output to [-1, 1] is
     # clipping the standardised value to [-r, upper]
     scale = 2.0 / (stats.std * (stats.upper + stats.r))
