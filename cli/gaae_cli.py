@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import click
@@ -152,6 +153,7 @@ def fit(
     if in_memory:
         train_fields["in_memory"] = True
     train = TrainConfig.from_dict(train_fields)
+    _check_data(cache, eval_cache, train.batch_size)
     model = model_config(preset, **{**paper_model, **file_overrides["model"], **cli_overrides["model"]})
     summary = run_fit(
         cache,
@@ -402,6 +404,30 @@ def demo(out_dir, quick, labelled_fraction, seed, device, quiet):
         f"  summary          {os.path.join(out_dir, 'summary.json')}",
     ]
     click.echo("\n".join(lines))
+
+
+def _check_data(cache_path: str, eval_cache: str | None, batch_size: int) -> None:
+    """Refuse a batch larger than the cache; warn when the test cache has other statistics."""
+    from audiospec.cache import open_cache
+
+    cache = open_cache(cache_path)
+    if batch_size > len(cache):
+        raise click.BadParameter(
+            f"batch_size={batch_size} is larger than the {len(cache)} items of {cache_path}; "
+            f"use at most {len(cache)}",
+            param_hint="--batch-size",
+        )
+    if eval_cache:
+        mine, theirs = cache.stats, open_cache(eval_cache).stats
+        fields = ("mean", "std", "r", "upper")
+        if any(not math.isclose(getattr(mine, k), getattr(theirs, k), rel_tol=1e-6) for k in fields):
+            click.echo(
+                f"Warning: --eval-cache {eval_cache} was normalised with other statistics than {cache_path} "
+                f"(mean {theirs.mean:.4g} vs {mine.mean:.4g}, std {theirs.std:.4g} vs {mine.std:.4g}), so "
+                "its accuracy is not comparable; rebuild it with "
+                f"audiospec build-cache --stats-from {cache_path}",
+                err=True,
+            )
 
 
 def _health_lines(h: dict) -> list[str]:

@@ -102,3 +102,28 @@ def test_default_threads_honours_omp_num_threads(monkeypatch):
     assert default_threads() == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert 1 <= default_threads() <= (os.cpu_count() or 1)
+
+
+def test_fit_refuses_a_batch_larger_than_the_cache(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        gaae_main, ["fit", tiny_data["train"], "--out", str(out), "--batch-size", "1000"]
+    )
+    one_error_line(result, "batch_size=1000 is larger than the", "--batch-size")
+    assert not out.exists()
+
+
+def test_an_eval_cache_with_other_statistics_is_reported(tiny_data, tmp_path, capsys):
+    from audiospec.cache import build_cache
+    from audiospec.readers import list_nsynth
+    from gaae_cli.gaae_cli import _check_data
+
+    own = str(tmp_path / "own.zarr")
+    nsynth = os.path.join(os.path.dirname(tiny_data["train"]), "nsynth")
+    build_cache(list_nsynth(nsynth, split="test", sources=("all",)), own, workers=1, progress=False)
+
+    _check_data(tiny_data["train"], tiny_data["test"], 2)  # built with --stats-from train: silent
+    assert capsys.readouterr().err == ""
+    _check_data(tiny_data["train"], own, 2)  # the same audio, but its own statistics
+    err = capsys.readouterr().err
+    assert err.startswith("Warning: --eval-cache") and f"--stats-from {tiny_data['train']}" in err
