@@ -21,6 +21,7 @@ __all__ = [
     "threads_option",
     "EXIT_USAGE",
     "OneLineErrorGroup",
+    "skip_line",
 ]
 
 EXIT_USAGE = 2
@@ -46,6 +47,14 @@ class OneLineErrorGroup(click.Group):
             click.echo("Aborted!", err=True)
             sys.exit(1)
         sys.exit(0)
+
+
+def skip_line(path: str, reason: str, *, root: str | None = None) -> str:
+    """``"PATH: REASON"`` with the path said once: its quoted mentions inside ``reason`` are dropped."""
+    names = {str(path), os.path.abspath(os.path.join(root, path)) if root else os.path.abspath(path)}
+    for name in names:
+        reason = reason.replace(f" {name!r}", "")
+    return f"{path}: {reason}"
 
 
 def _show_warning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:

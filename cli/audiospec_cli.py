@@ -20,7 +20,7 @@ from audiospec.readers import (
     list_nsynth,
     list_sc09,
 )
-from gaae_cli._common import OneLineErrorGroup, check_empty_dir, check_overwrite, friendly_errors
+from gaae_cli._common import OneLineErrorGroup, check_empty_dir, check_overwrite, friendly_errors, skip_line
 
 __all__ = ["main"]
 
@@ -445,7 +445,7 @@ def _build(
     if report.n_skipped:
         click.echo(f"skipped {report.n_skipped} file(s):", err=True)
         for record in report.skipped[:20]:
-            click.echo(f"  {record['path']}: {record['reason']}", err=True)
+            click.echo(f"  {skip_line(record['path'], record['reason'], root=listing.root)}", err=True)
         if report.n_skipped > 20:
             click.echo(f"  ... and {report.n_skipped - 20} more (audiospec info {out})", err=True)
     if report.warnings:
@@ -597,12 +597,12 @@ def info(cache_path, as_json):
         )
     click.echo(f"  skipped files: {len(cache.skipped)}")
     for record in cache.skipped:
-        click.echo(f"    {record['path']}: {record['reason']}")
+        click.echo(f"    {skip_line(record['path'], record['reason'], root=cache.attrs.get('root'))}")
     warnings = cache.attrs.get("warnings", [])
     if warnings:
         click.echo(f"  files kept with a warning: {len(warnings)}")
         for record in warnings:
-            click.echo(f"    {record['path']}: {record['reason']}")
+            click.echo(f"    {skip_line(record['path'], record['reason'], root=cache.attrs.get('root'))}")
 
 
 @main.command()
@@ -620,19 +620,27 @@ def info(cache_path, as_json):
     help="Fast Griffin-Lim iterations after PGHI.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace WAVs of the same names in OUT_DIR.")
 @friendly_errors(AudiospecError)
-def invert(cache_path, out_dir, indices, n_items, n_iter, seed):
+def invert(cache_path, out_dir, indices, n_items, n_iter, seed, overwrite):
     """Write WAVs of cache items, rebuilt from their normalised spectrograms with PGHI (+ FGLA)."""
     cache = open_cache(cache_path)
     indices = list(indices) or list(range(min(n_items, len(cache))))
     spectrograms, labels = cache.batch(indices)
+    paths = [
+        os.path.join(out_dir, f"item-{index:06d}-{_label_name(cache, int(label))}.wav")
+        for index, label in zip(indices, labels, strict=True)
+    ]
+    existing = [p for p in paths if os.path.exists(p)]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise click.UsageError(f"{existing[0]}{more} already exists; pass --overwrite to replace it")
     audio = audiospec.reconstruct(
         spectrograms, config=cache.config, stats=cache.stats, n_iter=n_iter, rng=seed
     )
     os.makedirs(out_dir, exist_ok=True)
-    for index, label, y in zip(indices, labels, audio, strict=True):
-        name = f"item-{index:06d}-{_label_name(cache, int(label))}.wav"
-        audiospec.write_wav(os.path.join(out_dir, name), y, sample_rate=cache.config.sample_rate)
+    for path, y in zip(paths, audio, strict=True):
+        audiospec.write_wav(path, y, sample_rate=cache.config.sample_rate)
     click.echo(f"wrote {len(indices)} WAV file(s) to {out_dir}")
 
 

@@ -13,7 +13,7 @@ import time
 import click
 
 from audiospec import AudiospecError
-from gaae_cli._common import check_overwrite, friendly_errors, threads_option
+from gaae_cli._common import check_overwrite, friendly_errors, skip_line, threads_option
 from gaae_models.errors import GaaeError
 
 __all__ = ["push", "features"]
@@ -177,7 +177,7 @@ def features(
     encoder = load_encoder(model_ref, revision=revision, token=token)
 
     def report(path: str, reason: str) -> None:
-        tqdm.write(f"skipped {path}: {reason}", file=sys.stderr)
+        tqdm.write(f"skipped {skip_line(path, reason)}", file=sys.stderr)
 
     result = extract_features(
         encoder,

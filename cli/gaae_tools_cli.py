@@ -15,7 +15,7 @@ import time
 import click
 
 from audiospec import AudiospecError
-from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors, threads_option
+from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors, skip_line, threads_option
 from gaae_models.errors import GaaeError
 
 __all__ = ["export", "predict", "plot_log"]
@@ -177,7 +177,7 @@ def predict(
     model = AudioClassifier.from_pretrained(model_ref, revision=revision, token=token)
 
     def report(path: str, reason: str) -> None:
-        tqdm.write(f"skipped {path}: {reason}", file=sys.stderr)
+        tqdm.write(f"skipped {skip_line(path, reason)}", file=sys.stderr)
 
     results, skipped = model.predict_files(
         inputs, hop=hop, batch_size=batch_size, device=device, progress=not quiet, on_skip=report

@@ -127,3 +127,25 @@ def test_an_eval_cache_with_other_statistics_is_reported(tiny_data, tmp_path, ca
     _check_data(tiny_data["train"], own, 2)  # the same audio, but its own statistics
     err = capsys.readouterr().err
     assert err.startswith("Warning: --eval-cache") and f"--stats-from {tiny_data['train']}" in err
+
+
+def test_invert_refuses_to_overwrite_without_the_flag(tiny_data, tmp_path):
+    out = tmp_path / "wavs"
+    args = ["invert", tiny_data["train"], str(out), "--n", "1", "--n-iter", "0"]
+    assert CliRunner().invoke(audiospec_main, args).exit_code == 0
+    (wav,) = out.iterdir()
+    before = wav.stat().st_mtime_ns
+    one_error_line(CliRunner().invoke(audiospec_main, args), "already exists", "--overwrite")
+    assert wav.stat().st_mtime_ns == before
+    assert CliRunner().invoke(audiospec_main, [*args, "--overwrite"]).exit_code == 0
+
+
+def test_skip_lines_name_each_path_once(tmp_path):
+    from gaae_cli._common import skip_line
+
+    full = str(tmp_path / "x" / "c.mp3")
+    reason = f"cannot read audio file {full!r}: it is not audio"
+    assert (
+        skip_line("x/c.mp3", reason, root=str(tmp_path)) == "x/c.mp3: cannot read audio file: it is not audio"
+    )
+    assert skip_line(full, reason) == f"{full}: cannot read audio file: it is not audio"
