@@ -25,6 +25,17 @@ class CacheSource:
         self.labels = self.cache.labels
         self._memory = self.cache[:] if in_memory else None
 
+    def __getstate__(self) -> dict:
+        """Pickled as the cache's path (reopened in the other process: a zarr group does not cross
+        processes) and, with ``in_memory``, the loaded array."""
+        state = dict(self.__dict__)
+        state["cache"] = self.cache.path
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.cache = open_cache(state["cache"])
+
     def __len__(self) -> int:
         return len(self.cache)
 

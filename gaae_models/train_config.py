@@ -55,6 +55,7 @@ BOOKKEEPING_FIELDS: tuple[str, ...] = (
     "n_sample_wavs",
     "eval_batch_size",
     "in_memory",
+    "loader_workers",
 )
 
 
@@ -152,6 +153,9 @@ class TrainConfig:
     n_sample_wavs: int = 3
     eval_batch_size: int = 64
     in_memory: bool = False
+    #: DataLoader worker processes that prefetch the batches (gaae_models.batches.loader_workers);
+    #: None: 0 on a CPU or with in_memory, up to 4 on a GPU. The batches are the same either way.
+    loader_workers: int | None = None
     amp: str = "auto"  #: "auto" (bf16 on CUDA, fp32 on CPU), "bf16" or "off"
     #: torch.compile the GAAE's networks (gaae_models.compiling.compile_gaae; spectral norm then runs
     #: one power iteration per step instead of one per forward)
@@ -174,6 +178,14 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{name}={value!r} must be a positive integer")
+        if self.loader_workers is not None and (
+            isinstance(self.loader_workers, bool)
+            or not isinstance(self.loader_workers, int)
+            or self.loader_workers < 0
+        ):
+            raise ConfigError(
+                f"loader_workers={self.loader_workers!r} must be null (auto) or an integer >= 0"
+            )
         if self.labelled_batch_size is not None and (
             isinstance(self.labelled_batch_size, bool)
             or not isinstance(self.labelled_batch_size, int)

@@ -27,7 +27,6 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -36,9 +35,19 @@ import torch
 import torch.nn.functional as F
 
 from audiospec.cache import open_cache
+from gaae_models.batches import (
+    _STREAM_HEALTH,
+    Batch,
+    TrainingData,
+    batch_maker,
+    loader_workers,
+    prepare_data,
+    spec_augment,
+    step_batches,
+    to_device,
+)
 from gaae_models.checkpoint import load_checkpoint, resume_checkpoint, save_checkpoint
 from gaae_models.config import ModelConfig
-from gaae_models.data import CacheSource, batch_indices, labelled_subset, step_generator
 from gaae_models.distributed import DistInfo, average_gradients, barrier, init_distributed
 from gaae_models.errors import CheckpointError, ConfigError
 from gaae_models.health import format_health, gaae_health, gradient_shares
@@ -72,16 +81,6 @@ __all__ = [
 #: 2: configs record the departures from the paper (ModelConfig cbn_sn / s_norm, widths; TrainConfig
 #: gen_latent ... dx_labelled_weight); format-1 runs load with their implicit values (from_stored).
 RUN_FORMAT_VERSION = 2
-(
-    _STREAM_UNLABELLED,
-    _STREAM_LABELLED,
-    _STREAM_PRIOR,
-    _STREAM_LABELS,
-    _STREAM_AUGMENT,
-    _STREAM_PRIOR_G,
-    _STREAM_LABELS_G,
-    _STREAM_HEALTH,
-) = range(8)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -112,136 +111,6 @@ class GAAE(torch.nn.Module):
 def hinge_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Discriminator hinge loss: mean relu(1 - real) + mean relu(1 + fake)."""
     return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
-
-
-def spec_augment(
-    x: torch.Tensor,
-    *,
-    generator: torch.Generator,
-    n_masks: int = 2,
-    max_freq: int = 24,
-    max_time: int = 16,
-    value: float = -1.0,
-) -> torch.Tensor:
-    """SpecAugment-style masking (Park et al., 2019): ``n_masks`` frequency and time bands per item.
-
-    x: (B, 1, F, T) normalised spectrograms; masked bins are set to ``value`` (the clip floor, -1).
-    Returns a new tensor.
-    """
-    b, _, n_freq, n_time = x.shape
-    out = x.clone()
-    f_idx = torch.arange(n_freq).view(1, -1)
-    t_idx = torch.arange(n_time).view(1, -1)
-    for _ in range(n_masks):
-        width = torch.randint(0, max_freq + 1, (b, 1), generator=generator)
-        start = (torch.rand((b, 1), generator=generator) * (n_freq - width + 1)).long()
-        mask = (f_idx >= start) & (f_idx < start + width)  # (B, F)
-        out = out.masked_fill(mask.view(b, 1, n_freq, 1).to(out.device), value)
-        width = torch.randint(0, max_time + 1, (b, 1), generator=generator)
-        start = (torch.rand((b, 1), generator=generator) * (n_time - width + 1)).long()
-        mask = (t_idx >= start) & (t_idx < start + width)
-        out = out.masked_fill(mask.view(b, 1, 1, n_time).to(out.device), value)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------
-# data
-
-
-@dataclass
-class TrainingData:
-    """The unlabelled pool, the labelled pool and the label names of a run.
-
-    ``sources[0]`` is the training cache; with a labelled cache, ``sources[1]`` is that cache and its
-    items join the unlabelled pool too. Pools hold global indices over the concatenated sources.
-    """
-
-    sources: list[CacheSource]
-    unlabelled: np.ndarray
-    labelled: np.ndarray
-    labelled_targets: np.ndarray
-    label_names: list[str]
-    description: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self._offsets = np.cumsum([0] + [len(s) for s in self.sources])
-        self._lookup = dict(zip(self.labelled.tolist(), self.labelled_targets.tolist(), strict=True))
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.label_names)
-
-    def get(self, indices: np.ndarray) -> torch.Tensor:
-        """Spectrograms (B, 1, F, T) of global indices, in the given order."""
-        offsets = self._offsets
-        out = [None] * len(indices)
-        for k, source in enumerate(self.sources):
-            mask = (indices >= offsets[k]) & (indices < offsets[k + 1])
-            if mask.any():
-                data = source.get(indices[mask] - offsets[k])
-                for pos, row in zip(np.flatnonzero(mask), data, strict=True):
-                    out[pos] = row
-        return torch.stack(out)
-
-    def target(self, indices: np.ndarray) -> torch.Tensor:
-        """Labels of labelled-pool items given by global index."""
-        return torch.tensor([self._lookup[int(i)] for i in indices], dtype=torch.long)
-
-
-def prepare_data(cache_path: str, train: TrainConfig) -> TrainingData:
-    """Open the caches and choose the labelled subset (seeded and stratified).
-
-    The unsupervised BigGAN uses no labels: its labelled pool is empty and the cache may be
-    unlabelled. The supervised BigGAN uses every label unless a fraction is given.
-    """
-    main = CacheSource(cache_path, in_memory=train.in_memory)
-    sources = [main]
-    if train.model == "biggan-unsupervised":
-        if train.labelled_fraction is not None or train.labelled_cache:
-            raise ConfigError(
-                "the unsupervised BigGAN uses no labels: drop --labelled-fraction / --labelled-cache"
-            )
-        names = list(main.cache.label_names) if main.cache.has_labels else []
-        labelled = np.zeros(0, np.int64)
-        targets = np.zeros(0, np.int64)
-        how = {"n_labelled": 0}
-    elif train.labelled_cache:
-        guide = CacheSource(train.labelled_cache, in_memory=train.in_memory)
-        if not guide.cache.has_labels:
-            raise ConfigError(f"labelled_cache={train.labelled_cache!r} has no labels")
-        if guide.cache.config != main.cache.config:
-            raise ConfigError(
-                "labelled_cache was built with another transform config than the training cache"
-            )
-        sources.append(guide)
-        known = np.flatnonzero(guide.labels >= 0)
-        labelled = known + len(main)
-        targets = guide.labels[known]
-        names = guide.cache.label_names
-        how = {"labelled_cache": os.path.abspath(train.labelled_cache), "n_labelled": int(known.size)}
-    else:
-        if not main.cache.has_labels:
-            raise ConfigError(
-                f"the cache {cache_path!r} has no labels: pass --labelled-cache OTHER to take the guidance "
-                "from a labelled cache"
-            )
-        names = main.cache.label_names
-        fraction = 1.0 if train.labelled_fraction is None else train.labelled_fraction
-        labelled = labelled_subset(main.labels, fraction, n_classes=len(names), seed=train.seed)
-        targets = main.labels[labelled]
-        how = {"labelled_fraction": fraction, "n_labelled": int(labelled.size)}
-    if len(names) < 2 and train.model != "biggan-unsupervised":
-        raise ConfigError(f"the labels {names} give fewer than 2 classes")
-    unlabelled = np.arange(sum(len(s) for s in sources))
-    description = {
-        "cache": os.path.abspath(cache_path),
-        "cache_items": len(main),
-        "cache_stats": {k: v for k, v in main.cache.stats.to_dict().items() if k != "partial"},
-        "label_names": list(names),
-        "per_class_labelled": {names[k]: int(np.sum(targets == k)) for k in range(len(names))},
-        **how,
-    }
-    return TrainingData(sources, unlabelled, labelled, targets.astype(np.int64), list(names), description)
 
 
 def _one_hot(labels: torch.Tensor, k: int) -> torch.Tensor:
@@ -520,45 +389,11 @@ class GAAETrainer:
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
     # -- one iteration ----------------------------------------------------------------------------
-    def make_batch(self, step: int, rank: int | None = None) -> dict[str, torch.Tensor]:
-        """The minibatches and random draws of ``step`` for ``rank`` (a pure function of them)."""
+    def make_batch(self, step: int, rank: int | None = None) -> Batch:
+        """The minibatches and random draws of ``step`` for ``rank`` (a pure function of them,
+        :func:`gaae_models.batches.gaae_batch`), on the trainer's device."""
         rank = self.dist.rank if rank is None else rank
-        t, seed, k = self.train, self.train.seed, self.data.n_classes
-        idx = batch_indices(
-            self.data.unlabelled, t.batch_size, seed=seed, step=step, stream=_STREAM_UNLABELLED, rank=rank
-        )
-        lab = batch_indices(
-            self.data.labelled, t.labelled_batch, seed=seed, step=step, stream=_STREAM_LABELLED, rank=rank
-        )
-
-        def draws(prior_stream: int, label_stream: int) -> tuple[torch.Tensor, torch.Tensor]:
-            prior = torch.randn(
-                t.batch_size, self.cfg.s_dim, generator=step_generator(seed, step, prior_stream, rank)
-            )
-            labels = torch.randint(
-                k, (t.batch_size,), generator=step_generator(seed, step, label_stream, rank)
-            )
-            return prior, labels
-
-        prior, y_r = draws(_STREAM_PRIOR, _STREAM_LABELS)
-        prior_g, y_r_g = draws(_STREAM_PRIOR_G, _STREAM_LABELS_G) if t.fresh_g_draws else (prior, y_r)
-        x_l = self.data.get(lab)
-        x_l_aug = (
-            spec_augment(x_l, generator=step_generator(seed, step, _STREAM_AUGMENT, rank))
-            if t.guidance_augment
-            else x_l
-        )
-        dev = self.device
-        return {
-            "x": self.data.get(idx).to(dev),
-            "x_l": x_l.to(dev),
-            "x_l_aug": x_l_aug.to(dev),
-            "y_l": self.data.target(lab).to(dev),
-            "s_prior": prior.to(dev),
-            "y_r": y_r.to(dev),
-            "s_prior_g": prior_g.to(dev),
-            "y_r_g": y_r_g.to(dev),
-        }
+        return to_device(batch_maker("gaae", self.data, self.train, self.cfg.s_dim, rank)(step), self.device)
 
     def d_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """The D_x and D_latent hinge losses (their sum) and metrics; G's outputs carry no gradient."""
@@ -652,11 +487,12 @@ class GAAETrainer:
         }
         return terms, metrics
 
-    def train_step(self, step: int) -> dict[str, float]:
-        """One iteration: D step, then E/G/C step, then EMA. Returns the metrics."""
+    def train_step(self, step: int, batch: Batch | None = None) -> dict[str, float]:
+        """One iteration: D step, then E/G/C step, then EMA. Returns the metrics. ``batch`` is
+        :meth:`make_batch` of ``step`` (made here when not given)."""
         m = self.model
         m.train()
-        batch = self.make_batch(step)
+        batch = self.make_batch(step) if batch is None else batch
         # D step (E, G, C frozen)
         m.d_x.requires_grad_(True)
         m.d_latent.requires_grad_(True)
@@ -758,24 +594,17 @@ class CNNTrainer:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"opt": self.opt}
 
-    def train_step(self, step: int) -> dict[str, float]:
-        t = self.train
-        idx = batch_indices(
-            self.data.labelled,
-            t.batch_size,
-            seed=t.seed,
-            step=step,
-            stream=_STREAM_LABELLED,
-            rank=self.dist.rank,
-        )
-        x = self.data.get(idx)
-        if t.spec_augment:
-            x = spec_augment(x, generator=step_generator(t.seed, step, _STREAM_AUGMENT, self.dist.rank))
-        y = self.data.target(idx).to(self.device)
+    def make_batch(self, step: int) -> Batch:
+        """The labelled minibatch of ``step`` (:func:`gaae_models.batches.cnn_batch`) on the device."""
+        return to_device(batch_maker("cnn", self.data, self.train, 0, self.dist.rank)(step), self.device)
+
+    def train_step(self, step: int, batch: Batch | None = None) -> dict[str, float]:
+        batch = self.make_batch(step) if batch is None else batch
+        x, y = batch["x"], batch["y"]
         self.model.train()
         self.opt.zero_grad(set_to_none=True)
         with self.autocast:
-            logits = self.model(x.to(self.device))
+            logits = self.model(x)
             loss = F.cross_entropy(logits.float(), y)
         loss.backward()
         average_gradients(list(self.model.parameters()), self.dist)
@@ -846,28 +675,15 @@ class BigGANTrainer:
     def _y(self, labels: torch.Tensor) -> torch.Tensor | None:
         return _one_hot(labels.to(self.device), self.data.n_classes) if self.conditional else None
 
-    def make_batch(self, step: int) -> dict[str, torch.Tensor]:
-        """The real minibatch (and its labels), prior samples and fake labels of ``step``."""
-        t, seed, rank = self.train, self.train.seed, self.dist.rank
-        pool = self.data.labelled if self.conditional else self.data.unlabelled
-        stream = _STREAM_LABELLED if self.conditional else _STREAM_UNLABELLED
-        idx = batch_indices(pool, t.batch_size, seed=seed, step=step, stream=stream, rank=rank)
-        prior = torch.randn(
-            t.batch_size, self.cfg.s_dim, generator=step_generator(seed, step, _STREAM_PRIOR, rank)
-        )
-        batch = {"x": self.data.get(idx).to(self.device), "s_prior": prior.to(self.device)}
-        if self.conditional:
-            batch["y"] = self.data.target(idx).to(self.device)
-            batch["y_r"] = torch.randint(
-                self.data.n_classes,
-                (t.batch_size,),
-                generator=step_generator(seed, step, _STREAM_LABELS, rank),
-            ).to(self.device)
-        return batch
+    def make_batch(self, step: int) -> Batch:
+        """The real minibatch (and its labels), prior samples and fake labels of ``step``
+        (:func:`gaae_models.batches.gan_batch`) on the device."""
+        make = batch_maker(self.train.model, self.data, self.train, self.cfg.s_dim, self.dist.rank)
+        return to_device(make(step), self.device)
 
-    def train_step(self, step: int) -> dict[str, float]:
+    def train_step(self, step: int, batch: Batch | None = None) -> dict[str, float]:
         """One D step and one G step; returns the named losses."""
-        batch = self.make_batch(step)
+        batch = self.make_batch(step) if batch is None else batch
         y_real = self._y(batch["y"]) if self.conditional else None
         y_fake = self._y(batch["y_r"]) if self.conditional else None
         self.decoder.train()
@@ -973,16 +789,15 @@ class BiGANTrainer:
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"opt_g": self.opt_g, "opt_d": self.opt_d, "opt_probe": self.opt_probe}
 
-    def train_step(self, step: int) -> dict[str, float]:
-        t, seed, rank = self.train, self.train.seed, self.dist.rank
-        idx = batch_indices(
-            self.data.unlabelled, t.batch_size, seed=seed, step=step, stream=_STREAM_UNLABELLED, rank=rank
+    def make_batch(self, step: int) -> Batch:
+        """Unlabelled ``x`` and the prior of ``step`` (:func:`gaae_models.batches.bigan_batch`)."""
+        return to_device(
+            batch_maker("bigan", self.data, self.train, self.cfg.z_dim, self.dist.rank)(step), self.device
         )
-        x = self.data.get(idx).to(self.device)
-        prior = torch.randn(
-            t.batch_size, self.cfg.z_dim, generator=step_generator(seed, step, _STREAM_PRIOR, rank)
-        )
-        prior = prior.to(self.device)
+
+    def train_step(self, step: int, batch: Batch | None = None) -> dict[str, float]:
+        batch = self.make_batch(step) if batch is None else batch
+        x, prior = batch["x"], batch["z_prior"]
         for module in (self.decoder, self.d_x, self.feature, self.d_joint):
             module.train()
         d_params = [*self.d_x.parameters(), *self.d_joint.parameters()]
@@ -1254,9 +1069,17 @@ def fit(
     last_eval = None
     last_health: dict[str, float] = {}
     metrics: dict[str, float] = {}
-    for step in range(start_step + 1, train.steps + 1):
+    steps = range(start_step + 1, train.steps + 1)
+    latent_dim = model_config.z_dim if train.model == "bigan" else model_config.s_dim
+    batches = step_batches(
+        batch_maker(train.model, trainer.data, train, latent_dim, dist_info.rank),
+        steps,
+        workers=loader_workers(train, dev),
+        pin_memory=dev.type == "cuda",
+    )
+    for step, batch in zip(steps, batches, strict=True):
         t0 = time.perf_counter()
-        metrics = trainer.train_step(step)
+        metrics = trainer.train_step(step, batch=to_device(batch, dev))
         metrics = {k: float(v) for k, v in metrics.items()}
         if any(not math.isfinite(v) for v in metrics.values()):
             raise ConfigError(f"step {step}: a loss is not finite ({metrics}); lower the learning rates")
