@@ -19,8 +19,11 @@ from gaae_cli._common import (
     threads_option,
 )
 from gaae_models.errors import GaaeError
+from gaae_models.train_config import TrainConfig
 
 __all__ = ["main"]
+
+_TRAIN_DEFAULTS = TrainConfig()  # its defaults, shown in `gaae fit --help`
 
 
 @click.group(cls=OneLineErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,9 +81,24 @@ def main() -> None:
     default=None,
     help="Take the guidance from this cache instead (its items join the unlabelled pool).",
 )
-@click.option("--steps", type=click.IntRange(min=1), default=None)
-@click.option("--batch-size", type=click.IntRange(min=1), default=None)
-@click.option("--seed", type=int, default=None)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Training steps [default: {_TRAIN_DEFAULTS.steps}, or the config file's].",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Items per step (at most the cache's) [default: {_TRAIN_DEFAULTS.batch_size}, or the file's].",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help=f"Seed of the weights and of every draw [default: {_TRAIN_DEFAULTS.seed}, or the config file's].",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @click.option(

@@ -7,20 +7,47 @@ spectrogram (B, 1, 256, 128) in [-1, 1].
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from gaae_models.config import PRESETS, ModelConfig, model_config
 from gaae_models.errors import CheckpointError, ConfigError, GaaeError, HubError
-from gaae_models.networks import (
-    BiGANDiscriminator,
-    Classifier,
-    Decoder,
-    Encoder,
-    GuidedEncoder,
-    LatentDiscriminator,
-    SampleDiscriminator,
-    SimpleCNN,
-    StyleEncoder,
-)
 from gaae_models.train_config import TrainConfig
+
+if TYPE_CHECKING:
+    from gaae_models.networks import (
+        BiGANDiscriminator,
+        Classifier,
+        Decoder,
+        Encoder,
+        GuidedEncoder,
+        LatentDiscriminator,
+        SampleDiscriminator,
+        SimpleCNN,
+        StyleEncoder,
+    )
+
+#: Names imported from :mod:`gaae_models.networks` on first use, so that ``import gaae_models``
+#: (and ``gaae --help``) does not pay for importing torch.
+_NETWORKS = (
+    "BiGANDiscriminator",
+    "Classifier",
+    "Decoder",
+    "Encoder",
+    "GuidedEncoder",
+    "LatentDiscriminator",
+    "SampleDiscriminator",
+    "SimpleCNN",
+    "StyleEncoder",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NETWORKS:
+        from gaae_models import networks
+
+        return getattr(networks, name)
+    raise AttributeError(f"module 'gaae_models' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

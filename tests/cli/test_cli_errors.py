@@ -149,3 +149,15 @@ def test_skip_lines_name_each_path_once(tmp_path):
         skip_line("x/c.mp3", reason, root=str(tmp_path)) == "x/c.mp3: cannot read audio file: it is not audio"
     )
     assert skip_line(full, reason) == f"{full}: cannot read audio file: it is not audio"
+
+
+def test_gaae_help_is_fast_and_fit_help_shows_defaults():
+    import subprocess
+    import sys
+
+    code = "import sys, gaae_cli.gaae_cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # no eager torch import: `gaae --help` stays well under 1 s
+    text = CliRunner().invoke(gaae_main, ["fit", "--help"]).output
+    for default in ("default: 2000", "default: 16", "default: 0", "default: auto", "--threads"):
+        assert default in " ".join(text.split()), default
