@@ -57,6 +57,22 @@ def rate_plain(cache: str, batch_size: int, batches: int, seed: int) -> float:
     return batches * batch_size / (time.perf_counter() - t0)
 
 
+def rate_gaae_steps(cache: str, workers: int, batches: int, warmup: int, seed: int) -> float:
+    """Items/s of what ``gaae fit`` reads: the GAAE's step batches (``gaae_models.batches``) at the
+    paper's batch, 128 unlabelled + 32 guidance items (5 % labelled), through ``step_batches``."""
+    from gaae_models.batches import batch_maker, prepare_data, step_batches
+    from gaae_models.train_config import TrainConfig
+
+    train = TrainConfig(batch_size=128, labelled_batch_size=32, labelled_fraction=0.05, seed=seed)
+    make = batch_maker("gaae", prepare_data(cache, train), train, 128, 0)
+    it = step_batches(make, range(1, warmup + batches + 1), workers=workers)
+    for _ in range(warmup):
+        next(it)
+    t0 = time.perf_counter()
+    n = sum(len(b["x"]) + len(b["x_l"]) for b in it)
+    return n / (time.perf_counter() - t0)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the arguments, measure, print (and write) the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -67,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path)
+    parser.add_argument(
+        "--gaae-steps", action="store_true", help="also time gaae fit's step batches (needs labels)"
+    )
     args = parser.parse_args(argv)
     rows = {"SpectrogramCache.batch (no torch)": [rate_plain(args.cache, args.batch_size, args.batches, r)
                                                   for r in range(args.repeat)]}  # fmt: skip
@@ -75,6 +94,11 @@ def main(argv: list[str] | None = None) -> None:
             rate_loader(args.cache, args.batch_size, w, args.batches, args.warmup, r)
             for r in range(args.repeat)
         ]
+    if args.gaae_steps:
+        for w in args.workers:
+            rows[f"gaae fit step batches (128 + 32) loader_workers={w}"] = [
+                rate_gaae_steps(args.cache, w, args.batches, args.warmup, r) for r in range(args.repeat)
+            ]
     result = {k: {"median": statistics.median(v), "runs": v} for k, v in rows.items()}
     print(f"| reader (batch {args.batch_size}) | items/s (median of {args.repeat}) | vs 1,600 items/s |")
     print("|---|---:|---:|")
