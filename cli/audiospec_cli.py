@@ -416,6 +416,14 @@ def _build(
             f"split {', '.join(splits)} is not a training split: pass --stats-from TRAIN_CACHE to normalise "
             "it with the training statistics (or --own-stats to use its own)"
         )
+    if stats_from is not None:
+        try:
+            open_cache(stats_from)
+        except audiospec.CacheError as exc:
+            raise click.BadParameter(
+                f"{stats_from!r} must be the training split's cache (from audiospec build-cache): {exc}",
+                param_hint="--stats-from",
+            ) from None
     config = SpectrogramConfig(window=window, n_fft=n_fft, hop_length=hop_length, n_samples=n_samples)
     report = build_cache(
         listing,

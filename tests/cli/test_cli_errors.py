@@ -161,3 +161,15 @@ def test_gaae_help_is_fast_and_fit_help_shows_defaults():
     text = CliRunner().invoke(gaae_main, ["fit", "--help"]).output
     for default in ("default: 2000", "default: 16", "default: 0", "default: auto", "--threads"):
         assert default in " ".join(text.split()), default
+
+
+def test_stats_from_a_file_that_is_not_a_cache(tiny_data, tmp_path):
+    text = tmp_path / "stats.txt"
+    text.write_text("not a cache")
+    nsynth = os.path.join(os.path.dirname(tiny_data["train"]), "nsynth")
+    out = tmp_path / "test.zarr"
+    args = ["build-cache", "nsynth", nsynth, str(out), "--split", "test", "--sources", "all"]
+    args += ["--stats-from", str(text)]
+    line = one_error_line(CliRunner().invoke(audiospec_main, args), "--stats-from", "training split's cache")
+    assert "remove" not in line
+    assert not out.exists() and text.read_text() == "not a cache"
