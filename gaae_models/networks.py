@@ -427,7 +427,9 @@ class Decoder(nn.Module):
 class Classifier(nn.Module):
     """The classifier C on the guided latent: Linear(z_dim, 128) -> ReLU -> Linear(128, K) (Table XXII).
 
-    Plain (not spectrally normalised) layers.
+    Plain (not spectrally normalised) layers. With ``config.c_norm="batch"`` (the default; the
+    paper has none), z is first standardised per dimension by a batch norm without affine
+    parameters (batch statistics in training, running statistics in eval mode).
 
     Parameters
     ----------
@@ -442,13 +444,18 @@ class Classifier(nn.Module):
         super().__init__()
         _check_config(config)
         self.config = config
+        self.norm = (
+            nn.BatchNorm1d(config.z_dim, affine=False, eps=config.bn_eps, momentum=config.bn_momentum)
+            if config.c_norm == "batch"
+            else nn.Identity()
+        )
         self.hidden = nn.Linear(config.z_dim, HIDDEN_FEATURES)
         self.out = nn.Linear(HIDDEN_FEATURES, config.n_classes)
         init_weights(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         _check_shape("z", z, (None, self.config.z_dim))
-        return self.out(F.relu(self.hidden(z)))
+        return self.out(F.relu(self.hidden(self.norm(z))))
 
 
 class SampleDiscriminator(nn.Module):

@@ -80,7 +80,8 @@ __all__ = [
 
 #: 2: configs record the departures from the paper (ModelConfig cbn_sn / s_norm, widths; TrainConfig
 #: gen_latent ... dx_labelled_weight); format-1 runs load with their implicit values (from_stored).
-RUN_FORMAT_VERSION = 2
+#: 3: ModelConfig c_norm, TrainConfig lr_ez / ez_beta1 / s_trunk_grad / loader_workers.
+RUN_FORMAT_VERSION = 3
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -353,6 +354,12 @@ class GAAETrainer:
             raise ConfigError(
                 f"batch_size={train.batch_size} but model.s_norm={model_config.s_norm!r} estimates "
                 "statistics of s over the batch: use a batch of at least 2 (or model.s_norm='none')"
+            )
+        if model_config.c_norm == "batch" and min(train.batch_size, train.labelled_batch) < 2:
+            raise ConfigError(
+                f"batch_size={train.batch_size}, labelled_batch_size={train.labelled_batch} but "
+                "model.c_norm='batch' standardises z over each batch: use batches of at least 2 "
+                "(or model.c_norm='none')"
             )
         self.cfg, self.train, self.data, self.device = model_config, train, data, device
         self.dist = dist_info or DistInfo()

@@ -20,7 +20,7 @@ from gaae_models.health import (
     saturation,
     two_sample_accuracy,
 )
-from gaae_models.networks import Decoder, Encoder
+from gaae_models.networks import Classifier, Decoder, Encoder
 from gaae_models.nn import scale_grad
 from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig, departures_from_paper
 from gaae_models.training import GAAETrainer, _labelled_weight, fit, prepare_data
@@ -70,7 +70,11 @@ def test_stored_configs_without_the_new_fields_load_as_they_were_trained():
 def test_departures_are_recorded_and_paper_settings_undo_them():
     cfg, train = model_config("cpu", n_classes=3), TrainConfig()
     record = departures_from_paper(cfg, train)
-    assert record["model"] == {"cbn_sn": [True, False], "s_norm": ["none", "whiten"]}
+    assert record["model"] == {
+        "cbn_sn": [True, False],
+        "s_norm": ["none", "whiten"],
+        "c_norm": ["none", "batch"],
+    }
     assert set(record["train"]) == {k for k, v in PAPER_TRAIN_SETTINGS.items() if getattr(train, k) != v}
     assert {"gen_latent", "fresh_g_draws", "cls_gen_gate", "lr_c"} <= set(record["train"])
     assert "guidance_augment" not in record["train"]  # available, off by default as in the paper
@@ -175,6 +179,26 @@ def test_egc_step_draws_its_own_prior_and_labels(tiny_data):
 def test_a_batch_of_one_is_refused_with_a_clear_error(tiny_data):
     with pytest.raises(ConfigError, match=r"batch_size=1 but model.s_norm='whiten'.*at least 2"):
         _trainer(tiny_data["train"], batch_size=1)
+    with pytest.raises(ConfigError, match=r"labelled_batch_size=1 but model.c_norm='batch'.*at least 2"):
+        _trainer(tiny_data["train"], labelled_batch_size=1)
+
+
+def test_classifier_standardises_z_first():
+    cfg = model_config("cpu", n_classes=3, z_dim=8)
+    torch.manual_seed(0)
+    z = 5.0 + 0.1 * torch.randn(64, 8)  # a common offset and a small spread, as a dense layer gives
+    c = Classifier(cfg).train()
+    for _ in range(300):  # running statistics converge to the data's
+        c(z)
+    c.eval()
+    paper = Classifier(cfg.replace(c_norm="none")).eval()
+    paper.load_state_dict({k: v for k, v in c.state_dict().items() if not k.startswith("norm.")})
+    standardised = (z - z.mean(0)) / z.std(0, unbiased=True)
+    with torch.no_grad():
+        assert torch.allclose(c(z), paper(standardised), atol=2e-2)
+        assert not torch.allclose(paper(z), paper(standardised), atol=1.0)
+    with pytest.raises(ConfigError, match="c_norm='layer' must be one of batch, none"):
+        cfg.replace(c_norm="layer")
 
 
 def test_guidance_pairs_weigh_by_their_share_of_the_data(tiny_data):
@@ -272,7 +296,7 @@ def test_health_and_gradient_shares_are_logged(tiny_data, tmp_path):
         assert 0 <= entry["health/sat_prior"] <= 1 and 0 <= entry["health/s_two_sample_acc"] <= 1
         assert entry["health/rec_ratio"] > 0
     record = json.load(open(tmp_path / "run" / "config.json"))
-    assert record["format_version"] == 2 and record["departures_from_paper"]["train"]["gen_latent"] == [
+    assert record["format_version"] == 3 and record["departures_from_paper"]["train"]["gen_latent"] == [
         "encoder",
         "prior",
     ]
