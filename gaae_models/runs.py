@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from audiospec.config import SpectrogramConfig
 from audiospec.stats import DatasetStats
-from gaae_models.checkpoint import latest_checkpoint, load_checkpoint
+from gaae_models.checkpoint import latest_checkpoint, load_checkpoint, verify_checkpoint
 from gaae_models.config import ModelConfig
 from gaae_models.errors import CheckpointError, ConfigError
 from gaae_models.networks import Classifier, Decoder, Encoder, GuidedEncoder, SimpleCNN
@@ -247,6 +247,7 @@ def load_run(
     checkpoint : str, optional
         A checkpoint folder; the run's latest when omitted.
     device : str or torch.device
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a device.
     use_ema : bool
         Use the EMA generator when the run kept one.
 
@@ -264,17 +265,24 @@ def load_run(
             f"run_dir={run_dir!r} is not a gaae run (no config.json naming a model kind); "
             "pass a folder written by gaae fit"
         )
-    with open(config_path) as f:
-        record = json.load(f)
+    try:
+        with open(config_path) as f:
+            record = json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{config_path} is not valid JSON (truncated or corrupt: {exc})") from None
     path = checkpoint or latest_checkpoint(run_dir)
     if path is None:
         raise CheckpointError(f"the run {run_dir} has no checkpoint yet (train it longer or wait for one)")
-    with open(os.path.join(path, "meta.json")) as f:
-        meta = json.load(f)
+    meta = verify_checkpoint(path)  # whole and uncorrupted, before any network is built
     kind = record["model_kind"]
-    cfg = ModelConfig.from_stored(meta["model"])
+    try:
+        cfg = ModelConfig.from_stored(meta["model"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}/meta.json holds an invalid model config: {exc}") from None
     label_names = list(meta.get("label_names", []))
     audio_config = SpectrogramConfig.from_dict(meta["audio_config"])
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
     keys = _checkpoint_keys(path)
     if kind == "gaae":

@@ -1,5 +1,6 @@
 """Fault injection (issue 12): damaged checkpoints and absurd model configs fail early and clearly."""
 
+import hashlib
 import json
 import os
 import tracemalloc
@@ -171,6 +172,23 @@ def test_fit_resume_skips_a_truncated_checkpoint(tiny_data, tmp_path):
     assert "skipping damaged checkpoint step-0000002" in result.output
     assert json.loads(result.output.strip().splitlines()[-1])["resumed_from"] == 1
     verify_checkpoint(step_dir(out, 2))  # rewritten whole
+    # a run folder whose (consistent, checksummed) meta.json asks for an absurd model
+    from gaae_models.runs import load_run
+
+    assert load_run(out, device="auto").kind == "gaae"
+    meta_path = os.path.join(step_dir(out, 2), "meta.json")
+    meta = json.loads(open(meta_path).read())
+    meta["model"]["ch"] = 10**7
+    meta["model"]["encoder_channels"] = None
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    sums_path = os.path.join(step_dir(out, 2), "checksums.json")
+    sums = json.loads(open(sums_path).read())
+    sums["meta.json"] = hashlib.sha256(open(meta_path, "rb").read()).hexdigest()
+    with open(sums_path, "w") as f:
+        json.dump(sums, f)
+    with pytest.raises(CheckpointError, match="invalid model config: ch=10000000 is too large"):
+        load_run(out)
     for step in (1, 2):
         empty(os.path.join(step_dir(out, step), "meta.json"))
     result = CliRunner().invoke(gaae_main, [*args, "--resume"])
