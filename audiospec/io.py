@@ -7,9 +7,13 @@ rate with a polyphase FIR resampler (:func:`scipy.signal.resample_poly`).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+import sys
+import threading
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -34,6 +38,39 @@ __all__ = [
 CropPolicy = Literal["start", "random", "center"]
 
 # libsndfile's log line for a data chunk longer than the file: "data : 128000 (should be 256)"
+#: Suffixes decoded by mpg123 inside libsndfile, which prints "Note: Illegal Audio-MPEG-Header ..."
+#: lines straight to file descriptor 2 while it probes a file that is not MPEG audio.
+_NOISY_SUFFIXES = (".mp3", ".mp2", ".mp1", ".mpga", ".mpeg")
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _decoder_quiet(path: str) -> Iterator[None]:
+    """Silence file descriptor 2 while libsndfile probes an MPEG file (its decoder's noise).
+
+    The failure is reported by the AudioError that follows, with a reason; only the few
+    milliseconds of the probe are silenced, and only for MPEG suffixes.
+    """
+    if not path.lower().endswith(_NOISY_SUFFIXES):
+        yield
+        return
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):
+            yield
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
 _SHOULD_BE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 #: Crop policies: ``start`` keeps the first n_samples (NSynth); ``random`` takes a seeded random
@@ -221,7 +258,9 @@ def _unreadable_reason(path: str, exc: BaseException) -> str:
 def _read_segment(path: str, start: int, stop: int | None) -> tuple[np.ndarray, int]:
     """Frames [start, stop) of a file (``stop=None``: to its end) as mono float32, and its rate."""
     try:
-        with sf.SoundFile(path) as f:
+        with _decoder_quiet(path):
+            opened = sf.SoundFile(path)
+        with opened as f:
             if start > 0:
                 f.seek(start)
             data = f.read(-1 if stop is None else stop - start, dtype="float32", always_2d=True)
@@ -300,7 +339,8 @@ def _load_clip(
         raise ParameterError(f"policy={policy!r} is not a crop policy; choose one of {list(CROP_POLICIES)}")
     path = os.fspath(path)
     try:
-        info = sf.info(path)
+        with _decoder_quiet(path):
+            info = sf.info(path)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"cannot read audio file {path!r}: {_unreadable_reason(path, exc)}") from None
     if info.frames <= 0:

@@ -38,3 +38,14 @@ def test_reconstruct_names_an_out_of_range_spectrogram_without_overflow_warnings
             audiospec.reconstruct(np.full(config.shape, 1e6, np.float32), config=config, stats=stats)
         with pytest.raises(ParameterError, match=r"log-magnitudes \(nepers\) must be <= 88"):
             audiospec.reconstruct(np.full(config.shape, 1e3, np.float32), config=config)
+
+
+def test_a_fake_mp3_is_named_without_decoder_noise(tmp_path, capfd):
+    from audiospec.errors import AudioError
+
+    fake = tmp_path / "fake.mp3"
+    fake.write_bytes(b"not audio at all" * 10)
+    for read in (audiospec.load_clip, audiospec.load_audio):
+        with pytest.raises(AudioError, match="not audio in a format libsndfile can decode"):
+            read(str(fake))
+    assert "Note:" not in capfd.readouterr().err  # mpg123 writes its notes to file descriptor 2
