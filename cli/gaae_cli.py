@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -30,6 +31,16 @@ _TRAIN_DEFAULTS = TrainConfig()  # its defaults, shown in `gaae fit --help`
 @click.version_option(gaae_models.__version__, prog_name="gaae")
 def main() -> None:
     """Guided Adversarial Autoencoder: training, sampling, evaluation and feature extraction."""
+    missing = [name for name in _MODEL_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:  # audiospec alone was installed
+        raise click.ClickException(
+            f"gaae needs the models extra ({', '.join(missing)} missing): "
+            "pip install 'gaae-audio[models]' (from a checkout: pip install -e '.[models]')"
+        )
+
+
+#: Import names of the ``models`` extra (pyproject.toml), which audiospec does not need.
+_MODEL_PACKAGES = ("torch", "safetensors", "huggingface_hub", "sklearn")
 
 
 @main.command()

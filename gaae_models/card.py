@@ -17,7 +17,8 @@ __all__ = ["CARD_TAGS", "INSTALL_LINE", "model_card"]
 
 #: How to install the package that loads the model (``library_name`` of the card).
 INSTALL_LINE: str = (
-    f"pip install {LIBRARY_NAME}   # provides gaae_models and audiospec; from a checkout: pip install -e ."
+    f"pip install '{LIBRARY_NAME}[models]'"
+    "   # gaae_models and audiospec; in a checkout: pip install -e '.[models]'"
 )
 
 CARD_TAGS = (

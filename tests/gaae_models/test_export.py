@@ -85,7 +85,7 @@ def test_export_folder_layout_modes_and_card(exported):
     readme = open(os.path.join(exported, "README.md")).read()
     meta = yaml.safe_load(readme.split("---\n")[1])
     assert meta["library_name"] == "gaae-audio" and meta["license"] == "mit"
-    assert "pip install gaae-audio" in readme and "AudioClassifier.from_pretrained" in readme
+    assert "pip install 'gaae-audio[models]'" in readme and "AudioClassifier.from_pretrained" in readme
     assert "gaae predict --model" in readme and "hear.load_model" in readme
     config = json.load(open(os.path.join(exported, "classifier", "config.json")))
     assert config["architecture"] == "Classifier" and config["label_names"] == ["guitar", "string", "mallet"]

@@ -21,7 +21,12 @@ def test_license_file_matches_the_metadata():
     text = open(os.path.join(ROOT, "LICENSE")).read()
     assert text.startswith("MIT License") and "WITHOUT WARRANTY OF ANY KIND" in text
     # the model card's library_name and install line name the package that loads the models
-    assert LIBRARY_NAME == project["name"] and INSTALL_LINE.startswith(f"pip install {project['name']}")
+    assert LIBRARY_NAME == project["name"] and INSTALL_LINE.startswith(
+        f"pip install '{project['name']}[models]'"
+    )
+    # audiospec alone installs without torch; gaae_models needs the models extra
+    deps = " ".join(project["dependencies"])
+    assert "torch" not in deps and "torch>=2.2" in project["optional-dependencies"]["models"]
 
 
 def test_librosa_keywords_say_what_to_write(tmp_path):
@@ -40,3 +45,21 @@ def test_librosa_keywords_say_what_to_write(tmp_path):
         audiospec.stft(y, colour=1)
     # what the message suggests works
     assert audiospec.stft(y, config=audiospec.SpectrogramConfig(n_fft=1024)).shape[-1] == 128
+
+
+def test_gaae_without_the_models_extra_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    from click.testing import CliRunner
+
+    from gaae_cli import gaae_cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        gaae_cli.importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    result = CliRunner().invoke(gaae_cli.main, ["fit", "x.zarr", "--out", "run"])
+    assert result.exit_code == 1
+    assert "gaae needs the models extra (torch missing): pip install 'gaae-audio[models]'" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert CliRunner().invoke(gaae_cli.main, ["--help"]).exit_code == 0  # help works without it
