@@ -386,9 +386,10 @@ def evaluate(
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--overwrite", is_flag=True, help="Replace a previous demo in OUT_DIR.")
 @friendly_errors(GaaeError, AudiospecError)
 @threads_option
-def demo(out_dir, quick, labelled_fraction, seed, device, quiet):
+def demo(out_dir, quick, labelled_fraction, seed, device, quiet, overwrite):
     """Run the whole mission on built-in synthetic notes (no download) into OUT_DIR.
 
     Synthesises an NSynth-layout dataset, builds caches, trains a small GAAE with 5 % of the labels
@@ -404,6 +405,7 @@ def demo(out_dir, quick, labelled_fraction, seed, device, quiet):
         seed=seed,
         device=resolve_device(device),
         progress=not quiet,
+        overwrite=overwrite,
     )
     n, art = summary["numbers"], summary["artefacts"]
     pct = f"{100 * n['labelled_fraction']:g} %"

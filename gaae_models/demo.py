@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 from audiospec._atomic import atomic_write_text
 from gaae_models.errors import ConfigError
 
-__all__ = ["run_demo", "DEMO_SIZES"]
+__all__ = ["run_demo", "DEMO_SIZES", "DEMO_MARKER"]
 
 #: Sizes of the default demo and of the quick one that the tests run.
 DEMO_SIZES: dict[str, dict[str, int]] = {
@@ -58,6 +59,10 @@ def _final_health(run_dir: str) -> dict[str, float]:
     return out
 
 
+#: The file a demo folder starts with (what ``--overwrite`` checks before deleting anything).
+DEMO_MARKER = ".gaae-demo"
+
+
 def _stage(progress: bool, number: int, total: int, message: str) -> None:
     if progress:
         print(f"[gaae demo {number}/{total}] {message}", file=sys.stderr, flush=True)
@@ -71,8 +76,10 @@ def run_demo(
     seed: int = 0,
     device: str = "cpu",
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Run the whole pipeline into ``out_dir`` (created; must be empty or missing).
+    """Run the whole pipeline into ``out_dir`` (created; must be empty or missing, or with
+    ``overwrite`` a previous demo's folder, which is emptied first).
 
     Parameters
     ----------
@@ -86,6 +93,10 @@ def run_demo(
     device : str
     progress : bool
         Stage messages and progress bars on stderr.
+    overwrite : bool
+        Replace a previous demo in ``out_dir`` (finished or interrupted: a folder holding the
+        :data:`DEMO_MARKER` file the demo writes first); any other non-empty folder is refused,
+        never deleted.
 
     Returns
     -------
@@ -108,11 +119,23 @@ def run_demo(
         raise ConfigError(f"size={size!r} must be one of {sorted(DEMO_SIZES)}")
     sizes = DEMO_SIZES[size]
     if os.path.isdir(out_dir) and os.listdir(out_dir):
-        raise ConfigError(f"out_dir={out_dir!r} is not empty; choose a new folder")
+        if not overwrite:
+            raise ConfigError(
+                f"out_dir={out_dir!r} is not empty; choose a new folder (or pass --overwrite to "
+                "replace a previous demo)"
+            )
+        if not os.path.isfile(os.path.join(out_dir, DEMO_MARKER)):
+            raise ConfigError(
+                f"out_dir={out_dir!r} is not empty and holds no gaae demo (no {DEMO_MARKER}): "
+                "refusing to delete it even with --overwrite"
+            )
+        shutil.rmtree(out_dir)
     started = time.perf_counter()
     total = 7
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, DEMO_MARKER), "w") as f:
+        f.write("a gaae demo folder: gaae demo --overwrite may replace it\n")
     art: dict[str, str] = {}
 
     # 1-2. data and caches

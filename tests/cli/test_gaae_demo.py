@@ -49,10 +49,16 @@ def test_quick_demo_runs_the_whole_mission(tmp_path):
     rows = features["file_index"] == 0
     np.testing.assert_allclose(features["z"][rows], emb.z, rtol=1e-4, atol=1e-5)
     assert "headline numbers" in result.output and "GAAE classifier C, 5 % labels" in result.output
+    # --overwrite replaces a previous demo (and only a demo)
+    again = CliRunner().invoke(main, ["demo", str(out), "--quick", "--quiet", "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert len(open_cache(art["train_cache"])) == 60
 
 
 def test_demo_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "x").write_text("keep")
     result = CliRunner().invoke(main, ["demo", str(tmp_path), "--quick", "--quiet"])
-    assert result.exit_code == 2 and "is not empty" in result.output
+    assert result.exit_code == 2 and "is not empty" in result.output and "--overwrite" in result.output
+    result = CliRunner().invoke(main, ["demo", str(tmp_path), "--quick", "--quiet", "--overwrite"])
+    assert result.exit_code == 2 and "holds no gaae demo (no .gaae-demo)" in result.output
     assert (tmp_path / "x").read_text() == "keep"
