@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -65,9 +66,12 @@ def default_threads() -> int:
     """The CPU thread count a command uses without ``--threads``.
 
     ``OMP_NUM_THREADS`` when it is set; otherwise the CPUs this process may run on, less those the
-    rest of the machine keeps busy (the one-minute load average), at least 1. On an idle machine
-    that is every core; on a shared one torch's threads no longer spin against other jobs (a
-    ``gaae fit`` step took 8-36 s with torch's default on 2 busy cores, 1.7-2.7 s with 1 thread).
+    rest of the machine keeps busy now (:func:`busy_cpus`: /proc/stat over 0.1 s; the one-minute
+    load average where that is unavailable, which lags: right after the test suite it still read
+    ~2 on idle cores and chose 1 thread, 2.15 s per step against 1.45 with 2), at least 1. On an
+    idle machine that is every core; on a shared one torch's threads no longer spin against other
+    jobs (a ``gaae fit`` step took 8-36 s with torch's default on 2 busy cores, 1.7-2.7 s with 1
+    thread).
     """
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) >= 1:
@@ -76,11 +80,34 @@ def default_threads() -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
+    busy = busy_cpus()
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except OSError:
+            busy = 0.0
+    return max(1, cpus - int(busy + 0.5))
+
+
+def _cpu_times(path: str) -> tuple[int, int]:
+    """(total, idle + iowait) jiffies of all CPUs from the first line of /proc/stat."""
+    with open(path) as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return sum(values), values[3] + (values[4] if len(values) > 4 else 0)
+
+
+def busy_cpus(interval: float = 0.1, *, path: str = "/proc/stat") -> float | None:
+    """CPUs busy right now (0 .. cpu_count), from two readings of ``path`` ``interval`` s apart;
+    None where the file cannot be read (not Linux)."""
     try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except OSError:
-        busy = 0
-    return max(1, cpus - busy)
+        total0, idle0 = _cpu_times(path)
+        time.sleep(interval)
+        total1, idle1 = _cpu_times(path)
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (1.0 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1)
 
 
 def resolve_device(device: str) -> str:

@@ -104,6 +104,21 @@ def test_default_threads_honours_omp_num_threads(monkeypatch):
     assert 1 <= default_threads() <= (os.cpu_count() or 1)
 
 
+def test_busy_cpus_reads_the_machine_now_not_the_load_average(monkeypatch, tmp_path):
+    from gaae_cli import _common
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu 100 0 100 800 0 0 0\n")
+    # between the two readings 100 of 200 jiffies were busy: half of the 4 CPUs
+    monkeypatch.setattr(_common.time, "sleep", lambda s: stat.write_text("cpu 150 0 150 900 0 0 0\n"))
+    monkeypatch.setattr(_common.os, "cpu_count", lambda: 4)
+    assert _common.busy_cpus(path=str(stat)) == pytest.approx(2.0)
+    assert _common.busy_cpus(path=str(tmp_path / "missing")) is None
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(_common, "busy_cpus", lambda *a, **k: 0.0)  # idle now, whatever the load average
+    assert default_threads() == len(os.sched_getaffinity(0))
+
+
 def test_fit_refuses_a_batch_larger_than_the_cache(tiny_data, tmp_path):
     out = tmp_path / "run"
     result = CliRunner().invoke(
