@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from gaae_models.compiling import compile_gaae
 from gaae_models.config import model_config
 from gaae_models.data import ArraySource
 from gaae_models.train_config import TrainConfig
@@ -72,10 +73,9 @@ def make_trainer(
 
         trainer.make_batch = make_batch_cl
     if "compile" in variant:
-        m = trainer.model
-        m.encoder = torch.compile(m.encoder)
-        m.decoder = torch.compile(m.decoder)
-        m.d_x = torch.compile(m.d_x)
+        # per-step spectral norm + every network compiled (torch.compile of the bare modules fails
+        # in backward on the power iteration's in-place update of u)
+        compile_gaae(trainer)
     return trainer
 
 

@@ -426,6 +426,10 @@ class Whitening(nn.Module):
                 "per training batch"
             )
         xd = x.detach().double()
+        if not bool(torch.isfinite(xd).all()):
+            # a non-finite code (an overflow upstream) would poison the running statistics for good:
+            # leave them, and W, as they are; the loss of this step is non-finite and says so.
+            return
         mean = xd.mean(dim=0)
         centred = xd - mean
         cov = centred.T @ centred / (xd.shape[0] - 1)
@@ -433,7 +437,11 @@ class Whitening(nn.Module):
         weight = max(1.0 / float(self.num_batches_tracked), self.momentum)
         self.running_mean.lerp_(mean, weight)
         self.running_cov.lerp_(cov, weight)
-        eigenvalues, vectors = torch.linalg.eigh(self.running_cov)
+        # LAPACK on the CPU: CUDA's eigensolver fails to converge ("ill-conditioned") on the
+        # rank-deficient estimates of the first batches (seen on an H200, paper preset, batch 64);
+        # a D x D float64 matrix (D <= 512) takes milliseconds on the CPU.
+        eigenvalues, vectors = torch.linalg.eigh(self.running_cov.cpu())
+        eigenvalues, vectors = eigenvalues.to(xd.device), vectors.to(xd.device)
         self.items_seen += xd.shape[0]
         floor = self.eps * float(eigenvalues.clamp_min(0).median()) + 1e-30
         inv_sqrt = (vectors * eigenvalues.clamp_min(floor).rsqrt()) @ vectors.T

@@ -133,6 +133,14 @@ def test_whitening_of_a_known_covariance():
     out = fresh(torch.randn(4, 32, generator=g))
     assert int(fresh.items_seen) == 4 and bool(torch.isfinite(out).all())
     assert float(fresh.whitening.abs().max()) > 1e4
+    # a batch with an overflow (inf / NaN codes) leaves the statistics and W untouched, instead of
+    # poisoning them for the rest of the run
+    stats = [fresh.running_mean.clone(), fresh.running_cov.clone(), fresh.whitening.clone()]
+    bad = torch.randn(4, 32, generator=g)
+    bad[0, 3], bad[2, 5] = float("inf"), float("nan")
+    fresh(bad)
+    assert torch.equal(fresh.running_mean, stats[0]) and torch.equal(fresh.running_cov, stats[1])
+    assert torch.equal(fresh.whitening, stats[2]) and int(fresh.items_seen) == 4
 
 
 def test_cbn_class_embedding_is_not_capped():
