@@ -30,7 +30,13 @@ class _LineWriter:
 
 
 def progress_bar(
-    total: int, *, desc: str, unit: str = "file", enabled: bool = True, stream: IO[str] | None = None
+    total: int,
+    *,
+    desc: str,
+    unit: str = "file",
+    enabled: bool = True,
+    stream: IO[str] | None = None,
+    initial: int = 0,
 ) -> Any:
     """A tqdm bar on ``stream`` (stderr by default).
 
@@ -50,16 +56,19 @@ def progress_bar(
         False gives a disabled bar (every call a no-op).
     stream : text file, optional
         Where to write.
+    initial : int
+        Units already done (a resumed job).
     """
     from tqdm.auto import tqdm
 
     stream = sys.stderr if stream is None else stream
     if not enabled:
-        return tqdm(total=total, disable=True)
+        return tqdm(total=total, initial=initial, disable=True)
     if getattr(stream, "isatty", lambda: False)():
-        return tqdm(total=total, desc=desc, unit=unit, file=stream, dynamic_ncols=True)
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, file=stream, dynamic_ncols=True)
     return tqdm(
         total=total,
+        initial=initial,
         desc=desc,
         unit=unit,
         file=_LineWriter(stream),

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from audiospec._progress import progress_bar
 from audiospec.cache import open_cache
 from gaae_models.batches import (
     _STREAM_HEALTH,
@@ -998,8 +999,6 @@ def fit(
     against the step, redrawn at every checkpoint) and ``summary.json``. With ``tensorboard`` (a
     folder; needs the tensorboard package), every logged number also goes to TensorBoard.
     """
-    from tqdm import tqdm
-
     dev = _resolve_device(device)
     dist_info = init_distributed(dev.type)
     if dist_info.enabled and dev.type == "cuda":
@@ -1066,12 +1065,13 @@ def fit(
         "versions": record["versions"],
     }
     started = time.perf_counter()
-    bar = tqdm(
-        total=train.steps,
+    # redrawn on a terminal, one line per update (at most every 5 s) in a log
+    bar = progress_bar(
+        train.steps,
         initial=start_step,
-        disable=not (progress and dist_info.is_main),
+        enabled=progress and dist_info.is_main,
         desc=f"gaae fit ({train.model})",
-        dynamic_ncols=True,
+        unit="step",
     )
     last_eval = None
     last_health: dict[str, float] = {}
