@@ -61,8 +61,8 @@ shard sits under the next shard's peak; hence the repeats and the ranges.
 
 Correctness
 -----------
-The caches of the first 1-worker and 2-worker builds must have identical ``spectrograms``,
-``logmag`` and ``valid`` arrays (NaN slots compared as equal).
+The caches of the first 1-worker and 2-worker builds must have identical arrays, every one of
+them (format 2: ``spectrograms``, labels, paths, offsets, attributes, ``logmag`` when kept).
 
 Usage
 -----
@@ -347,14 +347,21 @@ def remove(path: str) -> None:
 
 
 def same_arrays(a: str, b: str) -> dict[str, bool]:
-    """Whether two caches have identical spectrograms, logmag and valid arrays (NaN == NaN)."""
+    """Whether two caches hold identical arrays: every array of either (format 2: the compact
+    ``spectrograms``, ``labels``, ``paths``, ... and ``logmag`` when kept; format 1 also ``valid``,
+    NaN slots compared as equal)."""
     import zarr
 
     ga, gb = zarr.open_group(a, mode="r"), zarr.open_group(b, mode="r")
-    return {
-        name: bool(np.array_equal(ga[name][:], gb[name][:], equal_nan=name != "valid"))
-        for name in ("spectrograms", "logmag", "valid")
-    }
+    names = sorted(set(ga.array_keys()) | set(gb.array_keys()))
+    out = {}
+    for name in names:
+        if name not in ga or name not in gb:
+            out[name] = False
+            continue
+        x, y = ga[name][:], gb[name][:]
+        out[name] = bool(np.array_equal(x, y, equal_nan=x.dtype.kind == "f"))
+    return out
 
 
 def med(runs: list[dict], key: str) -> float:
