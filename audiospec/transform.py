@@ -241,16 +241,18 @@ def stft_logmag(
 
     Parameters
     ----------
-    y : np.ndarray, shape (..., config.n_samples)
-        Waveform(s) at ``config.sample_rate``, float32 or float64.
+    y : np.ndarray, shape (..., n)
+        Waveform(s) at ``config.sample_rate``, float32 or float64. ``n`` is any multiple of
+        ``config.hop_length`` (at least ``n_fft // 2``); the model's input is ``config.n_samples``
+        (16384 by default: crop or pad to it with :func:`audiospec.crop`).
     config : SpectrogramConfig, optional
         The paper's defaults when omitted.
 
     Returns
     -------
-    np.ndarray, shape (..., config.n_bins, config.n_frames), same float dtype as ``y``
+    np.ndarray, shape (..., config.n_bins, n // config.hop_length), same float dtype as ``y``
         ``ln(max(|STFT(y)|, amin))`` in nepers (natural log of the linear magnitude); with the
-        defaults, (..., 256, 128).
+        defaults and ``n = 16384``, (..., 256, 128).
 
     Examples
     --------
@@ -261,6 +263,13 @@ def stft_logmag(
     """
     _refuse_librosa_keywords("stft_logmag", librosa_kwargs)
     config = valid_config(config)
-    y = valid_audio(y, n_samples=config.n_samples)
+    y = valid_audio(y)
+    n, hop = y.shape[-1], config.hop_length
+    if n % hop:
+        padded = -(-n // hop) * hop
+        raise ParameterError(
+            f"y has {n} samples, which is not a multiple of hop_length={hop}: pad it to {padded} "
+            f"(np.pad), or crop / pad it to the model's n_samples={config.n_samples} with audiospec.crop"
+        )
     floor = np.asarray(config.amin, dtype=y.dtype)
     return _stft(y, config, config.n_bins, post=lambda spec: np.log(np.maximum(np.abs(spec), floor)))

@@ -95,11 +95,25 @@ def test_inputs_not_modified(config, rng):
     np.testing.assert_array_equal(X, Xc)
 
 
+def test_stft_logmag_of_any_length_is_the_log_of_the_stft(config):
+    """Any multiple of the hop: the frames of the whole signal, equal to the log of |stft|, and the
+    model's 16384-sample clip is its first 128 frames' own transform."""
+    rng = np.random.default_rng(0)
+    for n in (8192, 16384 + 128, 48000):
+        y = rng.standard_normal((2, n)).astype(np.float64) * 0.1
+        out = audiospec.stft_logmag(y, config=config)
+        assert out.shape == (2, config.n_bins, n // 128)
+        ref = np.log(np.maximum(np.abs(audiospec.stft(y, config=config))[:, : config.n_bins], config.amin))
+        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)
+
+
 def test_bad_inputs(config):
     with pytest.raises(ParameterError, match="floating-point"):
         audiospec.stft_logmag(np.zeros(16384, dtype=np.int16), config=config)
-    with pytest.raises(ParameterError, match="n_samples=16384"):
-        audiospec.stft_logmag(np.zeros(16000), config=config)
+    with pytest.raises(
+        ParameterError, match=r"not a multiple of hop_length=128: pad it to 16128.*n_samples=16384"
+    ):
+        audiospec.stft_logmag(np.zeros(16050), config=config)
     with pytest.raises(AudioError, match="non-finite"):
         audiospec.stft_logmag(np.full(16384, np.nan), config=config)
     with pytest.raises(AudioError, match="empty"):
