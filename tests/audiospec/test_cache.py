@@ -260,6 +260,7 @@ def test_killed_build_resumes_to_the_same_cache(tmp_path, where, after):
     assert_same_cache(open_cache(again), open_cache(clean))
 
 
+@pytest.mark.slow
 def test_parallel_and_distributed_builds_equal_the_serial_build(tmp_path):
     from distributed import LocalCluster
 

@@ -129,6 +129,7 @@ KILL_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_killing_the_driver_ends_its_workers(tmp_path):
     psutil = pytest.importorskip("psutil")
     script = tmp_path / "kill_me.py"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from click.testing import CliRunner
 
 from audiospec.cache import open_cache
@@ -54,6 +55,7 @@ def test_sample_errors_are_one_line(tiny_runs, tmp_path):
     assert result.exit_code == 2 and "is not empty" in result.output
 
 
+@pytest.mark.slow
 def test_evaluate_cli_writes_the_report(tiny_runs, tiny_data, tmp_path):
     out = tmp_path / "report"
     args = [

@@ -42,6 +42,7 @@ def test_batches_are_pure_functions_of_the_step(tiny_data, kind):
     assert all(v.shape[0] in (2, 4) for v in first[0].values())
 
 
+@pytest.mark.slow
 def test_worker_processes_prefetch_the_same_batches(tiny_data):
     train = _train("gaae", guidance_augment=True)
     data = prepare_data(tiny_data["train"], train)
@@ -60,6 +61,7 @@ def test_cache_sources_pickle_as_their_path(tiny_data):
     assert torch.equal(pickle.loads(blob).get(idx), data.sources[0].get(idx))
 
 
+@pytest.mark.slow
 def test_a_run_with_loader_workers_logs_the_same_numbers(tiny_data, tmp_path):
     logs = {}
     for workers in (0, 1):

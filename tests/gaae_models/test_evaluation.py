@@ -36,6 +36,7 @@ def report(tiny_runs, tiny_data, tmp_path_factory):
     return str(out), results
 
 
+@pytest.mark.slow
 def test_report_has_every_section_and_links_existing_files(report):
     out, results = report
     with open(os.path.join(out, "report.md")) as f:

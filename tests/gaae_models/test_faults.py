@@ -161,6 +161,7 @@ FIT_ARGS = [
 ]
 
 
+@pytest.mark.slow
 def test_fit_resume_skips_a_truncated_checkpoint(tiny_data, tmp_path):
     out = str(tmp_path / "run")
     args = ["fit", tiny_data["train"], "--out", out, *FIT_ARGS]

@@ -83,6 +83,7 @@ def test_departures_are_recorded_and_paper_settings_undo_them():
 
 
 # --- the networks ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_style_heads_match_the_first_two_moments():
     torch.manual_seed(0)
     cfg = model_config("small", n_classes=3, **TINY)
@@ -227,6 +228,7 @@ def test_scale_grad_scales_only_the_backward_pass():
         assert torch.allclose(x.grad, factor * torch.tensor([1.0, 2.0, 3.0]))
 
 
+@pytest.mark.slow
 def test_style_path_gradient_into_the_trunk_is_scaled(tiny_data):
     """With s_trunk_grad = f, E's trunk gets grad(cls terms) + f * grad(style-path terms)."""
 
@@ -280,6 +282,7 @@ def test_encoder_and_classifier_get_their_own_optimiser_groups(tiny_data):
         TrainConfig(s_trunk_grad=2)
 
 
+@pytest.mark.slow
 def test_health_and_gradient_shares_are_logged(tiny_data, tmp_path):
     train = TrainConfig(
         steps=4, batch_size=4, labelled_batch_size=2, labelled_fraction=0.5, health_every=2, sample_every=4
@@ -331,6 +334,7 @@ def test_tensorboard_logging_needs_its_package_or_writes_events(tiny_data, tmp_p
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "tb"))
 
 
+@pytest.mark.slow
 def test_cli_refuses_small_for_new_runs_and_accepts_paper_settings(tiny_data, tmp_path):
     runner = CliRunner()
     result = runner.invoke(
@@ -392,6 +396,7 @@ def test_gaae_health_sees_a_saturating_generator():
     assert h["sat_prior"] == 1.0 and h["sat_encoded"] == 1.0
 
 
+@pytest.mark.slow
 def test_a_format_1_run_loads_and_resumes(tiny_data, tmp_path):
     """A run written before the departures existed (no cbn_sn / s_norm / gen_latent ... in its
     records, run format 1) rebuilds the networks it trained and resumes with its own settings."""

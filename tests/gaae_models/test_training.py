@@ -270,6 +270,7 @@ def test_cnn_trains_and_spec_augment_masks(tiny_data, tmp_path):
     assert any("eval/accuracy" in e for e in log)
 
 
+@pytest.mark.slow
 def test_gaae_fit_cli(tiny_data, tmp_path):
     out = tmp_path / "run"
     args = [
