@@ -1,7 +1,7 @@
 """Batched embedding of waveforms: ``encode_batch`` (as speechbrain's) and the window encoder behind it.
 
 :class:`WindowEncoder` turns windows of raw audio (``(N, n_samples)`` at the model's rate) into
-latents with exactly the preprocessing of :meth:`~gaae_models.features.EncoderHubMixin.embed`
+latents with exactly the preprocessing of :meth:`~gaae_models.hub_mixin.EncoderHubMixin.embed`
 (:func:`audiospec.stft_logmag`, then :func:`audiospec.normalize` with the stored statistics) and
 the same inference form of the network, a fixed number of windows at a time, so that memory stays
 bounded for any clip length. :func:`encode_batch` and :mod:`gaae_models.hear` are built on it.
@@ -25,18 +25,12 @@ from audiospec.io import resample
 from audiospec.stats import normalize
 from audiospec.transform import stft_logmag
 from gaae_models.errors import ConfigError, HubError
-from gaae_models.features import (
-    _build_plan,
-    _check_precision,
-    _check_which,
-    _hop_samples,
-    _positive_int,
-    _resolve_device,
-    window_starts,
-)
+from gaae_models.fused import build_inference_plan
+from gaae_models.pipeline import window_starts
+from gaae_models.validation import check_precision, check_which, hop_samples, positive_int, resolve_device
 
 if TYPE_CHECKING:
-    from gaae_models.features import EncoderHubMixin
+    from gaae_models.hub_mixin import EncoderHubMixin
 
 __all__ = ["WindowEncoder", "encode_batch", "as_waveform_batch"]
 
@@ -56,7 +50,7 @@ class WindowEncoder:
         Where the network runs [default: the model's device].
     precision : {"float32", "bfloat16"}
     fused : bool
-        Use the inference form of the network (see :mod:`gaae_models.features`).
+        Use the inference form of the network (see :mod:`gaae_models.fused`).
 
     Attributes
     ----------
@@ -85,12 +79,12 @@ class WindowEncoder:
         self.stats = model.stats
         self.window = self.audio_config.n_samples
         self.sample_rate = self.audio_config.sample_rate
-        self.which = _check_which(which, model.outputs)
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.precision = _check_precision(precision)
-        self.device = _resolve_device(device, next(model.parameters()).device)  # type: ignore[attr-defined]
+        self.which = check_which(which, model.outputs)
+        self.batch_size = positive_int("batch_size", batch_size)
+        self.precision = check_precision(precision)
+        self.device = resolve_device(device, next(model.parameters()).device)  # type: ignore[attr-defined]
         self.fused = bool(fused)
-        self.plan = _build_plan(model, self.which, self.device, self.fused)
+        self.plan = build_inference_plan(model, self.which, self.device, self.fused)
         heads = model.latent_heads()
         self.dims = {name: int(_out_features(heads[name])) for name in self.which}
         self.dim = sum(self.dims.values())
@@ -261,7 +255,7 @@ def encode_batch(
         isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0
     ):
         raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer number of Hz")
-    hop_n = _hop_samples(hop, rate, encoder.window)
+    hop_n = hop_samples(hop, rate, encoder.window)
     windows: list[np.ndarray] = []
     owners: list[int] = []
     for b in range(y.shape[0]):

@@ -11,15 +11,36 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from gaae_models.features import LIBRARY_NAME, PAPER_URL
+from gaae_models.hub_files import LIBRARY_NAME, PAPER_URL
 
-__all__ = ["CARD_TAGS", "INSTALL_LINE", "model_card"]
+__all__ = ["CARD_TAGS", "INSTALL_LINE", "MIXIN_CARD_TEMPLATE", "model_card"]
 
 #: How to install the package that loads the model (``library_name`` of the card).
 INSTALL_LINE: str = (
     f"pip install '{LIBRARY_NAME}[models]'"
     "   # gaae_models and audiospec; in a checkout: pip install -e '.[models]'"
 )
+
+#: The card ``save_pretrained`` writes for a network saved on its own (jinja, rendered by huggingface_hub).
+MIXIN_CARD_TEMPLATE: str = """---
+{{ card_data }}
+---
+
+# {{ architecture | default("GAAE model", true) }} (gaae-audio)
+
+A network of the Guided Adversarial Autoencoder (GAAE, Haque, Rana & Schuller, IEEE Access 2020,
+{{ paper_url }}), saved with `gaae_models` (`pip install gaae-audio`). `config.json` holds the
+architecture, the audiospec transform and the dataset statistics, so the model preprocesses raw
+audio by itself; the weights are `model.safetensors`.
+
+```python
+from gaae_models import Encoder
+
+encoder = Encoder.from_pretrained("OWNER/NAME")  # or this folder
+features = encoder.embed("clip.wav")               # any length and sample rate
+features.z, features.s, features.z_mean            # per 1.024 s window, and pooled
+```
+"""
 
 CARD_TAGS = (
     "audio",

@@ -4,7 +4,7 @@ A published repository holds
 
 * ``config.json`` + ``model.safetensors``: the encoder E (trunk, heads E_z and E_s), with the
   architecture, the audiospec transform, the dataset statistics and the label names (see
-  :mod:`gaae_models.features`). ``Encoder.from_pretrained(REPO)`` gives z and s,
+  :mod:`gaae_models.hub_files`). ``Encoder.from_pretrained(REPO)`` gives z and s,
   ``GuidedEncoder.from_pretrained(REPO)`` z only (E trunk + E_z), ``StyleEncoder.from_pretrained(REPO)``
   s only (E trunk + E_s);
 * ``classifier/config.json`` + ``classifier/model.safetensors``: the classifier C on z
@@ -38,13 +38,8 @@ from gaae_models.card import model_card
 from gaae_models.checkpoint import latest_checkpoint, load_checkpoint
 from gaae_models.config import ModelConfig
 from gaae_models.errors import CheckpointError, ConfigError, HubError
-from gaae_models.features import (
-    LIBRARY_NAME,
-    HubModelMixin,
-    _resolve,
-    _scrub,
-    read_hub_config,
-)
+from gaae_models.hub_files import LIBRARY_NAME, read_hub_config, resolve_model, scrub_token
+from gaae_models.hub_mixin import HubModelMixin
 from gaae_models.networks import Decoder, Encoder, GuidedEncoder, StyleEncoder
 
 __all__ = [
@@ -137,7 +132,7 @@ def load_encoder(
         Hub repository ``OWNER/NAME``, a pretrained folder, or a ``gaae fit`` run folder (its
         latest checkpoint; gives an :class:`~gaae_models.Encoder`).
     revision, token, cache_dir, local_files_only, map_location
-        As in :meth:`~gaae_models.features.HubModelMixin.from_pretrained`.
+        As in :meth:`~gaae_models.hub_mixin.HubModelMixin.from_pretrained`.
 
     Returns
     -------
@@ -146,7 +141,7 @@ def load_encoder(
     Raises
     ------
     HubError
-        See :meth:`~gaae_models.features.HubModelMixin.from_pretrained`; also when the model is
+        See :meth:`~gaae_models.hub_mixin.HubModelMixin.from_pretrained`; also when the model is
         not an encoder (a decoder, say).
     CheckpointError
         ``model`` is a run folder that is not a GAAE run or has no checkpoint.
@@ -155,7 +150,7 @@ def load_encoder(
 
     if is_run_folder(model):
         return encoder_from_run(os.fspath(model)).to(map_location)
-    resolved = _resolve(
+    resolved = resolve_model(
         model, revision=revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only
     )
     data = read_hub_config(resolved.config, where=resolved.where, required=("architecture",))
@@ -513,7 +508,7 @@ def push_run(
             )
             server = (getattr(exc, "server_message", None) or "").strip()
             raise HubError(
-                _scrub(
+                scrub_token(
                     f"pushing to {repo_id!r} on {constants.ENDPOINT} failed: HTTP {status}"
                     f"{': ' + server if server else ''}{hint}",
                     token,
@@ -521,7 +516,7 @@ def push_run(
             ) from None
         except _transport_errors() as exc:  # connection refused, DNS, TLS...
             raise HubError(
-                _scrub(f"pushing to {repo_id!r}: cannot reach {constants.ENDPOINT}: {exc}", token)
+                scrub_token(f"pushing to {repo_id!r}: cannot reach {constants.ENDPOINT}: {exc}", token)
             ) from None
     return {
         "repo_id": repo,

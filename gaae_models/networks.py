@@ -34,7 +34,7 @@ from audiospec.config import SpectrogramConfig
 from audiospec.stats import DatasetStats
 from gaae_models.config import N_RESAMPLINGS, ModelConfig
 from gaae_models.errors import ConfigError
-from gaae_models.features import EncoderHubMixin
+from gaae_models.hub_mixin import EncoderHubMixin
 from gaae_models.nn import (
     BatchNorm2d,
     DownBlock,
@@ -221,7 +221,7 @@ class GuidedEncoder(_LatentEncoder):
     keys (``trunk.*``, ``head_z.*``) are those of :class:`Encoder`, so it loads from an Encoder
     state dict filtered to these prefixes.
 
-    Also a pretrained model (:class:`~gaae_models.features.EncoderHubMixin`):
+    Also a pretrained model (:class:`~gaae_models.hub_mixin.EncoderHubMixin`):
     ``GuidedEncoder.from_pretrained(REPO_OR_DIR)`` loads a repository written from an
     :class:`Encoder` (taking ``trunk.*`` and ``head_z.*``) or from a GuidedEncoder, and
     :meth:`embed` gives z per window of raw audio.
@@ -290,10 +290,10 @@ class Encoder(nn.Module, EncoderHubMixin):
     without affine parameters instead; ``"none"`` is the paper's plain dense head.
 
     It is also a pretrained model (a huggingface_hub ``PyTorchModelHubMixin``, see
-    :mod:`gaae_models.features`): ``Encoder.from_pretrained(REPO_OR_DIR)`` and
+    :mod:`gaae_models.hub_mixin`): ``Encoder.from_pretrained(REPO_OR_DIR)`` and
     ``save_pretrained(DIR)`` keep the architecture, the audiospec transform, the dataset statistics
     and the label names in ``config.json`` (weights in safetensors), and
-    :meth:`~gaae_models.features.EncoderHubMixin.embed` turns raw audio of any length and rate
+    :meth:`~gaae_models.hub_mixin.EncoderHubMixin.embed` turns raw audio of any length and rate
     into z and s per 1.024 s window.
 
     Parameters

@@ -28,8 +28,10 @@ from audiospec.config import SpectrogramConfig
 from audiospec.stats import DatasetStats
 from gaae_models.config import ModelConfig
 from gaae_models.errors import CheckpointError, HubError
-from gaae_models.features import HubModelMixin, extract_features
+from gaae_models.hub_files import is_run_folder
+from gaae_models.hub_mixin import HubModelMixin
 from gaae_models.networks import Classifier, GuidedEncoder
+from gaae_models.pipeline import extract_features
 
 __all__ = [
     "CLASSIFIER_SUBFOLDER",
@@ -74,13 +76,6 @@ class PretrainedClassifier(Classifier, HubModelMixin):
     ) -> None:
         super().__init__(config)
         self._init_hub_metadata(audio_config, stats, label_names)
-
-
-def is_run_folder(path: Any) -> bool:
-    """True when ``path`` is a ``gaae fit`` run folder (not a pretrained folder)."""
-    from gaae_models.runs import is_run
-
-    return isinstance(path, (str, os.PathLike)) and os.path.isdir(path) and is_run(path)
 
 
 def classifier_from_run(run_dir: str | os.PathLike, *, checkpoint: str | None = None) -> PretrainedClassifier:
@@ -217,7 +212,7 @@ class AudioClassifier(nn.Module):
         model : str or path-like
             ``OWNER/NAME``, a folder written by ``gaae export`` (with ``classifier/``), or a run.
         revision, token, cache_dir, local_files_only, map_location
-            As in :meth:`~gaae_models.features.HubModelMixin.from_pretrained`.
+            As in :meth:`~gaae_models.hub_mixin.HubModelMixin.from_pretrained`.
 
         Raises
         ------
@@ -276,7 +271,7 @@ class AudioClassifier(nn.Module):
         Parameters
         ----------
         audio, sample_rate, hop
-            As in :meth:`~gaae_models.features.EncoderHubMixin.embed` (a waveform at
+            As in :meth:`~gaae_models.hub_mixin.EncoderHubMixin.embed` (a waveform at
             ``sample_rate``, a path, or a list of them).
         **kwargs
             ``batch_size``, ``device``, ``precision``, ``fused``, ``workers`` of ``embed``.
@@ -305,7 +300,7 @@ class AudioClassifier(nn.Module):
         ----------
         inputs : sequence of path-like
         hop, progress, on_skip, **kwargs
-            As in :func:`gaae_models.features.extract_features`.
+            As in :func:`gaae_models.pipeline.extract_features`.
 
         Returns
         -------

@@ -1,0 +1,623 @@
+"""Features (z, s) from raw audio: windows, the cache's preprocessing, a threaded pipeline, ``.npz`` files.
+
+``encoder.embed(waveform, sample_rate)`` (or a path) follows the audiospec cache exactly:
+
+1. the audio is read as mono float32 and resampled to ``audio_config.sample_rate`` (16 kHz) with
+   :func:`audiospec.resample` (:func:`audiospec.load_audio` for paths);
+2. it is cut into windows of ``audio_config.n_samples`` samples (16384 = 1.024 s, the cache's
+   clip) starting at ``0, hop, 2 hop, ...`` until every sample is covered (:func:`window_starts`);
+   the last window, and a clip shorter than one window, are **zero-padded at the end** (as the
+   cache's ``start`` crop pads short files);
+3. each window becomes :func:`audiospec.stft_logmag` with the stored transform, then
+   :func:`audiospec.normalize` with the stored statistics, exactly the cache's ``spectrograms``;
+4. batches of windows go through the encoder; every window gives one vector and each file one
+   mean-pooled vector.
+
+So a window embedded from audio equals the encoder applied to the cache's spectrogram of the same
+crop. By default the encoder runs its inference form (``fused=True``, :mod:`gaae_models.fused`),
+equal to the module's own forward up to float rounding (about 1e-6 relative); ``fused=False`` runs
+the module's own forward.
+
+:func:`extract_features` (behind ``gaae features``) batches windows across files: one thread
+decodes and preprocesses while ``workers`` threads run whole batches through the network; on the
+CPU that is one single-threaded forward pass per core (torch's intra-op threads are set to 1
+during the call and restored afterwards), which needs no synchronisation between cores and keeps
+its speed when the cores are shared. :func:`save_features` writes the result as an ``.npz``
+without pickles.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch.nn.utils import parametrize
+
+from audiospec.config import SpectrogramConfig
+from audiospec.errors import AudiospecError
+from audiospec.io import load_audio
+from audiospec.readers import AUDIO_EXTENSIONS
+from audiospec.stats import DatasetStats, normalize
+from audiospec.transform import stft_logmag
+from gaae_models.errors import ConfigError, HubError
+from gaae_models.fused import build_inference_plan
+from gaae_models.validation import check_precision, check_which, hop_samples, positive_int, resolve_device
+
+if TYPE_CHECKING:
+    from gaae_models.hub_mixin import EncoderHubMixin
+
+__all__ = [
+    "Embedding",
+    "FeatureSet",
+    "Extractor",
+    "window_starts",
+    "pooled_mean",
+    "n_cores",
+    "list_audio_files",
+    "extract_features",
+    "save_features",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def window_starts(n_samples: int, *, window: int, hop: int) -> np.ndarray:
+    """First samples of the windows that cover ``n_samples`` samples.
+
+    Windows start at ``0, hop, 2 hop, ...`` until the last one reaches the end of the audio: with
+    ``n <= window`` that is one window; otherwise ``1 + ceil((n - window) / hop)``. The last window
+    (or the only one, for a short clip) is zero-padded at the end by the caller.
+
+    Parameters
+    ----------
+    n_samples : int >= 1
+        Length of the audio in samples.
+    window, hop : int >= 1
+        Window length and hop in samples.
+
+    Returns
+    -------
+    np.ndarray, shape (n_windows,), int64
+
+    Examples
+    --------
+    >>> window_starts(16000, window=16384, hop=16384).tolist()
+    [0]
+    >>> window_starts(40000, window=16384, hop=16384).tolist()
+    [0, 16384, 32768]
+    """
+    n_samples = positive_int("n_samples", n_samples)
+    window = positive_int("window", window)
+    hop = positive_int("hop", hop)
+    count = 1 + max(0, -(-(n_samples - window) // hop))
+    return np.arange(count, dtype=np.int64) * hop
+
+
+# --------------------------------------------------------------------------------------------------
+# config.json
+
+
+# --------------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """The features of one clip.
+
+    Attributes
+    ----------
+    z : np.ndarray or None, shape (n_windows, z_dim), float32
+        Guided latent of each window (None when the model or ``which`` has no z).
+    s : np.ndarray or None, shape (n_windows, s_dim), float32
+        Style latent of each window.
+    offsets : np.ndarray, shape (n_windows,), float64
+        Start of each window in seconds.
+    duration : float
+        Length of the audio in seconds (before padding).
+    sample_rate : int
+        Rate the audio was resampled to (Hz).
+    """
+
+    z: np.ndarray | None
+    s: np.ndarray | None
+    offsets: np.ndarray
+    duration: float
+    sample_rate: int
+
+    @property
+    def n_windows(self) -> int:
+        """Number of windows."""
+        return int(self.offsets.shape[0])
+
+    @property
+    def z_mean(self) -> np.ndarray | None:
+        """Mean of ``z`` over the windows, shape (z_dim,), float32."""
+        return None if self.z is None else pooled_mean(self.z)
+
+    @property
+    def s_mean(self) -> np.ndarray | None:
+        """Mean of ``s`` over the windows, shape (s_dim,), float32."""
+        return None if self.s is None else pooled_mean(self.s)
+
+
+def pooled_mean(x: np.ndarray) -> np.ndarray:
+    """Mean over the windows (axis 0), accumulated in float64, as float32."""
+    return x.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Features of many files, as :func:`extract_features` returns and :func:`save_features` writes.
+
+    Attributes
+    ----------
+    files : tuple of str
+        The files that were read, in input order.
+    file_index : np.ndarray, shape (N,), int64
+        For each window, its file (an index into ``files``).
+    offset_seconds : np.ndarray, shape (N,), float64
+        For each window, its start in its file (s).
+    latents : dict of str to np.ndarray
+        ``{"z": (N, z_dim), "s": (N, s_dim)}`` (the requested ones), float32.
+    pooled : dict of str to np.ndarray
+        The per-file means, ``{"z": (n_files, z_dim), ...}``, float32.
+    n_windows : np.ndarray, shape (n_files,), int64
+    duration_seconds : np.ndarray, shape (n_files,), float64
+    skipped : tuple of (str, str)
+        Files that could not be read, with the reason.
+    sample_rate : int
+    window_seconds, hop_seconds : float
+    """
+
+    files: tuple[str, ...]
+    file_index: np.ndarray
+    offset_seconds: np.ndarray
+    latents: dict[str, np.ndarray]
+    pooled: dict[str, np.ndarray]
+    n_windows: np.ndarray
+    duration_seconds: np.ndarray
+    skipped: tuple[tuple[str, str], ...]
+    sample_rate: int
+    window_seconds: float
+    hop_seconds: float
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The npz arrays: ``z``/``s``, ``z_mean``/``s_mean``, the index and metadata (no pickles)."""
+        out: dict[str, np.ndarray] = {}
+        for name, value in self.latents.items():
+            out[name] = value
+            out[f"{name}_mean"] = self.pooled[name]
+        out.update(
+            file_index=self.file_index,
+            offset_seconds=self.offset_seconds,
+            files=np.array(self.files, dtype=str),
+            n_windows=self.n_windows,
+            duration_seconds=self.duration_seconds,
+            skipped_files=np.array([p for p, _ in self.skipped], dtype=str),
+            skipped_reasons=np.array([r for _, r in self.skipped], dtype=str),
+            latent_names=np.array(list(self.latents), dtype=str),
+            sample_rate=np.array(self.sample_rate, dtype=np.int64),
+            window_seconds=np.array(self.window_seconds),
+            hop_seconds=np.array(self.hop_seconds),
+        )
+        return out
+
+
+def save_features(
+    path: str | os.PathLike, features: FeatureSet, *, metadata: dict[str, Any] | None = None
+) -> str:
+    """Write :meth:`FeatureSet.arrays` (plus string ``metadata``) as an ``.npz`` file, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file; written to a temporary name beside it and renamed.
+    features : FeatureSet
+    metadata : dict of str to str or list of str, optional
+        Extra arrays, e.g. the model id (stored as unicode arrays, loadable without pickle).
+
+    Returns
+    -------
+    str
+        The absolute path written.
+    """
+    path = os.path.abspath(os.fspath(path))
+    arrays = features.arrays()
+    for key, value in (metadata or {}).items():
+        if key in arrays:
+            raise ConfigError(f"metadata key {key!r} collides with a feature array; choose another name")
+        arrays[key] = np.array(value, dtype=str)
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# the extraction pipeline
+
+
+@dataclass
+class _Pending:
+    n_windows: int
+    duration: float
+    latents: dict[str, np.ndarray] = field(default_factory=dict)
+    received: int = 0
+
+
+def n_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    """Put into a bounded queue unless ``stop`` is set meanwhile."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+class Extractor:
+    """Windows -> normalised spectrograms -> latents, batched across files.
+
+    One thread decodes and preprocesses (numpy / scipy, which release the GIL) while ``workers``
+    threads run the network on whole batches. On the CPU every worker runs single-threaded
+    (torch's intra-op threads are set to 1 during the run and restored afterwards): independent
+    batches on independent cores need no synchronisation, which is faster than splitting each
+    small convolution over the cores, and much faster when the cores are shared.
+    """
+
+    def __init__(
+        self,
+        model: EncoderHubMixin,
+        *,
+        which: Any,
+        hop: Any,
+        batch_size: Any,
+        device: Any,
+        precision: Any,
+        fused: bool,
+        workers: Any = None,
+    ) -> None:
+        if model.audio_config is None or model.stats is None:
+            raise HubError(
+                f"this {type(model).__name__} has no audio_config/stats, so it cannot preprocess audio; "
+                "load it with from_pretrained(), or pass audio_config= and stats= when building it"
+            )
+        self.audio_config: SpectrogramConfig = model.audio_config
+        self.stats: DatasetStats = model.stats
+        self.which = check_which(which, model.outputs)
+        self.window = self.audio_config.n_samples
+        self.sample_rate = self.audio_config.sample_rate
+        self.hop = hop_samples(hop, self.sample_rate, self.window)
+        self.batch_size = positive_int("batch_size", batch_size)
+        self.precision = check_precision(precision)
+        fallback = next(model.parameters()).device  # type: ignore[attr-defined]
+        self.device = resolve_device(device, fallback)
+        if workers is None:
+            workers = n_cores() if self.device.type == "cpu" else 1
+        self.workers = positive_int("workers", workers)
+        self.fused = bool(fused)
+        self.plan = build_inference_plan(model, self.which, self.device, self.fused)
+
+    def preprocess(self, windows: np.ndarray) -> np.ndarray:
+        """``(B, n_samples)`` float32 -> normalised ``(B, F, T)`` float32, exactly as the cache."""
+        return normalize(stft_logmag(windows, config=self.audio_config), self.stats)
+
+    def _events(self, sources: Iterable[tuple[Any, Callable[[], np.ndarray]]]) -> Iterator[tuple]:
+        pending: list[np.ndarray] = []
+        owners: list[tuple[Any, int]] = []
+
+        def flush() -> tuple:
+            batch = self.preprocess(np.stack(pending))
+            event = ("batch", batch, list(owners))
+            pending.clear()
+            owners.clear()
+            return event
+
+        for key, load in sources:
+            try:
+                y = load()
+            except AudiospecError as exc:
+                yield ("skip", key, str(exc))
+                continue
+            starts = window_starts(y.shape[0], window=self.window, hop=self.hop)
+            yield ("file", key, len(starts), y.shape[0] / self.sample_rate)
+            for index, start in enumerate(starts):
+                segment = y[start : start + self.window]
+                if segment.shape[0] < self.window:
+                    segment = np.pad(segment, (0, self.window - segment.shape[0]))
+                pending.append(segment)
+                owners.append((key, index))
+                if len(pending) == self.batch_size:
+                    yield flush()
+        if pending:
+            yield flush()
+
+    def _forward(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        x = torch.from_numpy(batch).unsqueeze(1).to(self.device, non_blocking=True)
+        if self.fused:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
+            out = self.plan(x)
+        return {k: v.float().cpu().numpy() for k, v in out.items()}
+
+    def run(
+        self,
+        sources: Iterable[tuple[Any, Callable[[], np.ndarray]]],
+        *,
+        on_done: Callable[[Any], None] | None = None,
+        on_skip: Callable[[Any, str], None] | None = None,
+    ) -> dict[Any, Embedding]:
+        """Embed every source; returns ``{key: Embedding}`` for the ones that could be read."""
+        results: queue.Queue = queue.Queue()  # events in order, and results in any order
+        batches: queue.Queue = queue.Queue(maxsize=2 * self.workers)
+        stop = threading.Event()
+
+        def produce() -> None:
+            count = 0
+            try:
+                for event in self._events(sources):
+                    if event[0] != "batch":
+                        results.put(event)
+                    elif _put(batches, event, stop):
+                        count += 1
+                    else:
+                        return
+                results.put(("produced", count))
+            except BaseException as exc:  # re-raised by the caller's thread
+                results.put(("error", exc))
+            finally:
+                for _ in range(self.workers):
+                    _put(batches, None, stop)
+
+        def compute() -> None:
+            try:
+                with torch.inference_mode():
+                    while not stop.is_set():
+                        try:
+                            item = batches.get(timeout=0.05)
+                        except queue.Empty:
+                            continue
+                        if item is None:
+                            return
+                        results.put(("result", item[2], self._forward(item[1])))
+            except BaseException as exc:
+                results.put(("error", exc))
+
+        pending: dict[Any, _Pending] = {}
+        done: dict[Any, Embedding] = {}
+        threads = [threading.Thread(target=produce, name="gaae-features-decode", daemon=True)]
+        threads += [
+            threading.Thread(target=compute, name=f"gaae-features-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        intra_op = torch.get_num_threads()
+        single_threaded = self.device.type == "cpu" and self.workers > 1
+        try:
+            if single_threaded:
+                torch.set_num_threads(1)
+            with parametrize.cached():
+                for thread in threads:
+                    thread.start()
+                expected, received = None, 0
+                while expected is None or received < expected:
+                    event = results.get()
+                    kind = event[0]
+                    if kind == "error":
+                        raise event[1]
+                    if kind == "produced":
+                        expected = event[1]
+                    elif kind == "skip":
+                        if on_skip is not None:
+                            on_skip(event[1], event[2])
+                    elif kind == "file":
+                        pending[event[1]] = _Pending(event[2], event[3])
+                    else:
+                        received += 1
+                        for key in self._scatter(event[1], event[2], pending):
+                            done[key] = self._finish(pending.pop(key))
+                            if on_done is not None:
+                                on_done(key)
+        finally:
+            stop.set()
+            for thread in threads:
+                if thread.is_alive():
+                    thread.join(timeout=10)
+            if single_threaded:
+                torch.set_num_threads(intra_op)
+        return done
+
+    @staticmethod
+    def _scatter(owners: list[tuple[Any, int]], arrays: dict[str, np.ndarray], pending: dict) -> list[Any]:
+        """Put each row at its file's window index; returns the files that are now complete."""
+        complete = []
+        for row, (key, index) in enumerate(owners):
+            entry = pending[key]
+            for name, values in arrays.items():
+                if name not in entry.latents:
+                    entry.latents[name] = np.empty((entry.n_windows, values.shape[1]), dtype=np.float32)
+                entry.latents[name][index] = values[row]
+            entry.received += 1
+            if entry.received == entry.n_windows:
+                complete.append(key)
+        return complete
+
+    def _finish(self, entry: _Pending) -> Embedding:
+        return Embedding(
+            z=entry.latents.get("z"),
+            s=entry.latents.get("s"),
+            offsets=np.arange(entry.n_windows, dtype=np.float64) * (self.hop / self.sample_rate),
+            duration=entry.duration,
+            sample_rate=self.sample_rate,
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# many files
+
+
+def list_audio_files(
+    inputs: Sequence[str | os.PathLike], *, extensions: Sequence[str] = AUDIO_EXTENSIONS
+) -> list[str]:
+    """Expand files and folders into a list of audio files.
+
+    Parameters
+    ----------
+    inputs : sequence of path-like
+        Files (taken as they are, whatever their extension) and folders (searched recursively for
+        files whose extension is in ``extensions``, case-insensitively; names starting with ``.``
+        are skipped), in order; each folder's files are sorted. Duplicates are dropped.
+    extensions : sequence of str
+        Default :data:`audiospec.readers.AUDIO_EXTENSIONS`.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ConfigError
+        An input does not exist.
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    suffixes = tuple(e.lower() for e in extensions)
+    out: dict[str, None] = {}
+    for item in inputs:
+        path = os.fspath(item)
+        if os.path.isdir(path):
+            found = []
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(
+                    os.path.join(root, f)
+                    for f in files
+                    if not f.startswith(".") and f.lower().endswith(suffixes)
+                )
+            out.update(dict.fromkeys(sorted(found)))
+        elif os.path.exists(path):
+            out[path] = None
+        else:
+            raise ConfigError(f"input {path!r} does not exist; pass audio files or folders")
+    return list(out)
+
+
+def extract_features(
+    model: EncoderHubMixin,
+    inputs: Sequence[str | os.PathLike],
+    *,
+    which: Sequence[str] | str | None = None,
+    hop: float | None = None,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    precision: str = "float32",
+    fused: bool = True,
+    workers: int | None = None,
+    progress: bool = False,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> FeatureSet:
+    """Features of many audio files, batched across files, with decoding overlapped with compute.
+
+    Parameters
+    ----------
+    model : Encoder, GuidedEncoder or StyleEncoder
+        With ``audio_config`` and ``stats`` (as :meth:`~HubModelMixin.from_pretrained` gives).
+    inputs : sequence of path-like
+        Files and folders (see :func:`list_audio_files`).
+    which, hop, batch_size, device, precision, fused, workers
+        As in :meth:`EncoderHubMixin.embed`; batches hold windows of consecutive files.
+    progress : bool
+        Show a tqdm progress bar (files) on stderr.
+    on_skip : callable(path, reason), optional
+        Called for each unreadable file, which is skipped [default: a logging warning].
+
+    Returns
+    -------
+    FeatureSet
+
+    Raises
+    ------
+    ConfigError
+        A bad argument, or no input file at all.
+    """
+    from tqdm import tqdm
+
+    extractor = Extractor(
+        model,
+        which=which,
+        hop=hop,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        fused=fused,
+        workers=workers,
+    )
+    files = list_audio_files(inputs)
+    if not files:
+        raise ConfigError(
+            f"inputs={[os.fspath(i) for i in inputs]!r} hold no audio file {list(AUDIO_EXTENSIONS)}"
+        )
+    skipped: list[tuple[str, str]] = []
+    bar = tqdm(total=len(files), unit="file", desc="gaae features", disable=not progress, file=sys.stderr)
+
+    def skip(index: int, reason: str) -> None:
+        skipped.append((files[index], reason))
+        if on_skip is not None:
+            on_skip(files[index], reason)
+        else:
+            logger.warning("skipped %s: %s", files[index], reason)
+        bar.update(1)
+
+    rate = extractor.sample_rate
+    sources = ((i, (lambda p=p: load_audio(p, sample_rate=rate))) for i, p in enumerate(files))
+    try:
+        done = extractor.run(sources, on_done=lambda _: bar.update(1), on_skip=skip)
+    finally:
+        bar.close()
+    order = [i for i in range(len(files)) if i in done]
+    embeddings = [done[i] for i in order]
+    counts = np.array([e.n_windows for e in embeddings], dtype=np.int64)
+    latents = {}
+    pooled = {}
+    for name in extractor.which:
+        per_file = [getattr(e, name) for e in embeddings]
+        dim = model.latent_heads()[name].out_features if not per_file else per_file[0].shape[1]
+        latents[name] = np.concatenate(per_file) if per_file else np.zeros((0, dim), np.float32)
+        empty = np.zeros((0, dim), np.float32)
+        pooled[name] = np.stack([pooled_mean(v) for v in per_file]) if per_file else empty
+    return FeatureSet(
+        files=tuple(files[i] for i in order),
+        file_index=np.repeat(np.arange(len(order), dtype=np.int64), counts),
+        offset_seconds=np.concatenate([e.offsets for e in embeddings]) if embeddings else np.zeros(0),
+        latents=latents,
+        pooled=pooled,
+        n_windows=counts,
+        duration_seconds=np.array([e.duration for e in embeddings], dtype=np.float64),
+        skipped=tuple(skipped),
+        sample_rate=rate,
+        window_seconds=extractor.window / rate,
+        hop_seconds=extractor.hop / rate,
+    )

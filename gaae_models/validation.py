@@ -1,0 +1,127 @@
+"""Argument checks shared by the feature-extraction entry points of :mod:`gaae_models`.
+
+Each check returns the normalised value or raises :class:`~gaae_models.errors.ConfigError` with a
+message that names the argument, its value and the rule.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from audiospec.io import resample
+from gaae_models.errors import ConfigError
+
+__all__ = [
+    "PRECISIONS",
+    "positive_int",
+    "check_precision",
+    "resolve_device",
+    "hop_samples",
+    "check_which",
+    "as_waveform",
+]
+
+#: Compute precisions of :meth:`~gaae_models.hub_mixin.EncoderHubMixin.embed`: float32, or bfloat16
+#: autocast (CPUs with AMX / AVX-512 BF16 and GPUs; about 1e-2 relative error).
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an int, or ConfigError unless it is an integer >= 1 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name}={value!r} must be a positive integer")
+    return int(value)
+
+
+def check_precision(precision: Any) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`, else ConfigError."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision={precision!r} is not supported; choose one of {list(PRECISIONS)}")
+    return str(precision)
+
+
+def resolve_device(device: Any, fallback: torch.device) -> torch.device:
+    """``None`` -> ``fallback`` (the model's device); ``"auto"`` -> cuda when available."""
+    if device is None:
+        return fallback
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} was asked for but CUDA is not available; use 'cpu'")
+    return dev
+
+
+def hop_samples(hop: Any, sample_rate: int, window: int) -> int:
+    """Hop in samples from a hop in seconds (``None``: one window)."""
+    if hop is None:
+        return window
+    if (
+        isinstance(hop, bool)
+        or not isinstance(hop, (int, float, np.floating, np.integer))
+        or not (math.isfinite(hop) and hop > 0)
+    ):
+        raise ConfigError(f"hop={hop!r} must be a positive number of seconds (or None for one window)")
+    samples = round(float(hop) * sample_rate)
+    if samples < 1:
+        raise ConfigError(f"hop={hop!r} s is shorter than one sample at {sample_rate} Hz (1/{sample_rate} s)")
+    return samples
+
+
+def check_which(which: Any, outputs: tuple[str, ...]) -> tuple[str, ...]:
+    """Latent names from a sequence or a comma-separated string (``None``: all ``outputs``)."""
+    if which is None:
+        return outputs
+    if isinstance(which, str):
+        which = [w.strip() for w in which.split(",") if w.strip()]
+    try:
+        names = tuple(dict.fromkeys(which))
+    except TypeError:
+        raise ConfigError(f"which={which!r} must be a sequence of latent names such as ['z', 's']") from None
+    unknown = [w for w in names if w not in outputs]
+    if not names or unknown:
+        raise ConfigError(
+            f"which={list(names)!r} must name at least one of the latents this model gives, {list(outputs)} "
+            f"(unknown: {unknown})"
+        )
+    return names
+
+
+def as_waveform(audio: Any, sample_rate: Any, target: int) -> np.ndarray:
+    """A mono float32 waveform at ``target`` Hz from an array or tensor at ``sample_rate``."""
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().cpu().numpy()
+    if not isinstance(audio, np.ndarray):
+        raise ConfigError(
+            f"audio must be a waveform (numpy array or torch tensor of shape (n,)) or a path, "
+            f"not {type(audio).__name__}"
+        )
+    if audio.ndim != 1:
+        raise ConfigError(
+            f"audio has shape {audio.shape}; expected one mono waveform of shape (n,) "
+            "(average the channels first)"
+        )
+    if audio.dtype.kind != "f":
+        raise ConfigError(
+            f"audio has dtype {audio.dtype}; expected floating-point samples in [-1, 1] "
+            "(divide integer PCM by its full scale, e.g. 32768)"
+        )
+    if audio.shape[0] == 0:
+        raise ConfigError("audio has 0 samples; expected at least one")
+    if sample_rate is None:
+        raise ConfigError(
+            "sample_rate=None: give the waveform's sample rate in Hz (it is resampled to the model's)"
+        )
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer number of Hz")
+    if not np.all(np.isfinite(audio)):
+        raise ConfigError("audio contains non-finite samples (NaN or inf)")
+    y = resample(audio, int(sample_rate), target)
+    return np.ascontiguousarray(y, dtype=np.float32)
