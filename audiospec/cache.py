@@ -67,6 +67,7 @@ from typing import Any
 
 import numpy as np
 
+from audiospec._atomic import atomic_dir
 from audiospec._cache_layout import (
     BUILD_DIR,
     FORMAT_VERSION,
@@ -549,7 +550,6 @@ def write_cache(
     -------
     str, the absolute path of the cache.
     """
-    import zarr
 
     config = valid_config(config)
     data = np.asarray(spectrograms)
@@ -586,8 +586,6 @@ def write_cache(
         label_names=label_names,
         options=dict(options or {}),
     )
-    tmp = f"{out}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     settings = {"source": "arrays", "dtype": dtype, "keep_logmag": keep_logmag}
     kept = np.arange(n)
     columns, attribute_names, split_names = _columns(listing, kept, np.zeros(n, np.int64))
@@ -595,6 +593,26 @@ def write_cache(
         listing, config, fingerprint="arrays", split_names=split_names,
         attribute_names=attribute_names, settings=settings,
     )  # fmt: skip
+    with atomic_dir(out) as tmp:
+        _write_array_cache(tmp, attrs, data, n, config, dtype, shard_size, keep_logmag, columns, stats)
+    return out
+
+
+def _write_array_cache(
+    tmp: str,
+    attrs: dict[str, Any],
+    data: np.ndarray,
+    n: int,
+    config: SpectrogramConfig,
+    dtype: str,
+    shard_size: int,
+    keep_logmag: bool,
+    columns: Any,
+    stats: DatasetStats,
+) -> None:
+    """Write the arrays of :func:`build_cache_from_arrays` into the new folder ``tmp``."""
+    import zarr
+
     group = zarr.open_group(tmp, mode="w", attributes=attrs)
     create_arrays(
         group, n=n, shape=config.shape, dtype=dtype, block=shard_size, sharded=False,
@@ -609,7 +627,3 @@ def write_cache(
         tmp,
         {"stats": stats.to_dict(), "stats_source": "given", "n_items": n, "skipped": [], "warnings": []},
     )
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    return out

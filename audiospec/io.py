@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import soundfile as sf
 
+from audiospec._atomic import atomic_path
 from audiospec._validation import valid_audio, valid_config, valid_rng
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudioError, ParameterError
@@ -413,10 +414,5 @@ def write_wav(path: str | os.PathLike, y: np.ndarray, *, sample_rate: int = 1600
         raise ParameterError(f"path={path!r} cannot be written: the folder {folder!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise ParameterError(f"path={path!r} cannot be written: permission denied on {folder!r}")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, np.clip(y, -1.0, 1.0), int(sample_rate), subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

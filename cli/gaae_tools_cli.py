@@ -15,6 +15,7 @@ import time
 import click
 
 from audiospec import AudiospecError
+from audiospec._atomic import atomic_path
 from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors, skip_line, threads_option
 from gaae_models.errors import GaaeError
 
@@ -186,8 +187,7 @@ def predict(
         raise ConfigError(f"none of the {len(skipped)} input file(s) could be read; nothing written")
     folder = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(out_path)}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(out_path) as tmp:
         with open(tmp, "w", newline="") as f:
             if suffix == ".csv":
                 writer = csv.writer(f)
@@ -204,10 +204,6 @@ def predict(
                     "skipped": [{"file": p, "reason": r} for p, r in skipped],
                 }
                 json.dump(document, f, indent=2)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     counts: dict[str, int] = {}
     for _, prediction in results:
         counts[prediction.label] = counts.get(prediction.label, 0) + 1

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import struct
 import warnings
 from typing import Any
@@ -35,7 +34,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from audiospec._atomic import atomic_write_text
+from audiospec._atomic import atomic_dir, atomic_write_text
 from gaae_models.errors import CheckpointError
 
 __all__ = [
@@ -263,9 +262,19 @@ def save_checkpoint(
     root = os.path.join(run_dir, "checkpoints")
     os.makedirs(root, exist_ok=True)
     final = os.path.join(root, f"step-{step:07d}")
-    tmp = os.path.join(root, f".tmp-step-{step:07d}-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
+    with atomic_dir(final) as tmp:
+        _write_checkpoint_files(tmp, step, modules, optimizers, meta)
+    atomic_write_text(os.path.join(root, "latest"), os.path.basename(final))
+    return final
+
+
+def _write_checkpoint_files(
+    tmp: str,
+    step: int,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    meta: dict[str, Any],
+) -> None:
     weights = {}
     for name, module in modules.items():
         for key, value in module.state_dict().items():
@@ -284,11 +293,6 @@ def save_checkpoint(
     sums = {name: _sha256(os.path.join(tmp, name)) for name in CHECKPOINT_FILES}
     with open(os.path.join(tmp, _CHECKSUMS), "w") as f:
         json.dump(sums, f, indent=2)
-    if os.path.exists(final):
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    atomic_write_text(os.path.join(root, "latest"), os.path.basename(final))
-    return final
 
 
 def latest_checkpoint(run_dir: str) -> str | None:

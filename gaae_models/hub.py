@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from typing import Any
@@ -31,7 +30,7 @@ from typing import Any
 import torch
 
 import gaae_models
-from audiospec._atomic import atomic_write_text
+from audiospec._atomic import atomic_dir, atomic_write_text
 from audiospec.config import SpectrogramConfig
 from audiospec.stats import DatasetStats
 from gaae_models.card import model_card
@@ -348,8 +347,7 @@ def export_run(
     with_classifier = bool(with_classifier and meta.get("label_names"))
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
-    try:
+    with atomic_dir(out) as tmp:
         card = model_card(
             repo_id=repo_id,
             record=record,
@@ -368,32 +366,7 @@ def export_run(
         for folder, build in parts.items():
             build(run_dir, checkpoint=path).save_pretrained(os.path.join(tmp, folder))
             os.remove(os.path.join(tmp, folder, "README.md"))  # one card, at the top
-        _make_readable(tmp)
-        if os.path.exists(out):
-            trash = f"{tmp}.old"
-            os.replace(out, trash)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def _make_readable(folder: str) -> None:
-    """Give ``folder``'s tree the modes of freshly created files and folders (0644 / 0755 under umask 022).
-
-    ``tempfile`` creates 0700 folders and 0600 files, which other users could not read.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-    for root, dirs, files in os.walk(folder):
-        for name in dirs:
-            os.chmod(os.path.join(root, name), 0o777 & ~umask)
-        for name in files:
-            os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:

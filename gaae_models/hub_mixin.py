@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -34,6 +33,7 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from audiospec._atomic import make_readable, temporary_name
 from audiospec.config import SpectrogramConfig
 from audiospec.io import load_audio
 from audiospec.stats import DatasetStats, normalize
@@ -192,7 +192,8 @@ class HubModelMixin(
         data = self.hub_config()
         target = Path(save_directory)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        tmp = Path(temporary_name(target))
+        tmp.mkdir()
         try:
             card_kwargs = {"architecture": self._hub_architecture, **(model_card_kwargs or {})}
             super().save_pretrained(tmp, config=data, model_card_kwargs=card_kwargs)
@@ -200,6 +201,7 @@ class HubModelMixin(
             for item in sorted(tmp.iterdir()):
                 if item.name == "README.md" and (target / "README.md").exists():
                     continue
+                make_readable(item)
                 os.replace(item, target / item.name)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 from scipy.special import xlogy
 
+from audiospec._atomic import atomic_path
 from gaae_models.errors import ConfigError, GaaeError
 
 __all__ = [
@@ -728,15 +728,8 @@ def plot_embedding(
             frameon=False,
         )
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".tmp-", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a figure is for everyone to read
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

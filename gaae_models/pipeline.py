@@ -32,7 +32,6 @@ import logging
 import os
 import queue
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
+from audiospec._atomic import atomic_path
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudiospecError
 from audiospec.io import load_audio
@@ -239,15 +239,8 @@ def save_features(
         arrays[key] = np.array(value, dtype=str)
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
     return path
 
 
