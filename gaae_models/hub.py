@@ -34,12 +34,12 @@ from audiospec._atomic import atomic_dir, atomic_write_text
 from audiospec.config import SpectrogramConfig
 from audiospec.stats import DatasetStats
 from gaae_models.card import model_card
-from gaae_models.checkpoint import latest_checkpoint, load_checkpoint
 from gaae_models.config import ModelConfig
-from gaae_models.errors import CheckpointError, ConfigError, HubError
+from gaae_models.errors import ConfigError, HubError
 from gaae_models.hub_files import LIBRARY_NAME, read_hub_config, resolve_model, scrub_token
 from gaae_models.hub_mixin import HubModelMixin
 from gaae_models.networks import Decoder, Encoder, GuidedEncoder, StyleEncoder
+from gaae_models.runs import TrainedRun, as_run
 
 __all__ = [
     "DECODER_SUBFOLDER",
@@ -165,63 +165,14 @@ def load_encoder(
 # runs
 
 
-def _read_json(path: str, what: str) -> dict[str, Any]:
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise CheckpointError(f"{what} {path!r} does not exist") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"cannot read {what} {path!r}: {exc}") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{what} {path!r} does not hold a JSON object")
-    return data
-
-
-def _run_checkpoint(run_dir: str, checkpoint: str | None) -> tuple[dict[str, Any], str, dict[str, Any]]:
-    """The run record, the checkpoint folder and its meta.json; refuses runs other than GAAE."""
-    run_dir = os.fspath(run_dir)
-    if not os.path.isdir(run_dir):
-        raise CheckpointError(f"run folder {run_dir!r} does not exist")
-    record = _read_json(os.path.join(run_dir, "config.json"), "run config")
-    if checkpoint is None:
-        path = latest_checkpoint(run_dir)
-        if path is None:
-            raise CheckpointError(f"run {run_dir!r} has no checkpoint (checkpoints/latest is missing)")
-    else:
-        path = checkpoint if os.path.isdir(checkpoint) else os.path.join(run_dir, "checkpoints", checkpoint)
-        if not os.path.isdir(path):
-            raise CheckpointError(
-                f"checkpoint={checkpoint!r} is neither a folder nor a checkpoint of {run_dir!r}"
-            )
-    meta = _read_json(os.path.join(path, "meta.json"), "checkpoint meta")
-    kind = meta.get("model_kind", record.get("model_kind"))
-    if kind != "gaae":
-        raise CheckpointError(
-            f"run {run_dir!r} has model_kind={kind!r}; only 'gaae' runs have the encoder E with both heads "
-            "(E_z -> z, E_s -> s) that gaae push publishes"
-        )
-    for key in ("model", "audio_config", "stats"):
-        if key not in meta:
-            raise CheckpointError(f"checkpoint {path!r}: meta.json lacks {key!r}")
-    return record, path, meta
-
-
-def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "audio_config": SpectrogramConfig.from_dict(meta["audio_config"]),
-        "stats": DatasetStats.from_dict({k: v for k, v in meta["stats"].items() if k != "partial"}),
-        "label_names": meta.get("label_names"),
-    }
-
-
-def encoder_from_run(run_dir: str | os.PathLike, *, checkpoint: str | None = None) -> Encoder:
+def encoder_from_run(run_dir: str | os.PathLike | TrainedRun, *, checkpoint: str | None = None) -> Encoder:
     """The trained encoder E of a GAAE run, with its transform, statistics and label names.
 
     Parameters
     ----------
-    run_dir : path-like
-        A folder written by ``gaae fit`` (model kind ``gaae``).
+    run_dir : path-like or TrainedRun
+        A folder written by ``gaae fit`` (model kind ``gaae``), or such a run already loaded with
+        :func:`~gaae_models.runs.load_run`.
     checkpoint : str, optional
         A checkpoint folder (path, or name under ``RUN/checkpoints``) [default: the latest].
 
@@ -233,26 +184,25 @@ def encoder_from_run(run_dir: str | os.PathLike, *, checkpoint: str | None = Non
     Raises
     ------
     CheckpointError
-        No run or checkpoint there, or the run is not a GAAE run.
+        No run or checkpoint there, a damaged checkpoint, or the run is not a GAAE run.
     """
-    _, path, meta = _run_checkpoint(os.fspath(run_dir), checkpoint)
-    encoder = Encoder(ModelConfig.from_stored(meta["model"]), **_metadata(meta))
-    load_checkpoint(path, modules={"encoder": encoder})
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    encoder = Encoder(run.model_config, **run.hub_metadata())
+    encoder.load_state_dict(run.modules["encoder"].state_dict())
     return encoder.eval()
 
 
-def decoder_from_run(run_dir: str | os.PathLike, *, checkpoint: str | None = None) -> PretrainedDecoder:
-    """The trained decoder G of a GAAE run (its EMA copy when the run kept one).
+def decoder_from_run(
+    run_dir: str | os.PathLike | TrainedRun, *, checkpoint: str | None = None
+) -> PretrainedDecoder:
+    """The trained decoder G of a GAAE run: its EMA copy when the run kept one.
 
+    The choice is :func:`~gaae_models.runs.decoder_key`'s, as for :func:`~gaae_models.runs.load_run`.
     Parameters and errors as for :func:`encoder_from_run`.
     """
-    _, path, meta = _run_checkpoint(os.fspath(run_dir), checkpoint)
-    decoder = PretrainedDecoder(ModelConfig.from_stored(meta["model"]), conditional=True, **_metadata(meta))
-    from safetensors import safe_open
-
-    with safe_open(os.path.join(path, "model.safetensors"), framework="pt") as f:
-        name = "ema_decoder" if any(k.startswith("ema_decoder.") for k in f.keys()) else "decoder"
-    load_checkpoint(path, modules={name: decoder})
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    decoder = PretrainedDecoder(run.model_config, conditional=True, **run.hub_metadata())
+    decoder.load_state_dict(run.modules["decoder"].state_dict())
     return decoder.eval()
 
 
@@ -341,9 +291,10 @@ def export_run(
     out = os.path.abspath(os.fspath(out_dir))
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)) and not overwrite:
         raise ConfigError(f"out_dir={out!r} exists and is not empty; pass overwrite=True to replace it")
-    record, path, meta = _run_checkpoint(run_dir, checkpoint)
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    record, meta = run.record, run.meta
     entry = read_report_entry(report_dir, run_dir) if report_dir is not None else None
-    encoder = encoder_from_run(run_dir, checkpoint=path)
+    encoder = encoder_from_run(run)
     with_classifier = bool(with_classifier and meta.get("label_names"))
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
@@ -364,7 +315,7 @@ def export_run(
         if with_classifier:
             parts[CLASSIFIER_SUBFOLDER] = classifier_from_run
         for folder, build in parts.items():
-            build(run_dir, checkpoint=path).save_pretrained(os.path.join(tmp, folder))
+            build(run).save_pretrained(os.path.join(tmp, folder))
             os.remove(os.path.join(tmp, folder, "README.md"))  # one card, at the top
     return out
 

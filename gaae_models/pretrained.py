@@ -32,6 +32,7 @@ from gaae_models.hub_files import is_run_folder
 from gaae_models.hub_mixin import HubModelMixin
 from gaae_models.networks import Classifier, GuidedEncoder
 from gaae_models.pipeline import extract_features
+from gaae_models.runs import TrainedRun, as_run
 
 __all__ = [
     "CLASSIFIER_SUBFOLDER",
@@ -78,22 +79,19 @@ class PretrainedClassifier(Classifier, HubModelMixin):
         self._init_hub_metadata(audio_config, stats, label_names)
 
 
-def classifier_from_run(run_dir: str | os.PathLike, *, checkpoint: str | None = None) -> PretrainedClassifier:
+def classifier_from_run(
+    run_dir: str | os.PathLike | TrainedRun, *, checkpoint: str | None = None
+) -> PretrainedClassifier:
     """The classifier C of a GAAE run, with its transform, statistics and label names.
 
     Parameters and errors as for :func:`gaae_models.hub.encoder_from_run`.
     """
-    from gaae_models.checkpoint import load_checkpoint
-    from gaae_models.hub import _metadata, _run_checkpoint
-
-    _, path, meta = _run_checkpoint(os.fspath(run_dir), checkpoint)
-    metadata = _metadata(meta)
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    metadata = run.hub_metadata()
     if not metadata["label_names"]:
-        raise CheckpointError(
-            f"run {os.fspath(run_dir)!r} has no label names, so its classifier names nothing"
-        )
-    classifier = PretrainedClassifier(ModelConfig.from_stored(meta["model"]), **metadata)
-    load_checkpoint(path, modules={"classifier": classifier})
+        raise CheckpointError(f"run {run.run_dir!r} has no label names, so its classifier names nothing")
+    classifier = PretrainedClassifier(run.model_config, **metadata)
+    classifier.load_state_dict(run.modules["classifier"].state_dict())
     return classifier.eval()
 
 
