@@ -57,12 +57,10 @@ import hashlib
 import json
 import math
 import os
-import platform
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -93,6 +91,7 @@ from audiospec._validation import valid_config
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import CacheError, ParameterError
 from audiospec.readers import DatasetListing, Item
+from audiospec.runtime import package_versions
 from audiospec.stats import (
     DEFAULT_CLIP_QUANTILE,
     DEFAULT_UPPER_QUANTILE,
@@ -121,13 +120,7 @@ item_seed = item_rng
 
 
 def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("gaae-audio", "numpy", "scipy", "soundfile", "zarr", "dask", "numba"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    return package_versions("gaae-audio", "numpy", "scipy", "soundfile", "zarr", "dask", "numba")
 
 
 @dataclass(frozen=True)

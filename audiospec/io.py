@@ -300,7 +300,7 @@ def load_clip(
         :data:`SILENCE_THRESHOLD`, or a truncated file (fewer frames than its header declares)
         whose crop reaches past its real end.
     """
-    return _load_clip(path, config=config, policy=policy, rng=rng)[:2]
+    return load_clip_with_notes(path, config=config, policy=policy, rng=rng)[:2]
 
 
 def _truncation(path: str, info: Any) -> tuple[str | None, int, int]:
@@ -326,7 +326,7 @@ def _truncation(path: str, info: Any) -> tuple[str | None, int, int]:
     return f"truncated: the header of {path!r} declares {frames} frames, the file ends earlier", frames, 0
 
 
-def _load_clip(
+def load_clip_with_notes(
     path: str | os.PathLike,
     *,
     config: SpectrogramConfig | None = None,

@@ -33,6 +33,7 @@ import torch
 
 from audiospec._atomic import atomic_write_text
 from audiospec.cache import SpectrogramCache, open_cache
+from audiospec.runtime import package_versions
 from gaae_models import metrics
 from gaae_models.data import ArraySource, CacheSource
 from gaae_models.errors import ConfigError
@@ -473,9 +474,8 @@ def _train_seconds(run: TrainedRun) -> float | None:
 
 
 def _versions() -> dict[str, str]:
-    from gaae_models.training import _versions as training_versions
-
-    return {**training_versions(), "platform": platform.platform()}
+    versions = package_versions("gaae-audio", "numpy", "zarr", "safetensors")
+    return {**versions, "torch": torch.__version__, "platform": platform.platform()}
 
 
 def _choose_metric_model(

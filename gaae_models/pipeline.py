@@ -46,6 +46,7 @@ from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudiospecError
 from audiospec.io import load_audio
 from audiospec.readers import AUDIO_EXTENSIONS
+from audiospec.runtime import n_cores
 from audiospec.stats import DatasetStats, normalize
 from audiospec.transform import stft_logmag
 from gaae_models.errors import ConfigError, HubError
@@ -61,7 +62,6 @@ __all__ = [
     "Extractor",
     "window_starts",
     "pooled_mean",
-    "n_cores",
     "list_audio_files",
     "extract_features",
     "save_features",
@@ -254,11 +254,6 @@ class _Pending:
     duration: float
     latents: dict[str, np.ndarray] = field(default_factory=dict)
     received: int = 0
-
-
-def n_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
