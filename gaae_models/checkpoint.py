@@ -262,37 +262,27 @@ def save_checkpoint(
     root = os.path.join(run_dir, "checkpoints")
     os.makedirs(root, exist_ok=True)
     final = os.path.join(root, f"step-{step:07d}")
-    with atomic_dir(final) as tmp:
-        _write_checkpoint_files(tmp, step, modules, optimizers, meta)
-    atomic_write_text(os.path.join(root, "latest"), os.path.basename(final))
-    return final
-
-
-def _write_checkpoint_files(
-    tmp: str,
-    step: int,
-    modules: dict[str, torch.nn.Module],
-    optimizers: dict[str, torch.optim.Optimizer],
-    meta: dict[str, Any],
-) -> None:
     weights = {}
     for name, module in modules.items():
         for key, value in module.state_dict().items():
             weights[f"{name}.{key}"] = value.detach().cpu().contiguous()
-    save_file(weights, os.path.join(tmp, "model.safetensors"))
     opt_tensors, opt_meta = {}, {}
     for name, opt in optimizers.items():
         tensors, info = _optimizer_to_flat(name, opt)
         opt_tensors.update(tensors)
         opt_meta[name] = info
-    save_file(opt_tensors or {"_empty": torch.zeros(1)}, os.path.join(tmp, "optim.safetensors"))
-    with open(os.path.join(tmp, "optim.json"), "w") as f:
-        json.dump(opt_meta, f)
-    with open(os.path.join(tmp, "meta.json"), "w") as f:
-        json.dump({"format_version": CHECKPOINT_FORMAT_VERSION, "step": step, **meta}, f, indent=2)
-    sums = {name: _sha256(os.path.join(tmp, name)) for name in CHECKPOINT_FILES}
-    with open(os.path.join(tmp, _CHECKSUMS), "w") as f:
-        json.dump(sums, f, indent=2)
+    with atomic_dir(final) as tmp:
+        save_file(weights, os.path.join(tmp, "model.safetensors"))
+        save_file(opt_tensors or {"_empty": torch.zeros(1)}, os.path.join(tmp, "optim.safetensors"))
+        with open(os.path.join(tmp, "optim.json"), "w") as f:
+            json.dump(opt_meta, f)
+        with open(os.path.join(tmp, "meta.json"), "w") as f:
+            json.dump({"format_version": CHECKPOINT_FORMAT_VERSION, "step": step, **meta}, f, indent=2)
+        sums = {name: _sha256(os.path.join(tmp, name)) for name in CHECKPOINT_FILES}
+        with open(os.path.join(tmp, _CHECKSUMS), "w") as f:
+            json.dump(sums, f, indent=2)
+    atomic_write_text(os.path.join(root, "latest"), os.path.basename(final))
+    return final
 
 
 def latest_checkpoint(run_dir: str) -> str | None:

@@ -8,13 +8,14 @@ each lives in the module of its concern:
 * :mod:`gaae_models.hub_mixin`: :class:`HubModelMixin` (``save_pretrained`` / ``from_pretrained``)
   and :class:`EncoderHubMixin` (``embed``, ``spectrograms``, ``encode_batch``);
 * :mod:`gaae_models.fused`: the inference form of an encoder;
-* :mod:`gaae_models.pipeline`: windows, the threaded extraction pipeline, :class:`Embedding`,
-  :class:`FeatureSet`, :func:`extract_features`, :func:`save_features`;
+* :mod:`gaae_models.pipeline`: windows, the threaded extraction pipeline, :func:`extract_features`;
+* :mod:`gaae_models.feature_sets`: :class:`Embedding`, :class:`FeatureSet`, :func:`save_features`;
 * :mod:`gaae_models.validation`: the argument checks, :data:`PRECISIONS`.
 """
 
 from __future__ import annotations
 
+from gaae_models.feature_sets import Embedding, FeatureSet, save_features
 from gaae_models.hub_files import (
     CONFIG_NAME,
     HUB_FORMAT_VERSION,
@@ -26,14 +27,7 @@ from gaae_models.hub_files import (
     read_hub_config,
 )
 from gaae_models.hub_mixin import EncoderHubMixin, HubModelMixin
-from gaae_models.pipeline import (
-    Embedding,
-    FeatureSet,
-    extract_features,
-    list_audio_files,
-    save_features,
-    window_starts,
-)
+from gaae_models.pipeline import extract_features, list_audio_files, window_starts
 from gaae_models.validation import PRECISIONS
 
 __all__ = [

@@ -41,6 +41,7 @@ from audiospec.transform import stft_logmag
 from gaae_models.card import MIXIN_CARD_TEMPLATE
 from gaae_models.config import ModelConfig
 from gaae_models.errors import ConfigError, HubError
+from gaae_models.feature_sets import Embedding
 from gaae_models.hub_files import (
     HUB_FORMAT_VERSION,
     HUB_TAGS,
@@ -54,8 +55,8 @@ from gaae_models.hub_files import (
     resolve_model,
     stats_to_dict,
 )
-from gaae_models.pipeline import Embedding, Extractor, window_starts
-from gaae_models.validation import as_waveform, hop_samples
+from gaae_models.pipeline import Extractor, frame_windows
+from gaae_models.validation import as_waveform, hop_samples, preprocessing_of
 
 __all__ = ["HubModelMixin", "EncoderHubMixin"]
 
@@ -351,15 +352,9 @@ class EncoderHubMixin(HubModelMixin):
             Window starts in seconds.
         """
         y = self._load(audio, sample_rate)
-        config, stats = self.audio_config, self.stats
-        if config is None or stats is None:
-            raise HubError(
-                f"this {type(self).__name__} has no audio_config/stats, so it cannot preprocess audio"
-            )
+        config, stats = preprocessing_of(self)
         hop_n = hop_samples(hop, config.sample_rate, config.n_samples)
-        starts = window_starts(y.shape[0], window=config.n_samples, hop=hop_n)
-        padded = np.pad(y, (0, max(0, int(starts[-1]) + config.n_samples - y.shape[0])))
-        windows = np.stack([padded[s : s + config.n_samples] for s in starts])
+        windows, starts = frame_windows(y, window=config.n_samples, hop=hop_n)
         return normalize(stft_logmag(windows, config=config), stats), starts / config.sample_rate
 
     def embed(

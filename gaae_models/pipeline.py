@@ -22,8 +22,8 @@ the module's own forward.
 decodes and preprocesses while ``workers`` threads run whole batches through the network; on the
 CPU that is one single-threaded forward pass per core (torch's intra-op threads are set to 1
 during the call and restored afterwards), which needs no synchronisation between cores and keeps
-its speed when the cores are shared. :func:`save_features` writes the result as an ``.npz``
-without pickles.
+its speed when the cores are shared. :func:`~gaae_models.feature_sets.save_features` writes the
+result as an ``.npz`` without pickles.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
-from audiospec._atomic import atomic_path
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudiospecError
 from audiospec.io import load_audio
@@ -49,22 +48,29 @@ from audiospec.readers import AUDIO_EXTENSIONS
 from audiospec.runtime import n_cores
 from audiospec.stats import DatasetStats, normalize
 from audiospec.transform import stft_logmag
-from gaae_models.errors import ConfigError, HubError
+from gaae_models.errors import ConfigError
+from gaae_models.feature_sets import Embedding, FeatureSet, pooled_mean
 from gaae_models.fused import build_inference_plan
-from gaae_models.validation import check_precision, check_which, hop_samples, positive_int, resolve_device
+from gaae_models.validation import (
+    check_precision,
+    check_which,
+    hop_samples,
+    positive_int,
+    preprocessing_of,
+    resolve_device,
+)
 
 if TYPE_CHECKING:
     from gaae_models.hub_mixin import EncoderHubMixin
 
 __all__ = [
-    "Embedding",
-    "FeatureSet",
+    "WindowRunner",
     "Extractor",
     "window_starts",
-    "pooled_mean",
+    "iter_windows",
+    "frame_windows",
     "list_audio_files",
     "extract_features",
-    "save_features",
 ]
 
 logger = logging.getLogger(__name__)
@@ -102,146 +108,19 @@ def window_starts(n_samples: int, *, window: int, hop: int) -> np.ndarray:
     return np.arange(count, dtype=np.int64) * hop
 
 
-# --------------------------------------------------------------------------------------------------
-# config.json
+def iter_windows(y: np.ndarray, *, window: int, hop: int) -> Iterator[np.ndarray]:
+    """The windows of :func:`window_starts` over ``y`` (shape (n,)); the last is zero-padded to ``window``."""
+    for start in window_starts(y.shape[0], window=window, hop=hop):
+        segment = y[start : start + window]
+        if segment.shape[0] < window:
+            segment = np.pad(segment, (0, window - segment.shape[0]))
+        yield segment
 
 
-# --------------------------------------------------------------------------------------------------
-# results
-
-
-@dataclass(frozen=True)
-class Embedding:
-    """The features of one clip.
-
-    Attributes
-    ----------
-    z : np.ndarray or None, shape (n_windows, z_dim), float32
-        Guided latent of each window (None when the model or ``which`` has no z).
-    s : np.ndarray or None, shape (n_windows, s_dim), float32
-        Style latent of each window.
-    offsets : np.ndarray, shape (n_windows,), float64
-        Start of each window in seconds.
-    duration : float
-        Length of the audio in seconds (before padding).
-    sample_rate : int
-        Rate the audio was resampled to (Hz).
-    """
-
-    z: np.ndarray | None
-    s: np.ndarray | None
-    offsets: np.ndarray
-    duration: float
-    sample_rate: int
-
-    @property
-    def n_windows(self) -> int:
-        """Number of windows."""
-        return int(self.offsets.shape[0])
-
-    @property
-    def z_mean(self) -> np.ndarray | None:
-        """Mean of ``z`` over the windows, shape (z_dim,), float32."""
-        return None if self.z is None else pooled_mean(self.z)
-
-    @property
-    def s_mean(self) -> np.ndarray | None:
-        """Mean of ``s`` over the windows, shape (s_dim,), float32."""
-        return None if self.s is None else pooled_mean(self.s)
-
-
-def pooled_mean(x: np.ndarray) -> np.ndarray:
-    """Mean over the windows (axis 0), accumulated in float64, as float32."""
-    return x.mean(axis=0, dtype=np.float64).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class FeatureSet:
-    """Features of many files, as :func:`extract_features` returns and :func:`save_features` writes.
-
-    Attributes
-    ----------
-    files : tuple of str
-        The files that were read, in input order.
-    file_index : np.ndarray, shape (N,), int64
-        For each window, its file (an index into ``files``).
-    offset_seconds : np.ndarray, shape (N,), float64
-        For each window, its start in its file (s).
-    latents : dict of str to np.ndarray
-        ``{"z": (N, z_dim), "s": (N, s_dim)}`` (the requested ones), float32.
-    pooled : dict of str to np.ndarray
-        The per-file means, ``{"z": (n_files, z_dim), ...}``, float32.
-    n_windows : np.ndarray, shape (n_files,), int64
-    duration_seconds : np.ndarray, shape (n_files,), float64
-    skipped : tuple of (str, str)
-        Files that could not be read, with the reason.
-    sample_rate : int
-    window_seconds, hop_seconds : float
-    """
-
-    files: tuple[str, ...]
-    file_index: np.ndarray
-    offset_seconds: np.ndarray
-    latents: dict[str, np.ndarray]
-    pooled: dict[str, np.ndarray]
-    n_windows: np.ndarray
-    duration_seconds: np.ndarray
-    skipped: tuple[tuple[str, str], ...]
-    sample_rate: int
-    window_seconds: float
-    hop_seconds: float
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The npz arrays: ``z``/``s``, ``z_mean``/``s_mean``, the index and metadata (no pickles)."""
-        out: dict[str, np.ndarray] = {}
-        for name, value in self.latents.items():
-            out[name] = value
-            out[f"{name}_mean"] = self.pooled[name]
-        out.update(
-            file_index=self.file_index,
-            offset_seconds=self.offset_seconds,
-            files=np.array(self.files, dtype=str),
-            n_windows=self.n_windows,
-            duration_seconds=self.duration_seconds,
-            skipped_files=np.array([p for p, _ in self.skipped], dtype=str),
-            skipped_reasons=np.array([r for _, r in self.skipped], dtype=str),
-            latent_names=np.array(list(self.latents), dtype=str),
-            sample_rate=np.array(self.sample_rate, dtype=np.int64),
-            window_seconds=np.array(self.window_seconds),
-            hop_seconds=np.array(self.hop_seconds),
-        )
-        return out
-
-
-def save_features(
-    path: str | os.PathLike, features: FeatureSet, *, metadata: dict[str, Any] | None = None
-) -> str:
-    """Write :meth:`FeatureSet.arrays` (plus string ``metadata``) as an ``.npz`` file, atomically.
-
-    Parameters
-    ----------
-    path : path-like
-        Output file; written to a temporary name beside it and renamed.
-    features : FeatureSet
-    metadata : dict of str to str or list of str, optional
-        Extra arrays, e.g. the model id (stored as unicode arrays, loadable without pickle).
-
-    Returns
-    -------
-    str
-        The absolute path written.
-    """
-    path = os.path.abspath(os.fspath(path))
-    arrays = features.arrays()
-    for key, value in (metadata or {}).items():
-        if key in arrays:
-            raise ConfigError(f"metadata key {key!r} collides with a feature array; choose another name")
-        arrays[key] = np.array(value, dtype=str)
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    return path
+def frame_windows(y: np.ndarray, *, window: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """All windows of ``y`` at once: ``(windows (n_windows, window), starts (n_windows,))``."""
+    starts = window_starts(y.shape[0], window=window, hop=hop)
+    return np.stack(list(iter_windows(y, window=window, hop=hop))), starts
 
 
 # --------------------------------------------------------------------------------------------------
@@ -267,7 +146,59 @@ def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
     return False
 
 
-class Extractor:
+class WindowRunner:
+    """Windows of audio -> normalised spectrograms -> latents, with validated settings.
+
+    The part :class:`Extractor` and :class:`~gaae_models.batch.WindowEncoder` share: the model's
+    preprocessing (:func:`audiospec.stft_logmag`, then :func:`audiospec.normalize` with its
+    statistics, exactly as the cache) and its inference plan (:mod:`gaae_models.fused`) on
+    ``device``, under bfloat16 autocast when ``precision="bfloat16"``.
+
+    Parameters
+    ----------
+    model : Encoder, GuidedEncoder or StyleEncoder
+        With ``audio_config`` and ``stats``.
+    which, batch_size, device, precision, fused
+        As in :meth:`~gaae_models.hub_mixin.EncoderHubMixin.embed`.
+    """
+
+    def __init__(
+        self,
+        model: EncoderHubMixin,
+        *,
+        which: Any = None,
+        batch_size: Any = 64,
+        device: Any = None,
+        precision: Any = "float32",
+        fused: bool = True,
+    ) -> None:
+        self.audio_config: SpectrogramConfig
+        self.stats: DatasetStats
+        self.audio_config, self.stats = preprocessing_of(model)
+        self.window = self.audio_config.n_samples
+        self.sample_rate = self.audio_config.sample_rate
+        self.which = check_which(which, model.outputs)
+        self.batch_size = positive_int("batch_size", batch_size)
+        self.precision = check_precision(precision)
+        self.device = resolve_device(device, next(model.parameters()).device)  # type: ignore[attr-defined]
+        self.fused = bool(fused)
+        self.plan = build_inference_plan(model, self.which, self.device, self.fused)
+
+    def preprocess(self, windows: np.ndarray) -> np.ndarray:
+        """``(B, n_samples)`` float32 -> normalised ``(B, F, T)`` float32, exactly as the cache."""
+        return normalize(stft_logmag(windows, config=self.audio_config), self.stats)
+
+    def run_plan(self, spectrograms: np.ndarray) -> dict[str, torch.Tensor]:
+        """``(B, F, T)`` normalised spectrograms -> ``{name: (B, dim)}`` latents on :attr:`device`."""
+        x = torch.from_numpy(np.ascontiguousarray(spectrograms, dtype=np.float32)).unsqueeze(1)
+        x = x.to(self.device, non_blocking=True)
+        if self.fused:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
+            return self.plan(x)
+
+
+class Extractor(WindowRunner):
     """Windows -> normalised spectrograms -> latents, batched across files.
 
     One thread decodes and preprocesses (numpy / scipy, which release the GIL) while ``workers``
@@ -289,30 +220,13 @@ class Extractor:
         fused: bool,
         workers: Any = None,
     ) -> None:
-        if model.audio_config is None or model.stats is None:
-            raise HubError(
-                f"this {type(model).__name__} has no audio_config/stats, so it cannot preprocess audio; "
-                "load it with from_pretrained(), or pass audio_config= and stats= when building it"
-            )
-        self.audio_config: SpectrogramConfig = model.audio_config
-        self.stats: DatasetStats = model.stats
-        self.which = check_which(which, model.outputs)
-        self.window = self.audio_config.n_samples
-        self.sample_rate = self.audio_config.sample_rate
+        super().__init__(
+            model, which=which, batch_size=batch_size, device=device, precision=precision, fused=fused
+        )
         self.hop = hop_samples(hop, self.sample_rate, self.window)
-        self.batch_size = positive_int("batch_size", batch_size)
-        self.precision = check_precision(precision)
-        fallback = next(model.parameters()).device  # type: ignore[attr-defined]
-        self.device = resolve_device(device, fallback)
         if workers is None:
             workers = n_cores() if self.device.type == "cpu" else 1
         self.workers = positive_int("workers", workers)
-        self.fused = bool(fused)
-        self.plan = build_inference_plan(model, self.which, self.device, self.fused)
-
-    def preprocess(self, windows: np.ndarray) -> np.ndarray:
-        """``(B, n_samples)`` float32 -> normalised ``(B, F, T)`` float32, exactly as the cache."""
-        return normalize(stft_logmag(windows, config=self.audio_config), self.stats)
 
     def _events(self, sources: Iterable[tuple[Any, Callable[[], np.ndarray]]]) -> Iterator[tuple]:
         pending: list[np.ndarray] = []
@@ -333,10 +247,7 @@ class Extractor:
                 continue
             starts = window_starts(y.shape[0], window=self.window, hop=self.hop)
             yield ("file", key, len(starts), y.shape[0] / self.sample_rate)
-            for index, start in enumerate(starts):
-                segment = y[start : start + self.window]
-                if segment.shape[0] < self.window:
-                    segment = np.pad(segment, (0, self.window - segment.shape[0]))
+            for index, segment in enumerate(iter_windows(y, window=self.window, hop=self.hop)):
                 pending.append(segment)
                 owners.append((key, index))
                 if len(pending) == self.batch_size:
@@ -345,12 +256,7 @@ class Extractor:
             yield flush()
 
     def _forward(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        x = torch.from_numpy(batch).unsqueeze(1).to(self.device, non_blocking=True)
-        if self.fused:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
-            out = self.plan(x)
-        return {k: v.float().cpu().numpy() for k, v in out.items()}
+        return {k: v.float().cpu().numpy() for k, v in self.run_plan(batch).items()}
 
     def run(
         self,

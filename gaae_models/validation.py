@@ -12,8 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from audiospec.config import SpectrogramConfig
 from audiospec.io import resample
-from gaae_models.errors import ConfigError
+from audiospec.stats import DatasetStats
+from gaae_models.errors import ConfigError, HubError
 
 __all__ = [
     "PRECISIONS",
@@ -23,6 +25,8 @@ __all__ = [
     "hop_samples",
     "check_which",
     "as_waveform",
+    "check_samples",
+    "preprocessing_of",
 ]
 
 #: Compute precisions of :meth:`~gaae_models.hub_mixin.EncoderHubMixin.embed`: float32, or bfloat16
@@ -94,6 +98,28 @@ def check_which(which: Any, outputs: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
+def preprocessing_of(model: Any) -> tuple[SpectrogramConfig, DatasetStats]:
+    """``(model.audio_config, model.stats)``, or HubError when the model cannot preprocess audio."""
+    config, stats = getattr(model, "audio_config", None), getattr(model, "stats", None)
+    if config is None or stats is None:
+        raise HubError(
+            f"this {type(model).__name__} has no audio_config/stats, so it cannot preprocess audio; "
+            "load it with from_pretrained(), or pass audio_config= and stats= when building it"
+        )
+    return config, stats
+
+
+def check_samples(samples: np.ndarray, *, name: str) -> None:
+    """ConfigError unless ``samples`` holds finite floating-point values (the message names ``name``)."""
+    if samples.dtype.kind != "f":
+        raise ConfigError(
+            f"{name} has dtype {samples.dtype}; expected floating-point samples in [-1, 1] "
+            "(divide integer PCM by its full scale, e.g. 32768)"
+        )
+    if not np.all(np.isfinite(samples)):
+        raise ConfigError(f"{name} contains non-finite samples (NaN or inf)")
+
+
 def as_waveform(audio: Any, sample_rate: Any, target: int) -> np.ndarray:
     """A mono float32 waveform at ``target`` Hz from an array or tensor at ``sample_rate``."""
     if isinstance(audio, torch.Tensor):
@@ -108,11 +134,7 @@ def as_waveform(audio: Any, sample_rate: Any, target: int) -> np.ndarray:
             f"audio has shape {audio.shape}; expected one mono waveform of shape (n,) "
             "(average the channels first)"
         )
-    if audio.dtype.kind != "f":
-        raise ConfigError(
-            f"audio has dtype {audio.dtype}; expected floating-point samples in [-1, 1] "
-            "(divide integer PCM by its full scale, e.g. 32768)"
-        )
+    check_samples(audio, name="audio")
     if audio.shape[0] == 0:
         raise ConfigError("audio has 0 samples; expected at least one")
     if sample_rate is None:
@@ -121,7 +143,5 @@ def as_waveform(audio: Any, sample_rate: Any, target: int) -> np.ndarray:
         )
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer number of Hz")
-    if not np.all(np.isfinite(audio)):
-        raise ConfigError("audio contains non-finite samples (NaN or inf)")
     y = resample(audio, int(sample_rate), target)
     return np.ascontiguousarray(y, dtype=np.float32)
