@@ -231,7 +231,7 @@ def evaluate(
     probe_attributes : sequence of str, optional
         Test-cache attributes to probe; default every categorical attribute with 2-20 values.
     tsne_points, tsne_iter : int
-        Test items shown in the t-SNE plots (seeded subsample) and t-SNE iterations.
+        Test items shown in the t-SNE plots (seeded subsample) and t-SNE iterations (>= 250).
     n_iter : int
         Fast Griffin-Lim iterations for the sample WAVs.
     device : str
@@ -251,7 +251,7 @@ def evaluate(
         ("cas_steps", cas_steps, 0),
         ("cas_batch_size", cas_batch_size, 1),
         ("tsne_points", tsne_points, 0),
-        ("tsne_iter", tsne_iter, 1),
+        ("tsne_iter", tsne_iter, 250),
         ("n_iter", n_iter, 0),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
