@@ -5,8 +5,8 @@
   (Heusel et al. 2017) from feature activations;
 * :func:`tsne` (exact t-SNE, van der Maaten & Hinton 2008, by scikit-learn) and :func:`plot_embedding`
   for pictures of a latent space;
-* :func:`linear_probe`: the test accuracy of a multinomial logistic regression (scikit-learn) on
-  frozen features.
+* :func:`linear_probe` (from :mod:`gaae_models.probes`): the test accuracy of a multinomial logistic
+  regression (scikit-learn) on frozen features.
 
 Everything takes numpy arrays (converted to float64) and returns plain Python floats, numpy float64
 arrays or JSON-ready dicts. Bad input raises :class:`gaae_models.errors.ConfigError` with a message
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +24,8 @@ from scipy.special import xlogy
 
 from audiospec._atomic import atomic_path
 from gaae_models.errors import ConfigError, GaaeError
+from gaae_models.probes import linear_probe
+from gaae_models.validation import finite_float, float_array, int_at_least, label_array
 
 __all__ = [
     "inception_score",
@@ -49,56 +50,9 @@ _TSNE_MAX_POINTS = 10_000
 _TSNE_MIN_ITER = 250
 
 
-# --------------------------------------------------------------------------------------------------
-# validation
-
-
-def _float_array(name: str, value, ndim: int, layout: str) -> np.ndarray:
-    """``value`` as a finite float64 array of ``ndim`` dimensions (``layout`` names them for messages)."""
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{name} must be a numeric array of shape {layout} ({err})") from None
-    if a.ndim != ndim:
-        raise ConfigError(f"{name} has shape {a.shape}; it must be {layout}")
-    if not np.all(np.isfinite(a)):
-        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-        raise ConfigError(f"{name} has {bad} non-finite values (NaN or inf); all must be finite")
-    return a
-
-
-def _label_array(name: str, value, n: int) -> np.ndarray:
-    """``value`` as an int64 vector of length ``n`` (integer dtype, or floats with integral values)."""
-    a = np.asarray(value)
-    if a.ndim != 1 or a.shape[0] != n:
-        raise ConfigError(f"{name} has shape {a.shape}; it must be ({n},), one label per row")
-    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-        raise ConfigError(f"{name} has dtype {a.dtype}; it must hold integer class labels")
-    if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a) & (a == np.round(a))):
-        raise ConfigError(f"{name} holds non-integral values (dtype {a.dtype}); labels must be integers")
-    return a.astype(np.int64)
-
-
-def _positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-def _finite_float(name: str, value, rule: str) -> float:
-    """``value`` as a finite Python float (``rule`` completes the error message)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name}={value!r} must be {rule}") from None
-    if isinstance(value, bool) or not np.isfinite(number):
-        raise ConfigError(f"{name}={value!r} must be {rule}")
-    return number
-
-
 def _symmetric_psd(name: str, value, size: int | None = None) -> np.ndarray:
     """A square, symmetric (to rounding) float64 matrix, symmetrised exactly."""
-    a = _float_array(name, value, 2, "(D, D)")
+    a = float_array(name, value, 2, "(D, D)")
     if a.shape[0] != a.shape[1] or (size is not None and a.shape[0] != size):
         want = "(D, D)" if size is None else f"({size}, {size})"
         raise ConfigError(f"{name} has shape {a.shape}; it must be square {want}")
@@ -159,11 +113,11 @@ def inception_score(probs: np.ndarray, *, n_splits: int = 10) -> tuple[float, fl
     ConfigError
         For a bad shape, negative or non-finite entries, rows not summing to 1, or a bad ``n_splits``.
     """
-    p = _float_array("probs", probs, 2, "(N, K) with K >= 2")
+    p = float_array("probs", probs, 2, "(N, K) with K >= 2")
     n, k = p.shape
     if k < 2 or n < 1:
         raise ConfigError(f"probs has shape {p.shape}; it must be (N, K) with N >= 1 and K >= 2")
-    n_splits = _positive_int("n_splits", n_splits)
+    n_splits = int_at_least("n_splits", n_splits)
     if n_splits > n:
         raise ConfigError(f"n_splits={n_splits} exceeds the number of rows N={n}; it must be <= N")
     if np.any(p < 0):
@@ -200,7 +154,7 @@ def activation_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     sigma : np.ndarray, shape (D, D)
         Covariance with the ``N - 1`` denominator, exactly symmetric.
     """
-    x = _float_array("features", features, 2, "(N, D) with N >= 2 and D >= 1")
+    x = float_array("features", features, 2, "(N, D) with N >= 2 and D >= 1")
     if x.shape[0] < 2 or x.shape[1] < 1:
         raise ConfigError(f"features has shape {x.shape}; it must be (N, D) with N >= 2 and D >= 1")
     mu = x.mean(axis=0)
@@ -277,8 +231,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     GaaeError
         If rounding made the result clearly negative (ill-conditioned covariances).
     """
-    m1 = _float_array("mu1", mu1, 1, "(D,)")
-    m2 = _float_array("mu2", mu2, 1, "(D,)")
+    m1 = float_array("mu1", mu1, 1, "(D,)")
+    m2 = float_array("mu2", mu2, 1, "(D,)")
     d = m1.shape[0]
     if d < 1 or m2.shape != m1.shape:
         raise ConfigError(f"mu1 has shape {m1.shape} and mu2 {m2.shape}; both must be the same (D,), D >= 1")
@@ -320,8 +274,8 @@ def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
     float
         :func:`frechet_distance` of their :func:`activation_statistics`.
     """
-    a = _float_array("features_a", features_a, 2, "(N_a, D)")
-    b = _float_array("features_b", features_b, 2, "(N_b, D)")
+    a = float_array("features_a", features_a, 2, "(N_a, D)")
+    b = float_array("features_b", features_b, 2, "(N_b, D)")
     if a.shape[1] != b.shape[1]:
         raise ConfigError(
             f"features_a has shape {a.shape} and features_b {b.shape}; their feature sizes D must match"
@@ -396,7 +350,7 @@ def tsne(
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
-    a = _float_array("x", x, 2, "(N, D)")
+    a = float_array("x", x, 2, "(N, D)")
     n, dim = a.shape
     if n > _TSNE_MAX_POINTS:
         raise ConfigError(
@@ -405,18 +359,18 @@ def tsne(
         )
     if n < 3 or dim < 1:
         raise ConfigError(f"x has shape {a.shape}; it must be (N, D) with N >= 3 and D >= 1")
-    n_components = _positive_int("n_components", n_components)
-    n_iter = _positive_int("n_iter", n_iter, minimum=_TSNE_MIN_ITER)
-    num_threads = _positive_int("num_threads", num_threads)
+    n_components = int_at_least("n_components", n_components)
+    n_iter = int_at_least("n_iter", n_iter, minimum=_TSNE_MIN_ITER)
+    num_threads = int_at_least("num_threads", num_threads)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ConfigError(f"seed={seed!r} must be an integer")
-    perplexity = _finite_float("perplexity", perplexity, f"a number with 1 < perplexity < N - 1 = {n - 1}")
+    perplexity = finite_float("perplexity", perplexity, f"a number with 1 < perplexity < N - 1 = {n - 1}")
     if not 1.0 < perplexity < n - 1:
         raise ConfigError(
             f"perplexity={perplexity!r} must satisfy 1 < perplexity < N - 1 = {n - 1} (N = {n} points); "
             "lower it or embed more points"
         )
-    early_exaggeration = _finite_float("early_exaggeration", early_exaggeration, "a finite number >= 1")
+    early_exaggeration = finite_float("early_exaggeration", early_exaggeration, "a finite number >= 1")
     if early_exaggeration < 1.0:
         raise ConfigError(f"early_exaggeration={early_exaggeration!r} must be a finite number >= 1")
     lr: float | str = "auto"
@@ -424,7 +378,7 @@ def tsne(
         if learning_rate != "auto":
             raise ConfigError(f"learning_rate={learning_rate!r} must be 'auto' or a positive number")
     else:
-        lr = _finite_float("learning_rate", learning_rate, "'auto' or a positive number")
+        lr = finite_float("learning_rate", learning_rate, "'auto' or a positive number")
         if lr <= 0:
             raise ConfigError(f"learning_rate={learning_rate!r} must be 'auto' or a positive number")
     if init not in ("pca", "random"):
@@ -513,17 +467,17 @@ def plot_embedding(
     str
         ``path``.
     """
-    e = _float_array("embedding", embedding, 2, "(N, 2)")
+    e = float_array("embedding", embedding, 2, "(N, 2)")
     if e.shape[1] != 2 or e.shape[0] < 1:
         raise ConfigError(f"embedding has shape {e.shape}; it must be (N, 2) with N >= 1")
-    y = _label_array("labels", labels, e.shape[0])
+    y = label_array("labels", labels, e.shape[0])
     names = [str(name) for name in label_names]
     if y.size and (y.min() < -1 or y.max() >= len(names)):
         raise ConfigError(
             f"labels range over [{y.min()}, {y.max()}]; they must lie in [-1, {len(names)}) "
             f"for {len(names)} label_names (-1 = unknown)"
         )
-    if _finite_float("marker_size", marker_size, "a positive number") <= 0:
+    if finite_float("marker_size", marker_size, "a positive number") <= 0:
         raise ConfigError(f"marker_size={marker_size!r} must be a positive number")
     path = os.fspath(path)
     if not path.lower().endswith(".png"):
@@ -577,197 +531,3 @@ def plot_embedding(
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     return path
-
-
-# --------------------------------------------------------------------------------------------------
-# linear probe
-
-
-def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (D,) and inverse std (D,) of x; features constant in x (to rounding) get scale 0."""
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    constant = std <= 1e-9 * np.abs(mean)
-    constant |= std == 0.0
-    return mean, np.where(constant, 0.0, 1.0 / np.where(constant, 1.0, std))
-
-
-def _fit_predict(
-    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, l2: float, max_iter: int
-) -> np.ndarray:
-    """Standardise with train statistics, fit an L2 logistic regression (scikit-learn), predict test labels.
-
-    scikit-learn minimises ``mean cross-entropy + ||W||^2 / (2 C n)`` (bias not penalised), so
-    ``C = 1 / (l2 n)``; its binary model has one weight vector ``w = w_1 - w_0`` where the
-    multinomial one has two, whose penalty ``(||w_0||^2 + ||w_1||^2) l2 / 2`` is ``||w||^2 l2 / 4``
-    at the optimum, so two classes take ``C = 2 / (l2 n)``: the same fit as a K-class softmax.
-    """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    classes = np.unique(train_y)
-    if classes.size == 1:
-        return np.full(test_x.shape[0], classes[0], dtype=np.int64)
-    mean, scale = _standardiser(train_x)
-    n = train_x.shape[0]
-    c = np.inf if l2 == 0 else (2.0 if classes.size == 2 else 1.0) / (l2 * n)
-    model = LogisticRegression(C=c, tol=1e-6, max_iter=max_iter)
-    with warnings.catch_warnings():
-        # an unconverged fit after max_iter L-BFGS steps is still the probe (as scipy's result was)
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        model.fit((train_x - mean) * scale, train_y)
-    return model.predict((test_x - mean) * scale).astype(np.int64)
-
-
-def _stratified_folds(y: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Fold index (N,) in [0, n_folds): each class shuffled and dealt round-robin over the folds.
-
-    (Kept rather than scikit-learn's StratifiedKFold so that the folds, hence the chosen ``l2`` and
-    the reported accuracies, stay those of earlier reports.)
-    """
-    rng = np.random.default_rng(seed)
-    fold = np.empty(y.shape[0], dtype=np.int64)
-    offset = 0
-    for c in np.unique(y):
-        members = rng.permutation(np.flatnonzero(y == c))
-        fold[members] = (np.arange(members.size) + offset) % n_folds
-        offset += members.size  # continue the deal, so small classes do not all start in fold 0
-    return fold
-
-
-def linear_probe(
-    train_x: np.ndarray,
-    train_y: np.ndarray,
-    test_x: np.ndarray,
-    test_y: np.ndarray,
-    *,
-    n_classes: int | None = None,
-    l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0),
-    n_folds: int = 3,
-    seed: int = 0,
-    max_iter: int = 500,
-    num_threads: int = 1,
-) -> dict:
-    """Test accuracy of a multinomial logistic regression on frozen features (a linear probe).
-
-    Features are standardised with the training set's mean and std only (features constant on the
-    training set are set to 0, so they cannot influence the probe, whatever their test values).
-    The objective is the mean cross-entropy plus ``l2 / 2 * ||W||_F^2`` (bias not penalised),
-    minimised by scikit-learn's :class:`~sklearn.linear_model.LogisticRegression` (L-BFGS, float64).
-    ``l2`` is the value of ``l2_grid`` with the best mean accuracy over stratified ``n_folds``-fold
-    cross-validation on the training set (ties go to the larger ``l2``); the probe is then refitted
-    on the whole training set. The model only has outputs for classes present in ``train_y``.
-
-    Parameters
-    ----------
-    train_x : np.ndarray, shape (N_train, D)
-    train_y : np.ndarray, shape (N_train,)
-        Integer labels in ``[0, n_classes)``; rows with a label < 0 (unknown) are dropped.
-    test_x : np.ndarray, shape (N_test, D)
-    test_y : np.ndarray, shape (N_test,)
-        As ``train_y``; at least one labelled row must remain.
-    n_classes : int >= 2 or None, keyword-only
-        Number of classes K (size of the confusion matrix); None: ``1 + the largest label``.
-    l2_grid : tuple of float >= 0, keyword-only
-        Candidate penalties (a single value skips the cross-validation).
-    n_folds : int >= 2, keyword-only
-        Cross-validation folds, at most the number of labelled training rows.
-    seed : int, keyword-only
-        Seeds the fold assignment (the fits themselves are deterministic).
-    max_iter : int >= 1, keyword-only
-        L-BFGS iterations per fit.
-    num_threads : int >= 1, keyword-only
-        BLAS / OpenMP threads during the fits (threadpoolctl; restored on return).
-
-    Returns
-    -------
-    dict
-        ``accuracy``, ``balanced_accuracy`` (mean per-class recall over the classes present in the test
-        set), ``majority_baseline`` (test accuracy of always predicting the most frequent training
-        class, ties to the smaller label), ``l2`` (chosen), ``cv_accuracy`` (mean validation accuracy
-        per ``l2_grid`` entry; NaN when not cross-validated), ``n_train``, ``n_test`` (labelled rows
-        used), ``n_dropped`` (unlabelled rows dropped from both sets), ``n_classes`` and
-        ``confusion`` (K x K list of int counts, row = true class, column = prediction).
-
-    Raises
-    ------
-    ConfigError
-        For bad shapes or options, labels >= n_classes, fewer than 2 classes in the labelled training
-        rows, or no labelled test rows.
-    """
-    from threadpoolctl import threadpool_limits
-
-    xtr = _float_array("train_x", train_x, 2, "(N_train, D)")
-    xte = _float_array("test_x", test_x, 2, "(N_test, D)")
-    if xtr.shape[1] != xte.shape[1] or xtr.shape[1] < 1:
-        raise ConfigError(
-            f"train_x has shape {xtr.shape} and test_x {xte.shape}; they must share a feature size D >= 1"
-        )
-    ytr = _label_array("train_y", train_y, xtr.shape[0])
-    yte = _label_array("test_y", test_y, xte.shape[0])
-    rule = "a non-empty sequence of finite numbers >= 0"
-    try:
-        grid = tuple(_finite_float("l2_grid", v, rule) for v in l2_grid)
-    except (ConfigError, TypeError):
-        raise ConfigError(f"l2_grid={l2_grid!r} must be {rule}") from None
-    if not grid or min(grid) < 0:
-        raise ConfigError(f"l2_grid={l2_grid!r} must be {rule}")
-    n_folds = _positive_int("n_folds", n_folds, minimum=2)
-    max_iter = _positive_int("max_iter", max_iter)
-    num_threads = _positive_int("num_threads", num_threads)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise ConfigError(f"seed={seed!r} must be an integer")
-
-    keep_tr, keep_te = ytr >= 0, yte >= 0
-    n_dropped = int((~keep_tr).sum() + (~keep_te).sum())
-    xtr, ytr, xte, yte = xtr[keep_tr], ytr[keep_tr], xte[keep_te], yte[keep_te]
-    largest = int(max(ytr.max(initial=-1), yte.max(initial=-1)))
-    if n_classes is None:
-        k = largest + 1
-    else:
-        k = _positive_int("n_classes", n_classes, minimum=2)
-        if largest >= k:
-            raise ConfigError(f"labels go up to {largest}; with n_classes={k} they must be < {k}")
-    present = np.unique(ytr)
-    if present.size < 2:
-        raise ConfigError(
-            f"train_y has {present.size} class(es) among its {ytr.size} labelled rows "
-            f"({n_dropped} unlabelled rows dropped); a linear probe needs at least 2"
-        )
-    if yte.size == 0:
-        raise ConfigError(f"test_y has no labelled rows (all {keep_te.size} are < 0); nothing to evaluate")
-    if n_folds > ytr.size and len(grid) > 1:
-        raise ConfigError(f"n_folds={n_folds} exceeds the {ytr.size} labelled training rows")
-
-    cv_accuracy = [float("nan")] * len(grid)
-    best = grid[0]
-    with threadpool_limits(limits=num_threads):
-        if len(grid) > 1:
-            fold = _stratified_folds(ytr, n_folds, seed)
-            for i, l2 in enumerate(grid):
-                correct = 0.0
-                for f in range(n_folds):
-                    val = fold == f
-                    pred = _fit_predict(xtr[~val], ytr[~val], xtr[val], l2, max_iter)
-                    correct += float(np.mean(pred == ytr[val]))
-                cv_accuracy[i] = correct / n_folds
-            top = max(cv_accuracy)
-            best = max(l2 for l2, acc in zip(grid, cv_accuracy, strict=True) if acc >= top - 1e-12)
-        pred = _fit_predict(xtr, ytr, xte, best, max_iter)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (yte, pred), 1)
-    recalls = [confusion[c, c] / confusion[c].sum() for c in np.unique(yte)]
-    counts = np.bincount(ytr, minlength=k)
-    majority = int(np.argmax(counts))
-    return {
-        "accuracy": float(np.mean(pred == yte)),
-        "balanced_accuracy": float(np.mean(recalls)),
-        "majority_baseline": float(np.mean(yte == majority)),
-        "l2": best,
-        "cv_accuracy": cv_accuracy,
-        "n_train": int(ytr.size),
-        "n_test": int(yte.size),
-        "n_dropped": n_dropped,
-        "n_classes": k,
-        "confusion": confusion.tolist(),
-    }

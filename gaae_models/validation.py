@@ -7,15 +7,17 @@ message that names the argument, its value and the rule.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from audiospec.config import SpectrogramConfig
 from audiospec.io import resample
 from audiospec.stats import DatasetStats
 from gaae_models.errors import ConfigError, HubError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "PRECISIONS",
@@ -27,6 +29,10 @@ __all__ = [
     "as_waveform",
     "check_samples",
     "preprocessing_of",
+    "int_at_least",
+    "finite_float",
+    "float_array",
+    "label_array",
 ]
 
 #: Compute precisions of :meth:`~gaae_models.hub_mixin.EncoderHubMixin.embed`: float32, or bfloat16
@@ -50,6 +56,8 @@ def check_precision(precision: Any) -> str:
 
 def resolve_device(device: Any, fallback: torch.device) -> torch.device:
     """``None`` -> ``fallback`` (the model's device); ``"auto"`` -> cuda when available."""
+    import torch
+
     if device is None:
         return fallback
     if device == "auto":
@@ -122,6 +130,8 @@ def check_samples(samples: np.ndarray, *, name: str) -> None:
 
 def as_waveform(audio: Any, sample_rate: Any, target: int) -> np.ndarray:
     """A mono float32 waveform at ``target`` Hz from an array or tensor at ``sample_rate``."""
+    import torch
+
     if isinstance(audio, torch.Tensor):
         audio = audio.detach().cpu().numpy()
     if not isinstance(audio, np.ndarray):
@@ -145,3 +155,47 @@ def as_waveform(audio: Any, sample_rate: Any, target: int) -> np.ndarray:
         raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer number of Hz")
     y = resample(audio, int(sample_rate), target)
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def float_array(name: str, value: Any, ndim: int, layout: str) -> np.ndarray:
+    """``value`` as a finite float64 array of ``ndim`` dimensions (``layout`` names them for messages)."""
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{name} must be a numeric array of shape {layout} ({err})") from None
+    if a.ndim != ndim:
+        raise ConfigError(f"{name} has shape {a.shape}; it must be {layout}")
+    if not np.all(np.isfinite(a)):
+        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+        raise ConfigError(f"{name} has {bad} non-finite values (NaN or inf); all must be finite")
+    return a
+
+
+def label_array(name: str, value: Any, n: int) -> np.ndarray:
+    """``value`` as an int64 vector of length ``n`` (integer dtype, or floats with integral values)."""
+    a = np.asarray(value)
+    if a.ndim != 1 or a.shape[0] != n:
+        raise ConfigError(f"{name} has shape {a.shape}; it must be ({n},), one label per row")
+    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ConfigError(f"{name} has dtype {a.dtype}; it must hold integer class labels")
+    if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a) & (a == np.round(a))):
+        raise ConfigError(f"{name} holds non-integral values (dtype {a.dtype}); labels must be integers")
+    return a.astype(np.int64)
+
+
+def int_at_least(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int, or ConfigError unless it is an integer >= ``minimum`` (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def finite_float(name: str, value: Any, rule: str) -> float:
+    """``value`` as a finite Python float (``rule`` completes the error message)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r} must be {rule}") from None
+    if isinstance(value, bool) or not np.isfinite(number):
+        raise ConfigError(f"{name}={value!r} must be {rule}")
+    return number
