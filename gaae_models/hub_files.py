@@ -59,8 +59,8 @@ STATS_KEYS = ("mean", "std", "r", "upper", "r_rule", "clip_quantile", "upper_rul
 
 
 def stats_to_dict(stats: DatasetStats) -> dict[str, Any]:
-    """The keys of :data:`STATS_KEYS` of ``stats`` (no histogram): what ``config.json`` stores."""
-    return {k: v for k, v in stats.to_dict().items() if k in STATS_KEYS}
+    """``stats`` without its histogram: what ``config.json`` stores (the keys of :data:`STATS_KEYS`)."""
+    return stats.to_dict(histogram=False)
 
 
 def _describe_key(key: str) -> str:
