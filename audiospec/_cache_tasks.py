@@ -19,7 +19,7 @@ import numpy as np
 from audiospec._atomic import atomic_write_text
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudioError, CacheError
-from audiospec.io import _load_clip, range_problem
+from audiospec.io import load_clip_with_notes, range_problem
 from audiospec.readers import Item
 from audiospec.stats import DatasetStats, normalize, partial_stats
 from audiospec.transform import stft_logmag
@@ -69,7 +69,7 @@ def decode_task(
     warnings: list[dict] = []
     for k, item in enumerate(items):
         try:
-            clip, offsets[k], notes = _load_clip(
+            clip, offsets[k], notes = load_clip_with_notes(
                 os.path.join(root, item.path), config=config, policy=item.crop, rng=item_rng(seed, item)
             )
             problem = range_problem(clip)

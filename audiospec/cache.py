@@ -57,16 +57,15 @@ import hashlib
 import json
 import math
 import os
-import platform
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from typing import Any
 
 import numpy as np
 
+from audiospec._atomic import atomic_dir
 from audiospec._cache_layout import (
     BUILD_DIR,
     FORMAT_VERSION,
@@ -92,6 +91,7 @@ from audiospec._validation import valid_config
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import CacheError, ParameterError
 from audiospec.readers import DatasetListing, Item
+from audiospec.runtime import package_versions
 from audiospec.stats import (
     DEFAULT_CLIP_QUANTILE,
     DEFAULT_UPPER_QUANTILE,
@@ -120,13 +120,7 @@ item_seed = item_rng
 
 
 def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in ("gaae-audio", "numpy", "scipy", "soundfile", "zarr", "dask", "numba"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    return package_versions("gaae-audio", "numpy", "scipy", "soundfile", "zarr", "dask", "numba")
 
 
 @dataclass(frozen=True)
@@ -549,7 +543,6 @@ def write_cache(
     -------
     str, the absolute path of the cache.
     """
-    import zarr
 
     config = valid_config(config)
     data = np.asarray(spectrograms)
@@ -586,8 +579,6 @@ def write_cache(
         label_names=label_names,
         options=dict(options or {}),
     )
-    tmp = f"{out}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     settings = {"source": "arrays", "dtype": dtype, "keep_logmag": keep_logmag}
     kept = np.arange(n)
     columns, attribute_names, split_names = _columns(listing, kept, np.zeros(n, np.int64))
@@ -595,6 +586,26 @@ def write_cache(
         listing, config, fingerprint="arrays", split_names=split_names,
         attribute_names=attribute_names, settings=settings,
     )  # fmt: skip
+    with atomic_dir(out) as tmp:
+        _write_array_cache(tmp, attrs, data, n, config, dtype, shard_size, keep_logmag, columns, stats)
+    return out
+
+
+def _write_array_cache(
+    tmp: str,
+    attrs: dict[str, Any],
+    data: np.ndarray,
+    n: int,
+    config: SpectrogramConfig,
+    dtype: str,
+    shard_size: int,
+    keep_logmag: bool,
+    columns: Any,
+    stats: DatasetStats,
+) -> None:
+    """Write the arrays of :func:`build_cache_from_arrays` into the new folder ``tmp``."""
+    import zarr
+
     group = zarr.open_group(tmp, mode="w", attributes=attrs)
     create_arrays(
         group, n=n, shape=config.shape, dtype=dtype, block=shard_size, sharded=False,
@@ -609,7 +620,3 @@ def write_cache(
         tmp,
         {"stats": stats.to_dict(), "stats_source": "given", "n_items": n, "skipped": [], "warnings": []},
     )
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    return out

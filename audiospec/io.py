@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import soundfile as sf
 
+from audiospec._atomic import atomic_path
 from audiospec._validation import valid_audio, valid_config, valid_rng
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudioError, ParameterError
@@ -299,7 +300,7 @@ def load_clip(
         :data:`SILENCE_THRESHOLD`, or a truncated file (fewer frames than its header declares)
         whose crop reaches past its real end.
     """
-    return _load_clip(path, config=config, policy=policy, rng=rng)[:2]
+    return load_clip_with_notes(path, config=config, policy=policy, rng=rng)[:2]
 
 
 def _truncation(path: str, info: Any) -> tuple[str | None, int, int]:
@@ -325,7 +326,7 @@ def _truncation(path: str, info: Any) -> tuple[str | None, int, int]:
     return f"truncated: the header of {path!r} declares {frames} frames, the file ends earlier", frames, 0
 
 
-def _load_clip(
+def load_clip_with_notes(
     path: str | os.PathLike,
     *,
     config: SpectrogramConfig | None = None,
@@ -413,10 +414,5 @@ def write_wav(path: str | os.PathLike, y: np.ndarray, *, sample_rate: int = 1600
         raise ParameterError(f"path={path!r} cannot be written: the folder {folder!r} does not exist")
     if not os.access(folder, os.W_OK):
         raise ParameterError(f"path={path!r} cannot be written: permission denied on {folder!r}")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, np.clip(y, -1.0, 1.0), int(sample_rate), subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

@@ -25,8 +25,9 @@ from audiospec._heap import heap_integrate
 from audiospec._validation import valid_config, valid_rng, valid_spectrogram
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import ParameterError
+from audiospec.runtime import map_blocks, n_cores
 from audiospec.stats import DatasetStats, denormalize
-from audiospec.transform import _istft, _map_blocks, _n_cores, _stft
+from audiospec.transform import istft_kernel, stft_kernel
 
 __all__ = [
     "DEFAULT_TOL",
@@ -47,7 +48,7 @@ DEFAULT_TOL: float | tuple[float, ...] = 1e-6
 
 def _n_jobs(n_jobs: int | None, n_items: int) -> int:
     if n_jobs is None:
-        n_jobs = _n_cores()
+        n_jobs = n_cores()
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ParameterError(f"n_jobs={n_jobs!r} must be a positive integer or None (all cores)")
     return max(1, min(n_jobs, n_items))
@@ -235,12 +236,12 @@ def griffin_lim(
         t = (goal * np.exp(1j * phase[lo:hi])).astype(cdtype)
         c_prev = None
         for _ in range(n_iter):
-            c = _stft(_istft(goal * (t / np.maximum(np.abs(t), tiny)), config), config, n_bins)
+            c = stft_kernel(istft_kernel(goal * (t / np.maximum(np.abs(t), tiny)), config), config, n_bins)
             t = c if c_prev is None else c + momentum * (c - c_prev)
             c_prev = c
-        out[lo:hi] = _istft(goal * (t / np.maximum(np.abs(t), tiny)), config)
+        out[lo:hi] = istft_kernel(goal * (t / np.maximum(np.abs(t), tiny)), config)
 
-    _map_blocks(run, target.shape[0], block_size=4)
+    map_blocks(run, target.shape[0], block_size=4)
     return out.reshape(*mag.shape[:-2], out.shape[-1])
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from audiospec._atomic import atomic_path
 from audiospec._validation import valid_config
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import ParameterError
@@ -35,13 +36,8 @@ def _save(fig, path: str | os.PathLike) -> None:
     path = os.fspath(path)
     if not path.lower().endswith(".png"):
         raise ParameterError(f"path={path!r} must end in .png")
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def plot_spectrogram(

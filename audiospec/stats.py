@@ -291,9 +291,9 @@ class DatasetStats:
         """The highest log-magnitude kept, ``mean + upper * std`` (nepers)."""
         return self.mean + self.upper * self.std
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
+    def to_dict(self, *, histogram: bool = True) -> dict[str, Any]:
+        """JSON-ready dict; ``histogram=False`` leaves out ``partial`` (not needed to normalise)."""
+        out = {
             "mean": self.mean,
             "std": self.std,
             "r": self.r,
@@ -304,6 +304,9 @@ class DatasetStats:
             "upper_rule": self.upper_rule,
             "upper_quantile": self.upper_quantile,
         }
+        if not histogram:
+            del out["partial"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetStats:

@@ -9,9 +9,7 @@ of ``n_samples`` gives ``n_samples // hop_length`` frames).
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -20,6 +18,7 @@ import scipy.fft
 from audiospec._validation import valid_audio, valid_config, valid_spectrogram
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import ParameterError
+from audiospec.runtime import map_blocks
 
 __all__ = ["stft", "istft", "stft_logmag", "logmag_to_magnitude", "magnitude_to_logmag"]
 
@@ -58,28 +57,6 @@ def _refuse_librosa_keywords(func: str, kwargs: dict) -> None:
             f"{func}() has no center=: frames are always centred and circular (see audiospec.config)"
         )
     raise TypeError(f"{func}() got an unexpected keyword argument {next(iter(kwargs))!r}")
-
-
-#: Clips per block: batches are transformed 16 clips at a time (single-threaded FFTs, blocks spread
-#: over threads), which keeps the working set in cache; one huge batched FFT is memory-bound.
-BLOCK_SIZE = 16
-
-
-def _n_cores() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
-def _map_blocks(fn: Callable[[int, int], None], n: int, *, block_size: int = BLOCK_SIZE) -> None:
-    """Call ``fn(lo, hi)`` on consecutive blocks of ``range(n)``, on all cores when there are several."""
-    blocks = [(lo, min(lo + block_size, n)) for lo in range(0, n, block_size)]
-    threads = min(_n_cores(), len(blocks))
-    if threads <= 1:
-        for lo, hi in blocks:
-            fn(lo, hi)
-        return
-    with ThreadPoolExecutor(threads) as pool:
-        for future in [pool.submit(fn, lo, hi) for lo, hi in blocks]:
-            future.result()
 
 
 @functools.lru_cache(maxsize=32)
@@ -142,10 +119,12 @@ def stft(y: np.ndarray, *, config: SpectrogramConfig | None = None, **librosa_kw
         raise ParameterError(
             f"y has {y.shape[-1]} samples, which is not a multiple of hop_length={config.hop_length}"
         )
-    return _stft(y, config, config.n_fft // 2 + 1)
+    return stft_kernel(y, config, config.n_fft // 2 + 1)
 
 
-def _stft(y: np.ndarray, config: SpectrogramConfig, n_bins: int, post: Callable | None = None) -> np.ndarray:
+def stft_kernel(
+    y: np.ndarray, config: SpectrogramConfig, n_bins: int, post: Callable | None = None
+) -> np.ndarray:
     """Unchecked blocked STFT of (..., n): (..., n_bins, n_frames), optionally mapped by ``post``."""
     dtype = "float32" if y.dtype == np.float32 else "float64"
     flat = y.astype(dtype, copy=False).reshape(-1, y.shape[-1])
@@ -159,7 +138,7 @@ def _stft(y: np.ndarray, config: SpectrogramConfig, n_bins: int, post: Callable 
         spec = np.swapaxes(spec, -1, -2)[:, :n_bins, :]
         out[lo:hi] = spec if post is None else post(spec)
 
-    _map_blocks(run, flat.shape[0])
+    map_blocks(run, flat.shape[0])
     return out.reshape(*y.shape[:-1], n_bins, n_frames)
 
 
@@ -191,10 +170,10 @@ def istft(spec: np.ndarray, *, config: SpectrogramConfig | None = None) -> np.nd
         raise ParameterError(
             f"spec has {n_frames} frames; at least n_fft / hop_length = {config.n_fft // hop} are needed"
         )
-    return _istft(spec, config)
+    return istft_kernel(spec, config)
 
 
-def _istft(spec: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+def istft_kernel(spec: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
     """Unchecked blocked inverse of (..., n_bins, n_frames) complex: (..., n_frames * hop)."""
     dtype = "float32" if spec.dtype == np.complex64 else "float64"
     hop, n_frames = config.hop_length, spec.shape[-1]
@@ -212,7 +191,7 @@ def _istft(spec: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
             acc += np.roll(blocks[:, :, r, :], r - ratio // 2, axis=1)
         out[lo:hi] = acc.reshape(hi - lo, n_frames * hop)
 
-    _map_blocks(run, flat.shape[0])
+    map_blocks(run, flat.shape[0])
     return out.reshape(*spec.shape[:-2], n_frames * hop)
 
 
@@ -272,4 +251,4 @@ def stft_logmag(
             f"(np.pad), or crop / pad it to the model's n_samples={config.n_samples} with audiospec.crop"
         )
     floor = np.asarray(config.amin, dtype=y.dtype)
-    return _stft(y, config, config.n_bins, post=lambda spec: np.log(np.maximum(np.abs(spec), floor)))
+    return stft_kernel(y, config, config.n_bins, post=lambda spec: np.log(np.maximum(np.abs(spec), floor)))

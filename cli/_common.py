@@ -20,6 +20,11 @@ __all__ = [
     "set_threads",
     "resolve_device",
     "threads_option",
+    "option_group",
+    "card_options",
+    "window_options",
+    "hub_model_options",
+    "file_output_options",
     "EXIT_USAGE",
     "OneLineErrorGroup",
     "skip_line",
@@ -142,6 +147,74 @@ def threads_option(func: Callable) -> Callable:
         default=None,
         help="CPU threads for torch [default: $OMP_NUM_THREADS, else the CPUs less the load average].",
     )(wrapper)
+
+
+def option_group(*decorators: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
+    """One decorator that applies ``decorators`` as if stacked in this order above a command."""
+
+    def apply(func: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+#: The model-card and content options shared by ``gaae export`` and ``gaae push``.
+card_options = option_group(
+    click.option("--with-decoder", is_flag=True, help="Also include the decoder G(s, y) (in decoder/)."),
+    click.option(
+        "--report",
+        "report_dir",
+        type=click.Path(exists=True, file_okay=False),
+        default=None,
+        help="A `gaae evaluate` report folder: quote this run's numbers in the model card.",
+    ),
+    click.option("--checkpoint", default=None, help="Checkpoint folder or name [default: the latest]."),
+    click.option(
+        "--license", "license_id", default="mit", show_default=True, help="License id for the card."
+    ),
+    click.option(
+        "--dataset",
+        "datasets",
+        multiple=True,
+        metavar="DATASET_ID",
+        help="Hub dataset id the model was trained on, for the card metadata (repeatable).",
+    ),
+)
+
+#: How audio is cut and batched, and where the network runs (``gaae features``, ``gaae predict``).
+window_options = option_group(
+    click.option(
+        "--hop",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        metavar="SECONDS",
+        help="Seconds between window starts [default: one window, 1.024 s for the default transform].",
+    ),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        default=64,
+        show_default=True,
+        help="Windows per forward pass.",
+    ),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+)
+
+#: Where a pretrained model is read from on the Hub.
+hub_model_options = option_group(
+    click.option("--revision", default=None, help="Hub revision of --model [default: main]."),
+    click.option(
+        "--token", default=None, metavar="TOKEN", help="Hub token for a private model. Never printed."
+    ),
+)
+
+#: Writing one output file with a progress bar.
+file_output_options = option_group(
+    click.option("--overwrite", is_flag=True, help="Replace an existing --out file."),
+    click.option("--quiet", is_flag=True, help="No progress bar."),
+)
 
 
 def friendly_errors(*error_types: type[BaseException]) -> Callable:

@@ -262,7 +262,7 @@ def demo(out_dir, per_family, n_iter, workers, seed, overwrite):
     summary = {
         "config": test.config.to_dict(),
         "seed": seed,
-        "stats": {k: v for k, v in test.stats.to_dict().items() if k != "partial"},
+        "stats": test.stats.to_dict(histogram=False),
         "results": results,
         "audiospec_version": audiospec.__version__,
         "seconds": time.perf_counter() - start,
@@ -572,7 +572,7 @@ def info(cache_path, as_json):
         "reader_options": cache.reader_options,
         "root": cache.attrs["root"],
         "counts": counts,
-        "stats": {k: v for k, v in stats.to_dict().items() if k != "partial"},
+        "stats": stats.to_dict(histogram=False),
         "stats_source": cache.attrs.get("stats_source"),
         "config": cache.config.to_dict(),
         "attributes": {k: len(v) for k, v in cache.attribute_names.items()},

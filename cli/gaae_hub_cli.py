@@ -13,7 +13,16 @@ import time
 import click
 
 from audiospec import AudiospecError
-from gaae_cli._common import check_overwrite, friendly_errors, skip_line, threads_option
+from gaae_cli._common import (
+    card_options,
+    check_overwrite,
+    file_output_options,
+    friendly_errors,
+    hub_model_options,
+    skip_line,
+    threads_option,
+    window_options,
+)
 from gaae_models.errors import GaaeError
 
 __all__ = ["push", "features"]
@@ -24,30 +33,14 @@ __all__ = ["push", "features"]
 @click.option("--repo-id", required=True, metavar="OWNER/NAME", help="Hub repository (created if missing).")
 @click.option("--private", is_flag=True, help="Create the repository private.")
 @click.option("--revision", default=None, metavar="BRANCH", help="Branch to push to [default: main].")
-@click.option("--with-decoder", is_flag=True, help="Also publish the decoder G(s, y) (in decoder/).")
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(exists=True, file_okay=False),
-    default=None,
-    help="A `gaae evaluate` report folder: quote this run's numbers in the model card.",
-)
 @click.option(
     "--token",
     default=None,
     metavar="TOKEN",
     help="Hub token [default: HF_TOKEN or the token file of `hf auth login`]. Never printed.",
 )
-@click.option("--checkpoint", default=None, help="Checkpoint folder or name [default: the latest].")
 @click.option("--commit-message", default=None, help="Commit message [default: 'gaae push RUN'].")
-@click.option("--license", "license_id", default="mit", show_default=True, help="License id for the card.")
-@click.option(
-    "--dataset",
-    "datasets",
-    multiple=True,
-    metavar="DATASET_ID",
-    help="Hub dataset id the model was trained on, for the card metadata (repeatable).",
-)
+@card_options
 @friendly_errors(GaaeError, AudiospecError)
 def push(
     run_dir,
@@ -109,21 +102,7 @@ def _parse_which(ctx: click.Context, param: click.Parameter, value: str | None) 
     callback=_parse_which,
     help="Comma-separated latents to save [default: all the model gives].",
 )
-@click.option(
-    "--hop",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="SECONDS",
-    help="Seconds between window starts [default: one window, 1.024 s for the default transform].",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Windows per forward pass.",
-)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@window_options
 @click.option(
     "--precision",
     type=click.Choice(["float32", "bfloat16"]),
@@ -137,10 +116,8 @@ def _parse_which(ctx: click.Context, param: click.Parameter, value: str | None) 
     default=None,
     help="Batches computed in parallel [default: one per CPU core, single-threaded each; 1 on a GPU].",
 )
-@click.option("--revision", default=None, help="Hub revision of --model [default: main].")
-@click.option("--token", default=None, metavar="TOKEN", help="Hub token for a private model. Never printed.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@hub_model_options
+@file_output_options
 @friendly_errors(GaaeError, AudiospecError)
 @threads_option
 def features(

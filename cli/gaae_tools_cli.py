@@ -15,7 +15,18 @@ import time
 import click
 
 from audiospec import AudiospecError
-from gaae_cli._common import check_empty_dir, check_overwrite, friendly_errors, skip_line, threads_option
+from audiospec._atomic import atomic_path
+from gaae_cli._common import (
+    card_options,
+    check_empty_dir,
+    check_overwrite,
+    file_output_options,
+    friendly_errors,
+    hub_model_options,
+    skip_line,
+    threads_option,
+    window_options,
+)
 from gaae_models.errors import GaaeError
 
 __all__ = ["export", "predict", "plot_log"]
@@ -26,25 +37,13 @@ _SETTINGS = {"help_option_names": ["-h", "--help"]}
 @click.command(context_settings=_SETTINGS)
 @click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False))
 @click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
-@click.option("--with-decoder", is_flag=True, help="Also write the decoder G(s, y) (in decoder/).")
 @click.option(
     "--no-classifier", is_flag=True, help="Leave out the classifier C (classifier/, for gaae predict)."
 )
 @click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(exists=True, file_okay=False),
-    default=None,
-    help="A `gaae evaluate` report folder: quote this run's numbers in the model card.",
-)
-@click.option("--checkpoint", default=None, help="Checkpoint folder or name [default: the latest].")
-@click.option(
     "--repo-id", default="OWNER/NAME", show_default=True, help="Repository name for the card's snippets."
 )
-@click.option("--license", "license_id", default="mit", show_default=True, help="License id for the card.")
-@click.option(
-    "--dataset", "datasets", multiple=True, metavar="DATASET_ID", help="Hub dataset id (repeatable)."
-)
+@card_options
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty DIR.")
 @friendly_errors(GaaeError, AudiospecError)
 @threads_option
@@ -140,19 +139,9 @@ def _prediction_json(path, prediction, per_window):
     help="Output file: .csv (one row per file, plus per window with --per-window) or .json.",
 )
 @click.option("--per-window", is_flag=True, help="Also write the prediction of every window.")
-@click.option(
-    "--hop",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="SECONDS",
-    help="Seconds between window starts [default: one window, 1.024 s].",
-)
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--revision", default=None, help="Hub revision of --model [default: main].")
-@click.option("--token", default=None, metavar="TOKEN", help="Hub token for a private model. Never printed.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@window_options
+@hub_model_options
+@file_output_options
 @friendly_errors(GaaeError, AudiospecError)
 @threads_option
 def predict(
@@ -186,8 +175,7 @@ def predict(
         raise ConfigError(f"none of the {len(skipped)} input file(s) could be read; nothing written")
     folder = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(out_path)}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(out_path) as tmp:
         with open(tmp, "w", newline="") as f:
             if suffix == ".csv":
                 writer = csv.writer(f)
@@ -204,10 +192,6 @@ def predict(
                     "skipped": [{"file": p, "reason": r} for p, r in skipped],
                 }
                 json.dump(document, f, indent=2)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     counts: dict[str, int] = {}
     for _, prediction in results:
         counts[prediction.label] = counts.get(prediction.label, 0) + 1

@@ -1,7 +1,7 @@
 """Batched embedding of waveforms: ``encode_batch`` (as speechbrain's) and the window encoder behind it.
 
 :class:`WindowEncoder` turns windows of raw audio (``(N, n_samples)`` at the model's rate) into
-latents with exactly the preprocessing of :meth:`~gaae_models.features.EncoderHubMixin.embed`
+latents with exactly the preprocessing of :meth:`~gaae_models.hub_mixin.EncoderHubMixin.embed`
 (:func:`audiospec.stft_logmag`, then :func:`audiospec.normalize` with the stored statistics) and
 the same inference form of the network, a fixed number of windows at a time, so that memory stays
 bounded for any clip length. :func:`encode_batch` and :mod:`gaae_models.hear` are built on it.
@@ -22,26 +22,20 @@ import numpy as np
 import torch
 
 from audiospec.io import resample
-from audiospec.stats import normalize
-from audiospec.transform import stft_logmag
-from gaae_models.errors import ConfigError, HubError
-from gaae_models.features import (
-    _build_plan,
-    _check_precision,
-    _check_which,
-    _hop_samples,
-    _positive_int,
-    _resolve_device,
-    window_starts,
+from gaae_models.errors import ConfigError
+from gaae_models.pipeline import WindowRunner, frame_windows
+from gaae_models.validation import (
+    check_samples,
+    hop_samples,
 )
 
 if TYPE_CHECKING:
-    from gaae_models.features import EncoderHubMixin
+    from gaae_models.hub_mixin import EncoderHubMixin
 
 __all__ = ["WindowEncoder", "encode_batch", "as_waveform_batch"]
 
 
-class WindowEncoder:
+class WindowEncoder(WindowRunner):
     """Windows of audio -> normalised spectrograms -> latents, ``batch_size`` windows per pass.
 
     Parameters
@@ -56,7 +50,7 @@ class WindowEncoder:
         Where the network runs [default: the model's device].
     precision : {"float32", "bfloat16"}
     fused : bool
-        Use the inference form of the network (see :mod:`gaae_models.features`).
+        Use the inference form of the network (see :mod:`gaae_models.fused`).
 
     Attributes
     ----------
@@ -76,21 +70,9 @@ class WindowEncoder:
         precision: str = "float32",
         fused: bool = True,
     ) -> None:
-        if model.audio_config is None or model.stats is None:
-            raise HubError(
-                f"this {type(model).__name__} has no audio_config/stats, so it cannot preprocess audio; "
-                "load it with from_pretrained(), or pass audio_config= and stats= when building it"
-            )
-        self.audio_config = model.audio_config
-        self.stats = model.stats
-        self.window = self.audio_config.n_samples
-        self.sample_rate = self.audio_config.sample_rate
-        self.which = _check_which(which, model.outputs)
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.precision = _check_precision(precision)
-        self.device = _resolve_device(device, next(model.parameters()).device)  # type: ignore[attr-defined]
-        self.fused = bool(fused)
-        self.plan = _build_plan(model, self.which, self.device, self.fused)
+        super().__init__(
+            model, which=which, batch_size=batch_size, device=device, precision=precision, fused=fused
+        )
         heads = model.latent_heads()
         self.dims = {name: int(_out_features(heads[name])) for name in self.which}
         self.dim = sum(self.dims.values())
@@ -112,12 +94,7 @@ class WindowEncoder:
         out = torch.empty((windows.shape[0], self.dim), dtype=torch.float32, device=self.device)
         for lo in range(0, windows.shape[0], self.batch_size):
             chunk = np.ascontiguousarray(windows[lo : lo + self.batch_size], dtype=np.float32)
-            x = normalize(stft_logmag(chunk, config=self.audio_config), self.stats)
-            t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).unsqueeze(1).to(self.device)
-            if self.fused:
-                t = t.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
-                latents = self.plan(t)
+            latents = self.run_plan(self.preprocess(chunk))
             out[lo : lo + chunk.shape[0]] = torch.cat([latents[k].float() for k in self.which], dim=1)
         return out
 
@@ -178,15 +155,9 @@ def as_waveform_batch(wavs: Any, *, name: str = "wavs") -> np.ndarray:
             f"{name} has shape {tuple(wavs.shape)}; expected (batch, samples) of mono waveforms "
             "(average the channels first; one clip is wavs[None])"
         )
-    if wavs.dtype.kind != "f":
-        raise ConfigError(
-            f"{name} has dtype {wavs.dtype}; expected floating-point samples in [-1, 1] "
-            "(divide integer PCM by its full scale, e.g. 32768)"
-        )
     if wavs.shape[0] == 0:
         raise ConfigError(f"{name} has shape {tuple(wavs.shape)}; expected at least one waveform")
-    if not np.all(np.isfinite(wavs)):
-        raise ConfigError(f"{name} contains non-finite samples (NaN or inf)")
+    check_samples(wavs, name=name)
     return np.ascontiguousarray(wavs, dtype=np.float32)
 
 
@@ -261,16 +232,15 @@ def encode_batch(
         isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0
     ):
         raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer number of Hz")
-    hop_n = _hop_samples(hop, rate, encoder.window)
+    hop_n = hop_samples(hop, rate, encoder.window)
     windows: list[np.ndarray] = []
     owners: list[int] = []
     for b in range(y.shape[0]):
         row = y[b, : lengths[b]]
         if sample_rate is not None and int(sample_rate) != rate:
             row = np.asarray(resample(row, int(sample_rate), rate), dtype=np.float32)
-        starts = window_starts(row.shape[0], window=encoder.window, hop=hop_n)
-        padded = np.pad(row, (0, max(0, int(starts[-1]) + encoder.window - row.shape[0])))
-        windows.extend(padded[s : s + encoder.window] for s in starts)
+        framed, starts = frame_windows(row, window=encoder.window, hop=hop_n)
+        windows.extend(framed)
         owners.extend([b] * len(starts))
     latents = encoder.encode(np.stack(windows))
     index = torch.as_tensor(owners, device=latents.device)

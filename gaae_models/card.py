@@ -11,15 +11,37 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from gaae_models.features import LIBRARY_NAME, PAPER_URL
+from gaae_models.hub_files import LIBRARY_NAME, PAPER_URL
+from gaae_models.report import fmt
 
-__all__ = ["CARD_TAGS", "INSTALL_LINE", "model_card"]
+__all__ = ["CARD_TAGS", "INSTALL_LINE", "MIXIN_CARD_TEMPLATE", "model_card"]
 
 #: How to install the package that loads the model (``library_name`` of the card).
 INSTALL_LINE: str = (
     f"pip install '{LIBRARY_NAME}[models]'"
     "   # gaae_models and audiospec; in a checkout: pip install -e '.[models]'"
 )
+
+#: The card ``save_pretrained`` writes for a network saved on its own (jinja, rendered by huggingface_hub).
+MIXIN_CARD_TEMPLATE: str = """---
+{{ card_data }}
+---
+
+# {{ architecture | default("GAAE model", true) }} (gaae-audio)
+
+A network of the Guided Adversarial Autoencoder (GAAE, Haque, Rana & Schuller, IEEE Access 2020,
+{{ paper_url }}), saved with `gaae_models` (`pip install gaae-audio`). `config.json` holds the
+architecture, the audiospec transform and the dataset statistics, so the model preprocesses raw
+audio by itself; the weights are `model.safetensors`.
+
+```python
+from gaae_models import Encoder
+
+encoder = Encoder.from_pretrained("OWNER/NAME")  # or this folder
+features = encoder.embed("clip.wav")               # any length and sample rate
+features.z, features.s, features.z_mean            # per 1.024 s window, and pooled
+```
+"""
 
 CARD_TAGS = (
     "audio",
@@ -33,19 +55,6 @@ CARD_TAGS = (
     "model_hub_mixin",
     "pytorch_model_hub_mixin",
 )
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, dict):
-        mean, std = value.get("mean"), value.get("std")
-        if mean is None:
-            return "n/a"
-        return f"{mean:.{digits}f} ± {std:.{digits}f}" if std is not None else f"{mean:.{digits}f}"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def _training_section(record: dict[str, Any], meta: dict[str, Any]) -> list[str]:
@@ -72,7 +81,7 @@ def _training_section(record: dict[str, Any], meta: dict[str, Any]) -> list[str]
     if data.get("labelled_cache"):
         guidance = f"labels from a separate cache (`{os.path.basename(data['labelled_cache'])}`)"
     else:
-        guidance = f"labelled fraction {_fmt(1.0 if fraction is None else float(fraction), 3)}"
+        guidance = f"labelled fraction {fmt(1.0 if fraction is None else float(fraction), 3)}"
     per_class = data.get("per_class_labelled")
     lines.append(
         f"* Guidance: {guidance}"
@@ -111,12 +120,12 @@ def _evaluation_section(entry: dict[str, Any] | None) -> list[str]:
         "",
         "| metric | value |",
         "|---|---:|",
-        f"| classifier accuracy (test) | {_fmt(entry.get('accuracy'))} |",
-        f"| Inception score | {_fmt(entry.get('inception_score'), 2)} |",
-        f"| FID | {_fmt(entry.get('fid'), 2)} |",
+        f"| classifier accuracy (test) | {fmt(entry.get('accuracy'))} |",
+        f"| Inception score | {fmt(entry.get('inception_score'), 2)} |",
+        f"| FID | {fmt(entry.get('fid'), 2)} |",
     ]
     if entry.get("labelled_fraction") is not None:
-        lines.append(f"| labelled fraction | {_fmt(float(entry['labelled_fraction']))} |")
+        lines.append(f"| labelled fraction | {fmt(float(entry['labelled_fraction']))} |")
     return lines
 
 
@@ -267,8 +276,8 @@ def model_card(
         "clips shorter than one window, are zero-padded. Each window becomes an STFT log-magnitude "
         f"(periodic {audio.get('window')} window of {audio.get('win_length')}, n_fft {audio.get('n_fft')}, "
         f"hop {audio.get('hop_length')}, circular frames, Nyquist row dropped), standardised with the "
-        f"training statistics (mean {_fmt(stats.get('mean'), 4)}, std {_fmt(stats.get('std'), 4)} nepers), "
-        f"clipped to [-{_fmt(stats.get('r'), 3)}, {_fmt(stats.get('upper'), 3)}] standard deviations and "
+        f"training statistics (mean {fmt(stats.get('mean'), 4)}, std {fmt(stats.get('std'), 4)} nepers), "
+        f"clipped to [-{fmt(stats.get('r'), 3)}, {fmt(stats.get('upper'), 3)}] standard deviations and "
         "scaled to [-1, 1]. All of it is stored in `config.json` and applied by `embed`, exactly as the "
         "`audiospec` cache does.",
         "",

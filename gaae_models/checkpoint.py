@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import struct
 import warnings
 from typing import Any
@@ -35,7 +34,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from audiospec._atomic import atomic_write_text
+from audiospec._atomic import atomic_dir, atomic_write_text
 from gaae_models.errors import CheckpointError
 
 __all__ = [
@@ -263,30 +262,25 @@ def save_checkpoint(
     root = os.path.join(run_dir, "checkpoints")
     os.makedirs(root, exist_ok=True)
     final = os.path.join(root, f"step-{step:07d}")
-    tmp = os.path.join(root, f".tmp-step-{step:07d}-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
     weights = {}
     for name, module in modules.items():
         for key, value in module.state_dict().items():
             weights[f"{name}.{key}"] = value.detach().cpu().contiguous()
-    save_file(weights, os.path.join(tmp, "model.safetensors"))
     opt_tensors, opt_meta = {}, {}
     for name, opt in optimizers.items():
         tensors, info = _optimizer_to_flat(name, opt)
         opt_tensors.update(tensors)
         opt_meta[name] = info
-    save_file(opt_tensors or {"_empty": torch.zeros(1)}, os.path.join(tmp, "optim.safetensors"))
-    with open(os.path.join(tmp, "optim.json"), "w") as f:
-        json.dump(opt_meta, f)
-    with open(os.path.join(tmp, "meta.json"), "w") as f:
-        json.dump({"format_version": CHECKPOINT_FORMAT_VERSION, "step": step, **meta}, f, indent=2)
-    sums = {name: _sha256(os.path.join(tmp, name)) for name in CHECKPOINT_FILES}
-    with open(os.path.join(tmp, _CHECKSUMS), "w") as f:
-        json.dump(sums, f, indent=2)
-    if os.path.exists(final):
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with atomic_dir(final) as tmp:
+        save_file(weights, os.path.join(tmp, "model.safetensors"))
+        save_file(opt_tensors or {"_empty": torch.zeros(1)}, os.path.join(tmp, "optim.safetensors"))
+        with open(os.path.join(tmp, "optim.json"), "w") as f:
+            json.dump(opt_meta, f)
+        with open(os.path.join(tmp, "meta.json"), "w") as f:
+            json.dump({"format_version": CHECKPOINT_FORMAT_VERSION, "step": step, **meta}, f, indent=2)
+        sums = {name: _sha256(os.path.join(tmp, name)) for name in CHECKPOINT_FILES}
+        with open(os.path.join(tmp, _CHECKSUMS), "w") as f:
+            json.dump(sums, f, indent=2)
     atomic_write_text(os.path.join(root, "latest"), os.path.basename(final))
     return final
 

@@ -42,6 +42,7 @@ from typing import Any
 from gaae_models.errors import ConfigError
 
 __all__ = [
+    "check_model_config",
     "ModelConfig",
     "MAX_PARAMETERS",
     "MAX_WIDTH",
@@ -452,3 +453,9 @@ def model_config(preset: str, **overrides: Any) -> ModelConfig:
     if preset not in PRESETS:
         raise ConfigError(f"preset={preset!r} is not known; choose one of {sorted(PRESETS)}")
     return ModelConfig().replace(**{**PRESETS[preset], **overrides})
+
+
+def check_model_config(config: Any) -> None:
+    """Raise ConfigError unless ``config`` is a :class:`ModelConfig` (the networks' first check)."""
+    if not isinstance(config, ModelConfig):
+        raise ConfigError(f"config={config!r} must be a gaae_models.ModelConfig")

@@ -33,9 +33,11 @@ import torch
 
 from audiospec._atomic import atomic_write_text
 from audiospec.cache import SpectrogramCache, open_cache
+from audiospec.runtime import package_versions
 from gaae_models import metrics
 from gaae_models.data import ArraySource, CacheSource
 from gaae_models.errors import ConfigError
+from gaae_models.report import evaluation_report, fmt
 from gaae_models.runs import TrainedRun, load_run
 from gaae_models.train_config import TrainConfig
 
@@ -176,20 +178,6 @@ def _check_run(run: TrainedRun, test: SpectrogramCache) -> None:
         )
 
 
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _fmt_ms(stat: dict | None, digits: int = 2) -> str:
-    return "n/a" if not stat else f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
-
-
 def evaluate(
     run_dirs: Sequence[str],
     test_cache: str,
@@ -230,7 +218,7 @@ def evaluate(
     probe_attributes : sequence of str, optional
         Test-cache attributes to probe; default every categorical attribute with 2-20 values.
     tsne_points, tsne_iter : int
-        Test items shown in the t-SNE plots (seeded subsample) and t-SNE iterations.
+        Test items shown in the t-SNE plots (seeded subsample) and t-SNE iterations (>= 250).
     n_iter : int
         Fast Griffin-Lim iterations for the sample WAVs.
     device : str
@@ -250,7 +238,7 @@ def evaluate(
         ("cas_steps", cas_steps, 0),
         ("cas_batch_size", cas_batch_size, 1),
         ("tsne_points", tsne_points, 0),
-        ("tsne_iter", tsne_iter, 1),
+        ("tsne_iter", tsne_iter, 250),
         ("n_iter", n_iter, 0),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -364,7 +352,7 @@ def evaluate(
                 entry["fid"] = _mean_std(distances)
                 entry["n_generated"] = n_generated
                 entry["seeds"] = seeds
-                say(f"  IS {_fmt_ms(entry['inception_score'])}, FID {_fmt_ms(entry['fid'])}")
+                say(f"  IS {fmt(entry['inception_score'], 2)}, FID {fmt(entry['fid'], 2)}")
             if run.conditional and cas_steps > 0 and test_idx.size:
                 x_gen, y_gen = run.generate(n_generated, seed=10_000 + seeds[0])
                 common = {
@@ -444,7 +432,7 @@ def evaluate(
         "seconds": time.perf_counter() - started,
     }
     atomic_write_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=2))
-    atomic_write_text(os.path.join(out_dir, "report.md"), _report(results, out_dir))
+    atomic_write_text(os.path.join(out_dir, "report.md"), evaluation_report(results, out_dir))
     say(f"wrote {os.path.join(out_dir, 'report.md')} and results.json in {results['seconds']:.0f} s")
     return results
 
@@ -473,9 +461,8 @@ def _train_seconds(run: TrainedRun) -> float | None:
 
 
 def _versions() -> dict[str, str]:
-    from gaae_models.training import _versions as training_versions
-
-    return {**training_versions(), "platform": platform.platform()}
+    versions = package_versions("gaae-audio", "numpy", "zarr", "safetensors")
+    return {**versions, "torch": torch.__version__, "platform": platform.platform()}
 
 
 def _choose_metric_model(
@@ -606,196 +593,3 @@ def _probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y:
         return metrics.linear_probe(train_x, train_y, test_x, test_y, n_folds=n_folds)
     except ConfigError as exc:
         return f"skipped: {exc}"
-
-
-def _report(results: dict[str, Any], out_dir: str) -> str:
-    runs = results["runs"]
-    ref = results["reference"]
-    settings = results["settings"]
-    lines = [
-        "# GAAE evaluation report",
-        "",
-        f"Test cache: `{results['test_cache']}` (labels: {', '.join(results['label_names']) or 'none'}). "
-        f"Created {results['created']} in {results['seconds']:.0f} s. Every number is in `results.json`.",
-        "",
-        "## Runs",
-        "",
-        _markdown_table(
-            ["run", "model", "labels used", "step", "seed", "training time (s)"],
-            [
-                [
-                    r["name"],
-                    r["model_kind"],
-                    _fraction_entry(r),
-                    str(r["step"]),
-                    str(r["seed"]),
-                    _fmt(r["train_seconds"], 0),
-                ]
-                for r in runs
-            ],
-        ),
-        "",
-        "## Classifier accuracy on the test split (paper tables VII-VIII)",
-        "",
-    ]
-    classified = [r for r in runs if r["accuracy"] is not None]
-    if classified:
-        lines.append(
-            _markdown_table(
-                ["run", "classifier", "labels used", "test accuracy"],
-                [
-                    [r["name"], _classifier_name(r["model_kind"]), _fraction_entry(r), _fmt(r["accuracy"], 4)]
-                    for r in classified
-                ],
-            )
-        )
-        fractions = sorted({r["labelled_fraction"] for r in classified if r["labelled_fraction"] is not None})
-        kinds = sorted({r["model_kind"] for r in classified})
-        if len(fractions) > 1:
-            lines += [
-                "",
-                "Accuracy by labelled fraction (mean over runs of the same model and fraction):",
-                "",
-            ]
-            rows = []
-            for kind in kinds:
-                row = [_classifier_name(kind)]
-                for frac in fractions:
-                    accs = [
-                        r["accuracy"]
-                        for r in classified
-                        if r["model_kind"] == kind and r["labelled_fraction"] == frac
-                    ]
-                    row.append(_fmt(float(np.mean(accs)), 4) if accs else "-")
-                rows.append(row)
-            lines.append(_markdown_table(["model"] + [f"{100 * f:g} %" for f in fractions], rows))
-    else:
-        lines.append("No run has a classifier.")
-    lines += ["", "## Generation quality: IS and FID with the metric model (paper tables II-III)", ""]
-    if ref:
-        lines += [
-            f"Metric model: `{ref['metric_model']}` (test accuracy {ref['metric_model_test_accuracy']:.4f}). "
-            f"IS of the real test split: {_fmt_ms(ref['real_test_inception_score'])}; FID between "
-            f"{ref['n_train_for_fid']} real training items and the test split: {ref['real_train_fid']:.3f} "
-            "(the floor a perfect generator would reach at this sample size).",
-            "",
-        ]
-        generated = [r for r in runs if r["inception_score"] is not None]
-        if generated:
-            lines.append(
-                _markdown_table(
-                    [
-                        "run",
-                        "model",
-                        "labels used",
-                        "IS (higher is better)",
-                        "FID (lower is better)",
-                        "samples x seeds",
-                    ],
-                    [
-                        [
-                            r["name"],
-                            r["model_kind"],
-                            _fraction_entry(r),
-                            _fmt_ms(r["inception_score"]),
-                            _fmt_ms(r["fid"]),
-                            f"{r['n_generated']} x {len(r['seeds'])}",
-                        ]
-                        for r in generated
-                    ],
-                )
-            )
-        else:
-            lines.append("No run generates samples.")
-    else:
-        lines.append(
-            "Skipped: no metric model. Train one with `gaae fit TRAIN --model cnn --out CNN_RUN` "
-            "(every label) "
-            "and pass `--metric-model CNN_RUN`."
-        )
-    lines += ["", "## Classification accuracy score: CNNs trained on generated data (paper tables IV-V)", ""]
-    cas = [r for r in runs if r["cas"] is not None]
-    if cas:
-        lines.append(
-            f"Each CNN trains for {settings['cas_steps']} steps "
-            f"(batch {settings['cas_batch_size']}, SpecAugment) "
-            "and is tested on the real test split.\n"
-        )
-        lines.append(
-            _markdown_table(
-                ["generator", "real only", "generated only", "real + generated"],
-                [
-                    [
-                        r["name"],
-                        _fmt(r["cas"]["real"], 4),
-                        _fmt(r["cas"]["generated"], 4),
-                        _fmt(r["cas"]["real_plus_generated"], 4),
-                    ]
-                    for r in cas
-                ],
-            )
-        )
-    else:
-        lines.append("No label-conditional generator evaluated (or CAS disabled with --cas-steps 0).")
-    lines += ["", "## Representations: linear probes and t-SNE (paper V-E)", ""]
-    probed = [r for r in runs if r["probes"]]
-    if probed:
-        rows = []
-        for r in probed:
-            for target, per_repr in r["probes"].items():
-                for key, res in per_repr.items():
-                    rows.append(
-                        [
-                            r["name"],
-                            key,
-                            target,
-                            _fmt(res["accuracy"], 4),
-                            _fmt(res["balanced_accuracy"], 4),
-                            _fmt(res["majority_baseline"], 4),
-                            f"{res['n_train']} / {res['n_test']} ({res['source']})",
-                        ]
-                    )
-        lines.append(
-            _markdown_table(
-                ["run", "representation", "target", "accuracy", "balanced acc.", "majority", "train / test"],
-                rows,
-            )
-        )
-        lines += [
-            "",
-            "z is the guided latent (E_z, read by C) and s the style latent (E_s); e is the BiGAN feature "
-            "extractor's output. A target that training never used (an attribute, not the label) shows "
-            "what the representation learned by itself.",
-        ]
-    else:
-        lines.append("No run has an encoder.")
-    for r in runs:
-        for target, reason in r.get("probes_skipped", {}).items():
-            lines.append(f"\nProbe of {target} on {r['name']}: {reason}.")
-    lines += ["", "## Figures and audio", ""]
-    for r in runs:
-        if not r["figures"] and not r["audio"]:
-            continue
-        lines.append(f"### {r['name']}")
-        lines.append("")
-        for key, path in r["figures"].items():
-            lines.append(f"![{r['name']} {key}]({path})")
-            lines.append("")
-        if r["audio"]:
-            lines.append(
-                "Audio: " + ", ".join(f"[{a['label']} {i}]({a['wav']})" for i, a in enumerate(r["audio"]))
-            )
-            lines.append("")
-    return "\n".join(lines) + "\n"
-
-
-def _fraction_entry(entry: dict) -> str:
-    if entry["model_kind"] == "biggan-unsupervised":
-        return "none"
-    if entry["labelled_fraction"] is None:
-        return f"{entry['n_labelled']} (labelled cache)"
-    return f"{100 * entry['labelled_fraction']:g} % ({entry['n_labelled']})"
-
-
-def _classifier_name(kind: str) -> str:
-    return {"gaae": "GAAE classifier C", "bigan": "BiGAN probe", "cnn": "simple CNN"}.get(kind, kind)

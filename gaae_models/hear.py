@@ -28,7 +28,7 @@ Choices (where HEAR leaves them to the model; they follow the HEAR baselines):
   (default 512 ms, half a window, which covers every sample twice at 1/10 of the cost of 50 ms);
   with ``scene_hop_ms=hop_ms`` it is exactly the mean of :func:`get_timestamp_embeddings`.
 * Audio is given at ``model.sample_rate`` (the encoder's training rate, 16 kHz), as HEAR
-  requires, and preprocessed exactly as the training cache (:mod:`gaae_models.features`).
+  requires, and preprocessed exactly as the training cache (:mod:`gaae_models.pipeline`).
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def load_model(
         Windows per forward pass.
     precision : {"float32", "bfloat16"}
     fused : bool
-        The inference form of the network (see :mod:`gaae_models.features`).
+        The inference form of the network (see :mod:`gaae_models.fused`).
     device : str or torch.device
         Where the model is placed (HEAR's harness moves it afterwards with ``.to``).
 

@@ -4,7 +4,7 @@ A published repository holds
 
 * ``config.json`` + ``model.safetensors``: the encoder E (trunk, heads E_z and E_s), with the
   architecture, the audiospec transform, the dataset statistics and the label names (see
-  :mod:`gaae_models.features`). ``Encoder.from_pretrained(REPO)`` gives z and s,
+  :mod:`gaae_models.hub_files`). ``Encoder.from_pretrained(REPO)`` gives z and s,
   ``GuidedEncoder.from_pretrained(REPO)`` z only (E trunk + E_z), ``StyleEncoder.from_pretrained(REPO)``
   s only (E trunk + E_s);
 * ``classifier/config.json`` + ``classifier/model.safetensors``: the classifier C on z
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from typing import Any
@@ -31,21 +30,16 @@ from typing import Any
 import torch
 
 import gaae_models
-from audiospec._atomic import atomic_write_text
+from audiospec._atomic import atomic_dir, atomic_write_text
 from audiospec.config import SpectrogramConfig
 from audiospec.stats import DatasetStats
 from gaae_models.card import model_card
-from gaae_models.checkpoint import latest_checkpoint, load_checkpoint
 from gaae_models.config import ModelConfig
-from gaae_models.errors import CheckpointError, ConfigError, HubError
-from gaae_models.features import (
-    LIBRARY_NAME,
-    HubModelMixin,
-    _resolve,
-    _scrub,
-    read_hub_config,
-)
+from gaae_models.errors import ConfigError, HubError
+from gaae_models.hub_files import LIBRARY_NAME, read_hub_config, resolve_model, scrub_token
+from gaae_models.hub_mixin import HubModelMixin
 from gaae_models.networks import Decoder, Encoder, GuidedEncoder, StyleEncoder
+from gaae_models.runs import TrainedRun, as_run
 
 __all__ = [
     "DECODER_SUBFOLDER",
@@ -137,7 +131,7 @@ def load_encoder(
         Hub repository ``OWNER/NAME``, a pretrained folder, or a ``gaae fit`` run folder (its
         latest checkpoint; gives an :class:`~gaae_models.Encoder`).
     revision, token, cache_dir, local_files_only, map_location
-        As in :meth:`~gaae_models.features.HubModelMixin.from_pretrained`.
+        As in :meth:`~gaae_models.hub_mixin.HubModelMixin.from_pretrained`.
 
     Returns
     -------
@@ -146,7 +140,7 @@ def load_encoder(
     Raises
     ------
     HubError
-        See :meth:`~gaae_models.features.HubModelMixin.from_pretrained`; also when the model is
+        See :meth:`~gaae_models.hub_mixin.HubModelMixin.from_pretrained`; also when the model is
         not an encoder (a decoder, say).
     CheckpointError
         ``model`` is a run folder that is not a GAAE run or has no checkpoint.
@@ -155,7 +149,7 @@ def load_encoder(
 
     if is_run_folder(model):
         return encoder_from_run(os.fspath(model)).to(map_location)
-    resolved = _resolve(
+    resolved = resolve_model(
         model, revision=revision, token=token, cache_dir=cache_dir, local_files_only=local_files_only
     )
     data = read_hub_config(resolved.config, where=resolved.where, required=("architecture",))
@@ -171,63 +165,14 @@ def load_encoder(
 # runs
 
 
-def _read_json(path: str, what: str) -> dict[str, Any]:
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise CheckpointError(f"{what} {path!r} does not exist") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"cannot read {what} {path!r}: {exc}") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{what} {path!r} does not hold a JSON object")
-    return data
-
-
-def _run_checkpoint(run_dir: str, checkpoint: str | None) -> tuple[dict[str, Any], str, dict[str, Any]]:
-    """The run record, the checkpoint folder and its meta.json; refuses runs other than GAAE."""
-    run_dir = os.fspath(run_dir)
-    if not os.path.isdir(run_dir):
-        raise CheckpointError(f"run folder {run_dir!r} does not exist")
-    record = _read_json(os.path.join(run_dir, "config.json"), "run config")
-    if checkpoint is None:
-        path = latest_checkpoint(run_dir)
-        if path is None:
-            raise CheckpointError(f"run {run_dir!r} has no checkpoint (checkpoints/latest is missing)")
-    else:
-        path = checkpoint if os.path.isdir(checkpoint) else os.path.join(run_dir, "checkpoints", checkpoint)
-        if not os.path.isdir(path):
-            raise CheckpointError(
-                f"checkpoint={checkpoint!r} is neither a folder nor a checkpoint of {run_dir!r}"
-            )
-    meta = _read_json(os.path.join(path, "meta.json"), "checkpoint meta")
-    kind = meta.get("model_kind", record.get("model_kind"))
-    if kind != "gaae":
-        raise CheckpointError(
-            f"run {run_dir!r} has model_kind={kind!r}; only 'gaae' runs have the encoder E with both heads "
-            "(E_z -> z, E_s -> s) that gaae push publishes"
-        )
-    for key in ("model", "audio_config", "stats"):
-        if key not in meta:
-            raise CheckpointError(f"checkpoint {path!r}: meta.json lacks {key!r}")
-    return record, path, meta
-
-
-def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "audio_config": SpectrogramConfig.from_dict(meta["audio_config"]),
-        "stats": DatasetStats.from_dict({k: v for k, v in meta["stats"].items() if k != "partial"}),
-        "label_names": meta.get("label_names"),
-    }
-
-
-def encoder_from_run(run_dir: str | os.PathLike, *, checkpoint: str | None = None) -> Encoder:
+def encoder_from_run(run_dir: str | os.PathLike | TrainedRun, *, checkpoint: str | None = None) -> Encoder:
     """The trained encoder E of a GAAE run, with its transform, statistics and label names.
 
     Parameters
     ----------
-    run_dir : path-like
-        A folder written by ``gaae fit`` (model kind ``gaae``).
+    run_dir : path-like or TrainedRun
+        A folder written by ``gaae fit`` (model kind ``gaae``), or such a run already loaded with
+        :func:`~gaae_models.runs.load_run`.
     checkpoint : str, optional
         A checkpoint folder (path, or name under ``RUN/checkpoints``) [default: the latest].
 
@@ -239,26 +184,25 @@ def encoder_from_run(run_dir: str | os.PathLike, *, checkpoint: str | None = Non
     Raises
     ------
     CheckpointError
-        No run or checkpoint there, or the run is not a GAAE run.
+        No run or checkpoint there, a damaged checkpoint, or the run is not a GAAE run.
     """
-    _, path, meta = _run_checkpoint(os.fspath(run_dir), checkpoint)
-    encoder = Encoder(ModelConfig.from_stored(meta["model"]), **_metadata(meta))
-    load_checkpoint(path, modules={"encoder": encoder})
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    encoder = Encoder(run.model_config, **run.hub_metadata())
+    encoder.load_state_dict(run.modules["encoder"].state_dict())
     return encoder.eval()
 
 
-def decoder_from_run(run_dir: str | os.PathLike, *, checkpoint: str | None = None) -> PretrainedDecoder:
-    """The trained decoder G of a GAAE run (its EMA copy when the run kept one).
+def decoder_from_run(
+    run_dir: str | os.PathLike | TrainedRun, *, checkpoint: str | None = None
+) -> PretrainedDecoder:
+    """The trained decoder G of a GAAE run: its EMA copy when the run kept one.
 
+    The choice is :func:`~gaae_models.runs.decoder_key`'s, as for :func:`~gaae_models.runs.load_run`.
     Parameters and errors as for :func:`encoder_from_run`.
     """
-    _, path, meta = _run_checkpoint(os.fspath(run_dir), checkpoint)
-    decoder = PretrainedDecoder(ModelConfig.from_stored(meta["model"]), conditional=True, **_metadata(meta))
-    from safetensors import safe_open
-
-    with safe_open(os.path.join(path, "model.safetensors"), framework="pt") as f:
-        name = "ema_decoder" if any(k.startswith("ema_decoder.") for k in f.keys()) else "decoder"
-    load_checkpoint(path, modules={name: decoder})
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    decoder = PretrainedDecoder(run.model_config, conditional=True, **run.hub_metadata())
+    decoder.load_state_dict(run.modules["decoder"].state_dict())
     return decoder.eval()
 
 
@@ -347,14 +291,14 @@ def export_run(
     out = os.path.abspath(os.fspath(out_dir))
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)) and not overwrite:
         raise ConfigError(f"out_dir={out!r} exists and is not empty; pass overwrite=True to replace it")
-    record, path, meta = _run_checkpoint(run_dir, checkpoint)
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    record, meta = run.record, run.meta
     entry = read_report_entry(report_dir, run_dir) if report_dir is not None else None
-    encoder = encoder_from_run(run_dir, checkpoint=path)
+    encoder = encoder_from_run(run)
     with_classifier = bool(with_classifier and meta.get("label_names"))
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
-    try:
+    with atomic_dir(out) as tmp:
         card = model_card(
             repo_id=repo_id,
             record=record,
@@ -371,34 +315,9 @@ def export_run(
         if with_classifier:
             parts[CLASSIFIER_SUBFOLDER] = classifier_from_run
         for folder, build in parts.items():
-            build(run_dir, checkpoint=path).save_pretrained(os.path.join(tmp, folder))
+            build(run).save_pretrained(os.path.join(tmp, folder))
             os.remove(os.path.join(tmp, folder, "README.md"))  # one card, at the top
-        _make_readable(tmp)
-        if os.path.exists(out):
-            trash = f"{tmp}.old"
-            os.replace(out, trash)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def _make_readable(folder: str) -> None:
-    """Give ``folder``'s tree the modes of freshly created files and folders (0644 / 0755 under umask 022).
-
-    ``tempfile`` creates 0700 folders and 0600 files, which other users could not read.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-    for root, dirs, files in os.walk(folder):
-        for name in dirs:
-            os.chmod(os.path.join(root, name), 0o777 & ~umask)
-        for name in files:
-            os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -513,7 +432,7 @@ def push_run(
             )
             server = (getattr(exc, "server_message", None) or "").strip()
             raise HubError(
-                _scrub(
+                scrub_token(
                     f"pushing to {repo_id!r} on {constants.ENDPOINT} failed: HTTP {status}"
                     f"{': ' + server if server else ''}{hint}",
                     token,
@@ -521,7 +440,7 @@ def push_run(
             ) from None
         except _transport_errors() as exc:  # connection refused, DNS, TLS...
             raise HubError(
-                _scrub(f"pushing to {repo_id!r}: cannot reach {constants.ENDPOINT}: {exc}", token)
+                scrub_token(f"pushing to {repo_id!r}: cannot reach {constants.ENDPOINT}: {exc}", token)
             ) from None
     return {
         "repo_id": repo,

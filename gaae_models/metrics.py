@@ -3,9 +3,10 @@
 * :func:`inception_score` (Salimans et al. 2016) from a classifier's class posteriors;
 * :func:`activation_statistics`, :func:`sqrtm_psd`, :func:`frechet_distance` and :func:`fid`
   (Heusel et al. 2017) from feature activations;
-* :func:`tsne` (exact t-SNE, van der Maaten & Hinton 2008) and :func:`plot_embedding` for pictures of
-  a latent space;
-* :func:`linear_probe`: the test accuracy of a multinomial logistic regression on frozen features.
+* :func:`tsne` (exact t-SNE, van der Maaten & Hinton 2008, by scikit-learn) and :func:`plot_embedding`
+  for pictures of a latent space;
+* :func:`linear_probe` (from :mod:`gaae_models.probes`): the test accuracy of a multinomial logistic
+  regression (scikit-learn) on frozen features.
 
 Everything takes numpy arrays (converted to float64) and returns plain Python floats, numpy float64
 arrays or JSON-ready dicts. Bad input raises :class:`gaae_models.errors.ConfigError` with a message
@@ -14,16 +15,17 @@ naming the argument, its value or shape and the rule it breaks.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.special import xlogy
 
+from audiospec._atomic import atomic_path
 from gaae_models.errors import ConfigError, GaaeError
+from gaae_models.probes import linear_probe
+from gaae_models.validation import finite_float, float_array, int_at_least, label_array
 
 __all__ = [
     "inception_score",
@@ -44,78 +46,13 @@ _PSD_RTOL = 1e-6
 # the Frechet distance is clipped at 0 only when it is negative by rounding, relative to its terms
 _FRECHET_RTOL = 1e-6
 _TSNE_MAX_POINTS = 10_000
-
-
-# --------------------------------------------------------------------------------------------------
-# validation
-
-
-def _float_array(name: str, value, ndim: int, layout: str) -> np.ndarray:
-    """``value`` as a finite float64 array of ``ndim`` dimensions (``layout`` names them for messages)."""
-    try:
-        a = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{name} must be a numeric array of shape {layout} ({err})") from None
-    if a.ndim != ndim:
-        raise ConfigError(f"{name} has shape {a.shape}; it must be {layout}")
-    if not np.all(np.isfinite(a)):
-        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-        raise ConfigError(f"{name} has {bad} non-finite values (NaN or inf); all must be finite")
-    return a
-
-
-def _label_array(name: str, value, n: int) -> np.ndarray:
-    """``value`` as an int64 vector of length ``n`` (integer dtype, or floats with integral values)."""
-    a = np.asarray(value)
-    if a.ndim != 1 or a.shape[0] != n:
-        raise ConfigError(f"{name} has shape {a.shape}; it must be ({n},), one label per row")
-    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
-        raise ConfigError(f"{name} has dtype {a.dtype}; it must hold integer class labels")
-    if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a) & (a == np.round(a))):
-        raise ConfigError(f"{name} holds non-integral values (dtype {a.dtype}); labels must be integers")
-    return a.astype(np.int64)
-
-
-def _positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
-
-
-def _finite_float(name: str, value, rule: str) -> float:
-    """``value`` as a finite Python float (``rule`` completes the error message)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name}={value!r} must be {rule}") from None
-    if isinstance(value, bool) or not np.isfinite(number):
-        raise ConfigError(f"{name}={value!r} must be {rule}")
-    return number
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, restoring the process-wide setting afterwards.
-
-    The t-SNE and probe tensors are small (at most millions of elements per op): extra threads gain
-    little, and when the cores are shared every OpenMP barrier can wait a scheduler time slice, which
-    measured 10-20x slower than one thread on a busy 2-core machine.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    if n != before:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
+#: scikit-learn's smallest ``max_iter`` (its early-exaggeration phase is 250 iterations).
+_TSNE_MIN_ITER = 250
 
 
 def _symmetric_psd(name: str, value, size: int | None = None) -> np.ndarray:
     """A square, symmetric (to rounding) float64 matrix, symmetrised exactly."""
-    a = _float_array(name, value, 2, "(D, D)")
+    a = float_array(name, value, 2, "(D, D)")
     if a.shape[0] != a.shape[1] or (size is not None and a.shape[0] != size):
         want = "(D, D)" if size is None else f"({size}, {size})"
         raise ConfigError(f"{name} has shape {a.shape}; it must be square {want}")
@@ -176,11 +113,11 @@ def inception_score(probs: np.ndarray, *, n_splits: int = 10) -> tuple[float, fl
     ConfigError
         For a bad shape, negative or non-finite entries, rows not summing to 1, or a bad ``n_splits``.
     """
-    p = _float_array("probs", probs, 2, "(N, K) with K >= 2")
+    p = float_array("probs", probs, 2, "(N, K) with K >= 2")
     n, k = p.shape
     if k < 2 or n < 1:
         raise ConfigError(f"probs has shape {p.shape}; it must be (N, K) with N >= 1 and K >= 2")
-    n_splits = _positive_int("n_splits", n_splits)
+    n_splits = int_at_least("n_splits", n_splits)
     if n_splits > n:
         raise ConfigError(f"n_splits={n_splits} exceeds the number of rows N={n}; it must be <= N")
     if np.any(p < 0):
@@ -217,7 +154,7 @@ def activation_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     sigma : np.ndarray, shape (D, D)
         Covariance with the ``N - 1`` denominator, exactly symmetric.
     """
-    x = _float_array("features", features, 2, "(N, D) with N >= 2 and D >= 1")
+    x = float_array("features", features, 2, "(N, D) with N >= 2 and D >= 1")
     if x.shape[0] < 2 or x.shape[1] < 1:
         raise ConfigError(f"features has shape {x.shape}; it must be (N, D) with N >= 2 and D >= 1")
     mu = x.mean(axis=0)
@@ -294,8 +231,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     GaaeError
         If rounding made the result clearly negative (ill-conditioned covariances).
     """
-    m1 = _float_array("mu1", mu1, 1, "(D,)")
-    m2 = _float_array("mu2", mu2, 1, "(D,)")
+    m1 = float_array("mu1", mu1, 1, "(D,)")
+    m2 = float_array("mu2", mu2, 1, "(D,)")
     d = m1.shape[0]
     if d < 1 or m2.shape != m1.shape:
         raise ConfigError(f"mu1 has shape {m1.shape} and mu2 {m2.shape}; both must be the same (D,), D >= 1")
@@ -337,8 +274,8 @@ def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
     float
         :func:`frechet_distance` of their :func:`activation_statistics`.
     """
-    a = _float_array("features_a", features_a, 2, "(N_a, D)")
-    b = _float_array("features_b", features_b, 2, "(N_b, D)")
+    a = float_array("features_a", features_a, 2, "(N_a, D)")
+    b = float_array("features_b", features_b, 2, "(N_b, D)")
     if a.shape[1] != b.shape[1]:
         raise ConfigError(
             f"features_a has shape {a.shape} and features_b {b.shape}; their feature sizes D must match"
@@ -356,134 +293,6 @@ def fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
 # t-SNE
 
 
-def _squared_distances(x: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances (N, N) between the rows of x, >= 0, with an exact zero diagonal."""
-    sq = np.einsum("ij,ij->i", x, x)
-    d = -2.0 * (x @ x.T)
-    d += sq[:, None]
-    d += sq[None, :]
-    np.maximum(d, 0.0, out=d)
-    np.fill_diagonal(d, 0.0)
-    return d
-
-
-def _conditional_probabilities(
-    sq_distances: np.ndarray, perplexity: float, *, tol: float = 1e-5, max_steps: int = 200, chunk: int = 512
-) -> np.ndarray:
-    """Row-stochastic ``p_{j|i}`` (N, N) whose rows have the given perplexity.
-
-    ``p_{j|i} ∝ exp(-beta_i d_ij)`` on squared distances ``d_ij`` (``p_{i|i} = 0``), with each precision
-    ``beta_i`` found by bisection (vectorised over blocks of ``chunk`` rows) until the row's Shannon
-    entropy is ``log(perplexity)`` nats within ``tol``. Each row is shifted by its nearest-neighbour
-    distance first (the probabilities do not change), so no row underflows to all zeros.
-    """
-    n = sq_distances.shape[0]
-    target = float(np.log(perplexity))
-    out = np.empty((n, n))
-    for start in range(0, n, chunk):
-        block = np.arange(start, min(start + chunk, n))
-        d = np.array(sq_distances[block], dtype=np.float64)
-        local = np.arange(block.size)
-        d[local, block] = np.inf
-        d -= d.min(axis=1, keepdims=True)
-        d[local, block] = 0.0
-        spread = d.sum(axis=1) / (n - 1)
-        beta = 1.0 / np.where(spread > 0, spread, 1.0)
-        lo = np.zeros(block.size)
-        hi = np.full(block.size, np.inf)
-        rows = local  # rows of the block still searching
-        for _ in range(max_steps):
-            dr = d[rows]
-            pr = np.exp(-dr * beta[rows, None])
-            pr[np.arange(rows.size), block[rows]] = 0.0
-            total = pr.sum(axis=1)
-            entropy = np.log(total) + beta[rows] * np.einsum("ij,ij->i", dr, pr) / total
-            out[block[rows]] = pr / total[:, None]
-            err = entropy - target
-            active = np.abs(err) > tol
-            if not np.any(active):
-                break
-            rows, err = rows[active], err[active]
-            too_flat = err > 0  # entropy too high: sharpen (raise beta)
-            lo[rows] = np.where(too_flat, beta[rows], lo[rows])
-            hi[rows] = np.where(too_flat, hi[rows], beta[rows])
-            beta[rows] = np.where(np.isinf(hi[rows]), 2.0 * beta[rows], 0.5 * (lo[rows] + hi[rows]))
-    return out
-
-
-def _joint_probabilities(x: np.ndarray, perplexity: float) -> np.ndarray:
-    """Symmetrised ``p_ij = (p_{j|i} + p_{i|j}) / 2N`` (N, N), floored at machine epsilon off the diagonal."""
-    n = x.shape[0]
-    p = _conditional_probabilities(_squared_distances(x), perplexity)
-    p += p.T  # numpy buffers the overlapping transpose
-    p /= 2.0 * n
-    np.maximum(p, _EPS, out=p)
-    np.fill_diagonal(p, 0.0)
-    return p
-
-
-class _KLGradient:
-    """KL(P || Q) and its gradient with respect to the embedding, on torch CPU with reused N x N buffers.
-
-    ``q_ij ∝ (1 + ||y_i - y_j||^2)^-1`` (Student-t, one degree of freedom) and
-    ``dKL/dy_i = 4 sum_j (s p_ij - q_ij) (1 + ||y_i - y_j||^2)^-1 (y_i - y_j)`` with ``s`` the early
-    exaggeration factor. ``p`` (N, N) must be symmetric with a zero diagonal and sum to 1.
-    """
-
-    def __init__(self, p: np.ndarray) -> None:
-        import torch
-
-        self._torch = torch
-        self.p = torch.from_numpy(np.ascontiguousarray(p, dtype=np.float64))
-        self.num = torch.empty_like(self.p)
-        self.work = torch.empty_like(self.p)
-
-    def __call__(
-        self, y: np.ndarray, *, scale: float = 1.0, with_kl: bool = False
-    ) -> tuple[float, np.ndarray]:
-        """(KL in nats of ``scale * P`` against Q, NaN unless ``with_kl``; gradient (N, C) float64)."""
-        torch = self._torch
-        yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float64))
-        num, w = self.num, self.work
-        sq = (yt * yt).sum(dim=1)
-        # 1 + ||y_i - y_j||^2 = (1 + |y_i|^2) + |y_j|^2 - 2 y_i.y_j, then its reciprocal
-        torch.addmm((sq + 1.0)[:, None], yt, yt.T, beta=1.0, alpha=-2.0, out=num)
-        num.add_(sq[None, :])
-        num.reciprocal_()
-        num.fill_diagonal_(0.0)
-        z = float(num.sum())
-        kl = float("nan")
-        if with_kl:
-            sp = self.p * scale
-            q = torch.clamp(num / z, min=_EPS)
-            kl = float((torch.special.xlogy(sp, sp) - torch.special.xlogy(sp, q)).sum())
-        torch.mul(num, -1.0 / z, out=w)
-        w.add_(self.p, alpha=scale)
-        w.mul_(num)
-        grad = 4.0 * (w.sum(dim=1)[:, None] * yt - w @ yt)
-        return kl, grad.numpy()
-
-
-def _kl_gradient(p: np.ndarray, y: np.ndarray, *, with_kl: bool = False) -> tuple[float, np.ndarray]:
-    """One-off :class:`_KLGradient` evaluation (KL in nats, NaN unless ``with_kl``; gradient (N, C))."""
-    return _KLGradient(p)(y, with_kl=with_kl)
-
-
-def _pca_init(x: np.ndarray, n_components: int) -> np.ndarray:
-    """First principal-component scores (N, n_components), each component's sign fixed deterministically."""
-    n, dim = x.shape
-    xc = x - x.mean(axis=0)
-    if dim <= n:
-        w, v = np.linalg.eigh(xc.T @ xc)
-        scores = xc @ v[:, ::-1][:, :n_components]
-    else:
-        w, u = np.linalg.eigh(xc @ xc.T)
-        scores = u[:, ::-1][:, :n_components] * np.sqrt(np.clip(w[::-1][:n_components], 0.0, None))
-    biggest = np.argmax(np.abs(scores), axis=0)
-    signs = np.sign(scores[biggest, np.arange(n_components)])
-    return scores * np.where(signs == 0, 1.0, signs)
-
-
 def tsne(
     x: np.ndarray,
     *,
@@ -494,18 +303,16 @@ def tsne(
     early_exaggeration: float = 12.0,
     seed: int = 0,
     init: str = "pca",
-    exaggeration_iter: int = 250,
     num_threads: int = 1,
 ) -> np.ndarray:
     """Exact t-SNE embedding (van der Maaten & Hinton 2008) of up to a few thousand points.
 
-    Each point's Gaussian bandwidth is found by bisection so that its conditional distribution over
-    the others (on squared Euclidean distances) has the given perplexity; ``P`` is symmetrised, and
-    the embedding minimises ``KL(P || Q)`` with a Student-t ``Q`` by gradient descent with momentum
-    (0.5 during the first ``exaggeration_iter`` iterations, then 0.8) and per-parameter adaptive gains
-    (+0.2 on a sign change, x0.8 otherwise, floor 0.01), ``P`` multiplied by ``early_exaggeration`` during
-    the first ``exaggeration_iter`` iterations, and the embedding re-centred after each step. Every
-    step is O(N^2) time and memory (float64 N x N matrices): about 5 ms per iteration at N = 1000.
+    :class:`sklearn.manifold.TSNE` with ``method="exact"``: each point's Gaussian bandwidth is
+    found by bisection so that its conditional distribution over the others (on squared Euclidean
+    distances) has the given perplexity; ``P`` is symmetrised, and the embedding minimises
+    ``KL(P || Q)`` with a Student-t ``Q`` by gradient descent with momentum and adaptive gains, ``P``
+    multiplied by ``early_exaggeration`` during scikit-learn's first 250 iterations (its
+    exploration phase, momentum 0.5; then 0.8). Every step is O(N^2) time and memory.
 
     Parameters
     ----------
@@ -515,29 +322,35 @@ def tsne(
         Embedding dimension (2 for pictures).
     perplexity : float, keyword-only
         Effective number of neighbours, ``1 < perplexity < N - 1`` (5 to 50 is usual).
-    n_iter : int >= 1, keyword-only
-        Number of gradient steps (including the exaggerated ones).
+    n_iter : int >= 250, keyword-only
+        Maximum number of gradient steps, the 250 exaggerated ones included (scikit-learn's
+        ``max_iter``; it stops earlier once the gradient vanishes or the KL stops improving).
     learning_rate : float > 0 or "auto", keyword-only
-        "auto" is ``max(N / early_exaggeration / 4, 50)`` (Belkina et al. 2019, as in scikit-learn).
+        "auto" is ``max(N / early_exaggeration / 4, 50)`` (Belkina et al. 2019).
     early_exaggeration : float >= 1, keyword-only
     seed : int, keyword-only
-        Seeds the "random" initialisation; the "pca" one is deterministic (no randomness at all).
+        ``random_state`` of scikit-learn (the "random" initialisation and the PCA solver).
     init : {"pca", "random"}, keyword-only
         "pca": the first principal-component scores scaled so that the first column has std 1e-4
-        (needs ``D >= n_components``); "random": ``N(0, 1e-4^2)`` draws from ``default_rng(seed)``.
-    exaggeration_iter : int >= 0, keyword-only
-        Length of the early-exaggeration (and low-momentum) phase.
+        (needs ``D >= n_components``); "random": ``N(0, 1e-4^2)`` draws.
     num_threads : int >= 1, keyword-only
-        torch intra-op threads during the call (a process-wide setting, restored on return). One is
-        fastest up to a few thousand points and immune to busy cores; raise it for larger N on an idle
-        many-core machine. Results can differ in the last bits between thread counts.
+        BLAS / OpenMP threads during the call (threadpoolctl; restored on return). One is fastest up
+        to a few thousand points and immune to busy cores.
 
     Returns
     -------
     np.ndarray, shape (N, n_components)
-        The embedding (centred, float64). Identical inputs and options give identical outputs.
+        The embedding (float64). Identical inputs and options give identical outputs.
+
+    Raises
+    ------
+    ConfigError
+        A bad shape or option (the message names it and the rule).
     """
-    a = _float_array("x", x, 2, "(N, D)")
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
+    a = float_array("x", x, 2, "(N, D)")
     n, dim = a.shape
     if n > _TSNE_MAX_POINTS:
         raise ConfigError(
@@ -546,27 +359,26 @@ def tsne(
         )
     if n < 3 or dim < 1:
         raise ConfigError(f"x has shape {a.shape}; it must be (N, D) with N >= 3 and D >= 1")
-    n_components = _positive_int("n_components", n_components)
-    n_iter = _positive_int("n_iter", n_iter)
-    exaggeration_iter = _positive_int("exaggeration_iter", exaggeration_iter, minimum=0)
-    num_threads = _positive_int("num_threads", num_threads)
+    n_components = int_at_least("n_components", n_components)
+    n_iter = int_at_least("n_iter", n_iter, minimum=_TSNE_MIN_ITER)
+    num_threads = int_at_least("num_threads", num_threads)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ConfigError(f"seed={seed!r} must be an integer")
-    perplexity = _finite_float("perplexity", perplexity, f"a number with 1 < perplexity < N - 1 = {n - 1}")
+    perplexity = finite_float("perplexity", perplexity, f"a number with 1 < perplexity < N - 1 = {n - 1}")
     if not 1.0 < perplexity < n - 1:
         raise ConfigError(
             f"perplexity={perplexity!r} must satisfy 1 < perplexity < N - 1 = {n - 1} (N = {n} points); "
             "lower it or embed more points"
         )
-    early_exaggeration = _finite_float("early_exaggeration", early_exaggeration, "a finite number >= 1")
+    early_exaggeration = finite_float("early_exaggeration", early_exaggeration, "a finite number >= 1")
     if early_exaggeration < 1.0:
         raise ConfigError(f"early_exaggeration={early_exaggeration!r} must be a finite number >= 1")
+    lr: float | str = "auto"
     if isinstance(learning_rate, str):
         if learning_rate != "auto":
             raise ConfigError(f"learning_rate={learning_rate!r} must be 'auto' or a positive number")
-        lr = max(n / early_exaggeration / 4.0, 50.0)
     else:
-        lr = _finite_float("learning_rate", learning_rate, "'auto' or a positive number")
+        lr = finite_float("learning_rate", learning_rate, "'auto' or a positive number")
         if lr <= 0:
             raise ConfigError(f"learning_rate={learning_rate!r} must be 'auto' or a positive number")
     if init not in ("pca", "random"):
@@ -578,30 +390,18 @@ def tsne(
         )
     if float(np.ptp(a, axis=0).max()) == 0.0:
         raise ConfigError(f"x (shape {a.shape}) has all rows identical; t-SNE needs distinct points")
-
-    p = _joint_probabilities(a, perplexity)
-    if init == "pca":
-        y = _pca_init(a, n_components)
-        y *= 1e-4 / y[:, 0].std()
-    else:
-        y = 1e-4 * np.random.default_rng(seed).standard_normal((n, n_components))
-    gradient = _KLGradient(p)
-    del p
-    update = np.zeros_like(y)
-    gains = np.ones_like(y)
-    with _torch_threads(num_threads):
-        for it in range(n_iter):
-            early = it < exaggeration_iter
-            _, grad = gradient(y, scale=early_exaggeration if early else 1.0)
-            momentum = 0.5 if early else 0.8
-            # gains grow where the gradient turned against the last step, shrink where it did not
-            same_sign = update * grad >= 0.0
-            gains = np.where(same_sign, gains * 0.8, gains + 0.2)
-            np.maximum(gains, 0.01, out=gains)
-            update = momentum * update - lr * gains * grad
-            y += update
-            y -= y.mean(axis=0)
-    return y
+    model = TSNE(
+        n_components=n_components,
+        perplexity=perplexity,
+        early_exaggeration=early_exaggeration,
+        learning_rate=lr,
+        max_iter=n_iter,
+        init=init,
+        method="exact",
+        random_state=int(seed),
+    )
+    with threadpool_limits(limits=num_threads):
+        return np.asarray(model.fit_transform(a), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -667,17 +467,17 @@ def plot_embedding(
     str
         ``path``.
     """
-    e = _float_array("embedding", embedding, 2, "(N, 2)")
+    e = float_array("embedding", embedding, 2, "(N, 2)")
     if e.shape[1] != 2 or e.shape[0] < 1:
         raise ConfigError(f"embedding has shape {e.shape}; it must be (N, 2) with N >= 1")
-    y = _label_array("labels", labels, e.shape[0])
+    y = label_array("labels", labels, e.shape[0])
     names = [str(name) for name in label_names]
     if y.size and (y.min() < -1 or y.max() >= len(names)):
         raise ConfigError(
             f"labels range over [{y.min()}, {y.max()}]; they must lie in [-1, {len(names)}) "
             f"for {len(names)} label_names (-1 = unknown)"
         )
-    if _finite_float("marker_size", marker_size, "a positive number") <= 0:
+    if finite_float("marker_size", marker_size, "a positive number") <= 0:
         raise ConfigError(f"marker_size={marker_size!r} must be a positive number")
     path = os.fspath(path)
     if not path.lower().endswith(".png"):
@@ -728,221 +528,6 @@ def plot_embedding(
             frameon=False,
         )
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".tmp-", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a figure is for everyone to read
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
-
-
-# --------------------------------------------------------------------------------------------------
-# linear probe
-
-
-def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean (D,) and inverse std (D,) of x; features constant in x (to rounding) get scale 0."""
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    constant = std <= 1e-9 * np.abs(mean)
-    constant |= std == 0.0
-    return mean, np.where(constant, 0.0, 1.0 / np.where(constant, 1.0, std))
-
-
-def _fit_predict(
-    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, l2: float, max_iter: int
-) -> np.ndarray:
-    """Standardise with train statistics, fit an L2 multinomial logistic regression, predict test labels.
-
-    The objective and its analytic gradient are numpy; scipy's L-BFGS-B minimises it. (An autograd
-    closure per line-search step cost milliseconds of framework overhead on busy cores, 100x the
-    arithmetic of a probe-sized problem.)
-    """
-    from scipy.optimize import minimize
-
-    classes = np.unique(train_y)
-    if classes.size == 1:
-        return np.full(test_x.shape[0], classes[0], dtype=np.int64)
-    mean, scale = _standardiser(train_x)
-    xt = (train_x - mean) * scale
-    xs = (test_x - mean) * scale
-    n, dim = xt.shape
-    k = classes.size
-    yt = np.searchsorted(classes, train_y)
-    rows = np.arange(n)
-
-    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        weight, bias = theta[: dim * k].reshape(dim, k), theta[dim * k :]
-        logits = xt @ weight + bias
-        top = logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits - top)
-        total = exp.sum(axis=1, keepdims=True)
-        nll = top[:, 0] + np.log(total[:, 0]) - logits[rows, yt]
-        loss = nll.mean() + 0.5 * l2 * np.sum(weight * weight)
-        grad_logits = exp / total
-        grad_logits[rows, yt] -= 1.0
-        grad_logits /= n
-        grad_weight = xt.T @ grad_logits + l2 * weight
-        return float(loss), np.concatenate([grad_weight.ravel(), grad_logits.sum(axis=0)])
-
-    result = minimize(
-        objective,
-        np.zeros(dim * k + k),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": max_iter, "gtol": 1e-6, "ftol": 1e-12},
-    )
-    weight, bias = result.x[: dim * k].reshape(dim, k), result.x[dim * k :]
-    return classes[np.argmax(xs @ weight + bias, axis=1)]
-
-
-def _stratified_folds(y: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Fold index (N,) in [0, n_folds): each class shuffled and dealt round-robin over the folds."""
-    rng = np.random.default_rng(seed)
-    fold = np.empty(y.shape[0], dtype=np.int64)
-    offset = 0
-    for c in np.unique(y):
-        members = rng.permutation(np.flatnonzero(y == c))
-        fold[members] = (np.arange(members.size) + offset) % n_folds
-        offset += members.size  # continue the deal, so small classes do not all start in fold 0
-    return fold
-
-
-def linear_probe(
-    train_x: np.ndarray,
-    train_y: np.ndarray,
-    test_x: np.ndarray,
-    test_y: np.ndarray,
-    *,
-    n_classes: int | None = None,
-    l2_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0),
-    n_folds: int = 3,
-    seed: int = 0,
-    max_iter: int = 500,
-    num_threads: int = 1,
-) -> dict:
-    """Test accuracy of a multinomial logistic regression on frozen features (a linear probe).
-
-    Features are standardised with the training set's mean and std only (features constant on the
-    training set are set to 0, so they cannot influence the probe, whatever their test values).
-    The objective is the mean cross-entropy plus ``l2 / 2 * ||W||_F^2`` (bias not penalised),
-    minimised full-batch by scipy's L-BFGS-B in float64 with an analytic gradient. ``l2`` is
-    the value of ``l2_grid`` with the best mean accuracy over stratified ``n_folds``-fold
-    cross-validation on the training set (ties go to the larger ``l2``); the probe is then refitted
-    on the whole training set. The model only has outputs for classes present in ``train_y``.
-
-    Parameters
-    ----------
-    train_x : np.ndarray, shape (N_train, D)
-    train_y : np.ndarray, shape (N_train,)
-        Integer labels in ``[0, n_classes)``; rows with a label < 0 (unknown) are dropped.
-    test_x : np.ndarray, shape (N_test, D)
-    test_y : np.ndarray, shape (N_test,)
-        As ``train_y``; at least one labelled row must remain.
-    n_classes : int >= 2 or None, keyword-only
-        Number of classes K (size of the confusion matrix); None: ``1 + the largest label``.
-    l2_grid : tuple of float >= 0, keyword-only
-        Candidate penalties (a single value skips the cross-validation).
-    n_folds : int >= 2, keyword-only
-        Cross-validation folds, at most the number of labelled training rows.
-    seed : int, keyword-only
-        Seeds the fold assignment (the fits themselves are deterministic).
-    max_iter : int >= 1, keyword-only
-        L-BFGS iterations per fit.
-    num_threads : int >= 1, keyword-only
-        Kept for compatibility; the fits are numpy and scipy (BLAS threads), torch is not used.
-
-    Returns
-    -------
-    dict
-        ``accuracy``, ``balanced_accuracy`` (mean per-class recall over the classes present in the test
-        set), ``majority_baseline`` (test accuracy of always predicting the most frequent training
-        class, ties to the smaller label), ``l2`` (chosen), ``cv_accuracy`` (mean validation accuracy
-        per ``l2_grid`` entry; NaN when not cross-validated), ``n_train``, ``n_test`` (labelled rows
-        used), ``n_dropped`` (unlabelled rows dropped from both sets), ``n_classes`` and
-        ``confusion`` (K x K list of int counts, row = true class, column = prediction).
-
-    Raises
-    ------
-    ConfigError
-        For bad shapes or options, labels >= n_classes, fewer than 2 classes in the labelled training
-        rows, or no labelled test rows.
-    """
-    xtr = _float_array("train_x", train_x, 2, "(N_train, D)")
-    xte = _float_array("test_x", test_x, 2, "(N_test, D)")
-    if xtr.shape[1] != xte.shape[1] or xtr.shape[1] < 1:
-        raise ConfigError(
-            f"train_x has shape {xtr.shape} and test_x {xte.shape}; they must share a feature size D >= 1"
-        )
-    ytr = _label_array("train_y", train_y, xtr.shape[0])
-    yte = _label_array("test_y", test_y, xte.shape[0])
-    rule = "a non-empty sequence of finite numbers >= 0"
-    try:
-        grid = tuple(_finite_float("l2_grid", v, rule) for v in l2_grid)
-    except (ConfigError, TypeError):
-        raise ConfigError(f"l2_grid={l2_grid!r} must be {rule}") from None
-    if not grid or min(grid) < 0:
-        raise ConfigError(f"l2_grid={l2_grid!r} must be {rule}")
-    n_folds = _positive_int("n_folds", n_folds, minimum=2)
-    max_iter = _positive_int("max_iter", max_iter)
-    num_threads = _positive_int("num_threads", num_threads)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise ConfigError(f"seed={seed!r} must be an integer")
-
-    keep_tr, keep_te = ytr >= 0, yte >= 0
-    n_dropped = int((~keep_tr).sum() + (~keep_te).sum())
-    xtr, ytr, xte, yte = xtr[keep_tr], ytr[keep_tr], xte[keep_te], yte[keep_te]
-    largest = int(max(ytr.max(initial=-1), yte.max(initial=-1)))
-    if n_classes is None:
-        k = largest + 1
-    else:
-        k = _positive_int("n_classes", n_classes, minimum=2)
-        if largest >= k:
-            raise ConfigError(f"labels go up to {largest}; with n_classes={k} they must be < {k}")
-    present = np.unique(ytr)
-    if present.size < 2:
-        raise ConfigError(
-            f"train_y has {present.size} class(es) among its {ytr.size} labelled rows "
-            f"({n_dropped} unlabelled rows dropped); a linear probe needs at least 2"
-        )
-    if yte.size == 0:
-        raise ConfigError(f"test_y has no labelled rows (all {keep_te.size} are < 0); nothing to evaluate")
-    if n_folds > ytr.size and len(grid) > 1:
-        raise ConfigError(f"n_folds={n_folds} exceeds the {ytr.size} labelled training rows")
-
-    cv_accuracy = [float("nan")] * len(grid)
-    best = grid[0]
-    with _torch_threads(num_threads):
-        if len(grid) > 1:
-            fold = _stratified_folds(ytr, n_folds, seed)
-            for i, l2 in enumerate(grid):
-                correct = 0.0
-                for f in range(n_folds):
-                    val = fold == f
-                    pred = _fit_predict(xtr[~val], ytr[~val], xtr[val], l2, max_iter)
-                    correct += float(np.mean(pred == ytr[val]))
-                cv_accuracy[i] = correct / n_folds
-            top = max(cv_accuracy)
-            best = max(l2 for l2, acc in zip(grid, cv_accuracy, strict=True) if acc >= top - 1e-12)
-        pred = _fit_predict(xtr, ytr, xte, best, max_iter)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (yte, pred), 1)
-    recalls = [confusion[c, c] / confusion[c].sum() for c in np.unique(yte)]
-    counts = np.bincount(ytr, minlength=k)
-    majority = int(np.argmax(counts))
-    return {
-        "accuracy": float(np.mean(pred == yte)),
-        "balanced_accuracy": float(np.mean(recalls)),
-        "majority_baseline": float(np.mean(yte == majority)),
-        "l2": best,
-        "cv_accuracy": cv_accuracy,
-        "n_train": int(ytr.size),
-        "n_test": int(yte.size),
-        "n_dropped": n_dropped,
-        "n_classes": k,
-        "confusion": confusion.tolist(),
-    }

@@ -8,8 +8,10 @@ tensors in [-1, 1] (frequency = height, time = width); labels are one-hot or sof
 (head E_s, decoded by G, matched to N(0, I) by D_latent).
 
 * :class:`Trunk`: x -> h (B, 16ch), the body shared by E, D_x and the BiGAN networks (XIII, XX).
-* :class:`Encoder`: x -> (z, s) (Table XX); :class:`GuidedEncoder` (E_z, also the BiGAN feature
-  extractor of Table XVIII) and :class:`StyleEncoder` (E_s) are its single-head parts.
+* :class:`~gaae_models.encoders.Encoder`: x -> (z, s) (Table XX); :class:`GuidedEncoder` (E_z,
+  also the BiGAN feature extractor of Table XVIII) and :class:`StyleEncoder` (E_s) are its
+  single-head parts. They are pretrained models too (Hub mixin), so they live in
+  :mod:`gaae_models.encoders`; this module, which only computes, gives them by name.
 * :class:`Decoder`: (s, y) -> x (Table XXI; XII and XVI for the BigGAN baselines).
 * :class:`Classifier`: z -> K logits (Table XXII).
 * :class:`SampleDiscriminator`: (x, y) -> score (B,) (Table XIII; XVII unconditional).
@@ -25,27 +27,27 @@ and losses live in the trainer.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiospec.config import SpectrogramConfig
-from audiospec.stats import DatasetStats
-from gaae_models.config import N_RESAMPLINGS, ModelConfig
+from gaae_models.config import N_RESAMPLINGS, ModelConfig, check_model_config
 from gaae_models.errors import ConfigError
-from gaae_models.features import EncoderHubMixin
 from gaae_models.nn import (
     BatchNorm2d,
     DownBlock,
     SelfAttention,
     UpBlock,
-    Whitening,
     global_sum_pool,
     init_weights,
     sn_conv2d,
     sn_linear,
 )
+
+if TYPE_CHECKING:
+    from gaae_models.encoders import Encoder, GuidedEncoder, StyleEncoder
 
 __all__ = [
     "Trunk",
@@ -61,16 +63,21 @@ __all__ = [
     "HIDDEN_FEATURES",
 ]
 
-#: Epsilon of E_s's standardising batch norm (``config.s_norm``).
-S_NORM_EPS: float = 1e-10
-
 #: Width of the hidden dense layers of C, D_latent and the BiGAN joint head (Tables XIX, XXII, XXIII).
 HIDDEN_FEATURES: int = 128
 
 
-def _check_config(config: ModelConfig) -> None:
-    if not isinstance(config, ModelConfig):
-        raise ConfigError(f"config={config!r} must be a gaae_models.ModelConfig")
+#: The encoders E, E_z and E_s are networks with the Hub mixin (save/load, ``embed``): they live in
+#: :mod:`gaae_models.encoders`, which builds on this module, and are found here on first use.
+_ENCODERS = ("Encoder", "GuidedEncoder", "StyleEncoder", "S_NORM_EPS")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENCODERS:
+        from gaae_models import encoders
+
+        return getattr(encoders, name)
+    raise AttributeError(f"module 'gaae_models.networks' has no attribute {name!r}")
 
 
 def _check_shape(name: str, tensor: torch.Tensor, expected: Sequence[int | None]) -> None:
@@ -119,7 +126,7 @@ class Trunk(nn.Module):
         self, config: ModelConfig, *, sn: bool = True, channels: Sequence[int] | None = None
     ) -> None:
         super().__init__()
-        _check_config(config)
+        check_model_config(config)
         self.config = config
         widths = (1, *(config.trunk_channels if channels is None else channels))
         self.blocks = nn.ModuleList(
@@ -138,227 +145,6 @@ class Trunk(nn.Module):
         for block in self.blocks[1:]:
             h = block(h)
         return global_sum_pool(h)
-
-
-class _LatentEncoder(nn.Module, EncoderHubMixin):
-    """Trunk + one dense head: the shared code of :class:`GuidedEncoder` and :class:`StyleEncoder`."""
-
-    _head_name: str
-
-    def __init__(
-        self,
-        config: ModelConfig,
-        *,
-        audio_config: SpectrogramConfig | None = None,
-        stats: DatasetStats | None = None,
-        label_names: Sequence[str] | None = None,
-    ) -> None:
-        super().__init__()
-        _check_config(config)
-        self.config = config
-        self.trunk = Trunk(config, sn=config.encoder_sn)
-        head = _encoder_head(config, self._latent_dim(config), s_norm=self._s_norm(config))
-        setattr(self, self._head_name, head)
-        self._init_hub_metadata(audio_config, stats, label_names)
-
-    @staticmethod
-    def _latent_dim(config: ModelConfig) -> int:
-        raise NotImplementedError
-
-    @staticmethod
-    def _s_norm(config: ModelConfig) -> str:
-        return "none"
-
-    @classmethod
-    def _from_modules(
-        cls,
-        config: ModelConfig,
-        trunk: Trunk,
-        head: nn.Module,
-        *,
-        audio_config: SpectrogramConfig | None = None,
-        stats: DatasetStats | None = None,
-        label_names: Sequence[str] | None = None,
-    ) -> _LatentEncoder:
-        """Wrap existing modules (shared, not copied) without building new ones."""
-        obj = cls.__new__(cls)
-        nn.Module.__init__(obj)
-        obj.config = config
-        obj.trunk = trunk
-        setattr(obj, cls._head_name, head)
-        obj._init_hub_metadata(audio_config, stats, label_names)
-        return obj
-
-    def latent_heads(self) -> dict[str, nn.Module]:
-        """``{name: head}``: ``{"z": head_z}`` or ``{"s": head_s}``."""
-        return {self.outputs[0]: getattr(self, self._head_name)}
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return getattr(self, self._head_name)(self.trunk(x))
-
-
-def _encoder_head(config: ModelConfig, out_features: int, *, s_norm: str = "none") -> nn.Module:
-    """Dense head on the pooled trunk features; E_s's (``s_norm`` = ``config.s_norm``) ends in
-    :class:`Whitening` ("whiten") or a batch norm without affine parameters ("batch"):
-    ``Sequential(linear, norm)``."""
-    linear = init_weights(
-        sn_linear(config.pooled_features, out_features, sn=config.encoder_sn, sn_eps=config.sn_eps)
-    )
-    if s_norm == "none":
-        return linear
-    if s_norm == "whiten":
-        return nn.Sequential(linear, Whitening(out_features))
-    # eps far below the head's output variance at initialisation (~1e-4), which bn_eps (1e-5) would
-    # shrink by a third: s is meant to have unit variance per dimension from the first step
-    norm = nn.BatchNorm1d(out_features, eps=S_NORM_EPS, momentum=config.bn_momentum, affine=False)
-    return nn.Sequential(linear, norm)
-
-
-class GuidedEncoder(_LatentEncoder):
-    """E_z: trunk + dense head ``head_z``, ``(B, 1, F, T) -> z (B, z_dim)``.
-
-    Also the BiGAN baseline's feature extractor (Table XVIII: trunk + Dense 128). Its state-dict
-    keys (``trunk.*``, ``head_z.*``) are those of :class:`Encoder`, so it loads from an Encoder
-    state dict filtered to these prefixes.
-
-    Also a pretrained model (:class:`~gaae_models.features.EncoderHubMixin`):
-    ``GuidedEncoder.from_pretrained(REPO_OR_DIR)`` loads a repository written from an
-    :class:`Encoder` (taking ``trunk.*`` and ``head_z.*``) or from a GuidedEncoder, and
-    :meth:`embed` gives z per window of raw audio.
-
-    Parameters
-    ----------
-    config : ModelConfig
-    audio_config : audiospec.SpectrogramConfig, optional
-        The transform of the training cache (stored in ``config.json``; needed by :meth:`embed`).
-    stats : audiospec.DatasetStats, optional
-        The training cache's normalisation statistics (idem).
-    label_names : sequence of str, optional
-        Names of the classes, in label order.
-    """
-
-    _head_name = "head_z"
-    _hub_architecture = "GuidedEncoder"
-    _hub_loads_from = ("GuidedEncoder", "Encoder")
-    _hub_optional_prefixes = ("head_s.",)
-    outputs = ("z",)
-
-    @staticmethod
-    def _latent_dim(config: ModelConfig) -> int:
-        return config.z_dim
-
-
-class StyleEncoder(_LatentEncoder):
-    """E_s: trunk + dense head ``head_s``, ``(B, 1, F, T) -> s (B, s_dim)``.
-
-    Its state-dict keys (``trunk.*``, ``head_s.*``) are those of :class:`Encoder`.
-
-    Also a pretrained model, like :class:`GuidedEncoder` (``trunk.*`` and ``head_s.*`` of an
-    :class:`Encoder` repository); :meth:`embed` gives s per window of raw audio.
-
-    Parameters
-    ----------
-    config : ModelConfig
-    audio_config, stats, label_names : optional
-        As for :class:`GuidedEncoder`.
-    """
-
-    _head_name = "head_s"
-    _hub_architecture = "StyleEncoder"
-    _hub_loads_from = ("StyleEncoder", "Encoder")
-    _hub_optional_prefixes = ("head_z.",)
-    outputs = ("s",)
-
-    @staticmethod
-    def _latent_dim(config: ModelConfig) -> int:
-        return config.s_dim
-
-    @staticmethod
-    def _s_norm(config: ModelConfig) -> str:
-        return config.s_norm
-
-
-class Encoder(nn.Module, EncoderHubMixin):
-    """The GAAE encoder E: one trunk and two dense heads, ``x -> (z, s)`` (Table XX).
-
-    The heads ``head_z`` (E_z, the guided latent read by C) and ``head_s`` (E_s, the style latent
-    decoded by G and matched to N(0, I)) are spectrally normalised when ``config.encoder_sn``
-    (like the trunk), plain ``Linear`` otherwise. With ``config.s_norm="whiten"`` (the default),
-    ``head_s`` is ``Sequential(linear, Whitening)``: s has about zero mean and identity
-    covariance over the recent training batches (running statistics, updated in training mode);
-    ``"batch"`` standardises each dimension with a batch norm
-    without affine parameters instead; ``"none"`` is the paper's plain dense head.
-
-    It is also a pretrained model (a huggingface_hub ``PyTorchModelHubMixin``, see
-    :mod:`gaae_models.features`): ``Encoder.from_pretrained(REPO_OR_DIR)`` and
-    ``save_pretrained(DIR)`` keep the architecture, the audiospec transform, the dataset statistics
-    and the label names in ``config.json`` (weights in safetensors), and
-    :meth:`~gaae_models.features.EncoderHubMixin.embed` turns raw audio of any length and rate
-    into z and s per 1.024 s window.
-
-    Parameters
-    ----------
-    config : ModelConfig
-    audio_config : audiospec.SpectrogramConfig, optional
-        The transform of the training cache (needed to save, publish and :meth:`embed`).
-    stats : audiospec.DatasetStats, optional
-        The training cache's normalisation statistics (idem; the histogram is dropped).
-    label_names : sequence of str, optional
-        Names of the classes, in label order.
-
-    Shapes
-    ------
-    x : (B, 1, F, T) -> z : (B, z_dim), s : (B, s_dim)
-    """
-
-    _hub_architecture = "Encoder"
-    _hub_loads_from = ("Encoder",)
-    outputs = ("z", "s")
-
-    def __init__(
-        self,
-        config: ModelConfig,
-        *,
-        audio_config: SpectrogramConfig | None = None,
-        stats: DatasetStats | None = None,
-        label_names: Sequence[str] | None = None,
-    ) -> None:
-        super().__init__()
-        _check_config(config)
-        self.config = config
-        self.trunk = Trunk(config, sn=config.encoder_sn)
-        self.head_z = _encoder_head(config, config.z_dim)
-        self.head_s = _encoder_head(config, config.s_dim, s_norm=config.s_norm)
-        self._init_hub_metadata(audio_config, stats, label_names)
-
-    def latent_heads(self) -> dict[str, nn.Module]:
-        """``{"z": head_z, "s": head_s}``."""
-        return {"z": self.head_z, "s": self.head_s}
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(z, s)`` from one pass through the trunk."""
-        h = self.trunk(x)
-        return self.head_z(h), self.head_s(h)
-
-    def encode_z(self, x: torch.Tensor) -> torch.Tensor:
-        """E_z(x): the guided latent, ``(B, z_dim)``."""
-        return self.head_z(self.trunk(x))
-
-    def encode_s(self, x: torch.Tensor) -> torch.Tensor:
-        """E_s(x): the style latent, ``(B, s_dim)``."""
-        return self.head_s(self.trunk(x))
-
-    def guided_encoder(self) -> GuidedEncoder:
-        """E_z as a standalone module that *shares* this encoder's trunk and ``head_z`` (no copy:
-        training either trains both; ``copy.deepcopy`` the result for an independent one)."""
-        return GuidedEncoder._from_modules(self.config, self.trunk, self.head_z, **self._metadata())
-
-    def style_encoder(self) -> StyleEncoder:
-        """E_s as a standalone module sharing this encoder's trunk and ``head_s`` (no copy)."""
-        return StyleEncoder._from_modules(self.config, self.trunk, self.head_s, **self._metadata())
-
-    def _metadata(self) -> dict:
-        return {"audio_config": self.audio_config, "stats": self.stats, "label_names": self.label_names}
 
 
 class Decoder(nn.Module):
@@ -387,7 +173,7 @@ class Decoder(nn.Module):
 
     def __init__(self, config: ModelConfig, *, conditional: bool = True) -> None:
         super().__init__()
-        _check_config(config)
+        check_model_config(config)
         self.config = config
         self.conditional = conditional
         widths = config.decoder_channels
@@ -442,7 +228,7 @@ class Classifier(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        _check_config(config)
+        check_model_config(config)
         self.config = config
         self.norm = (
             nn.BatchNorm1d(config.z_dim, affine=False, eps=config.bn_eps, momentum=config.bn_momentum)
@@ -478,7 +264,7 @@ class SampleDiscriminator(nn.Module):
 
     def __init__(self, config: ModelConfig, *, conditional: bool = True) -> None:
         super().__init__()
-        _check_config(config)
+        check_model_config(config)
         self.config = config
         self.conditional = conditional
         self.trunk = Trunk(config, sn=True, channels=config.d_trunk_channels)
@@ -521,7 +307,7 @@ class LatentDiscriminator(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        _check_config(config)
+        check_model_config(config)
         self.config = config
         self.fc1 = sn_linear(config.s_dim, HIDDEN_FEATURES, sn_eps=config.sn_eps)
         self.fc2 = sn_linear(HIDDEN_FEATURES, HIDDEN_FEATURES, sn_eps=config.sn_eps)
@@ -553,7 +339,7 @@ class BiGANDiscriminator(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        _check_config(config)
+        check_model_config(config)
         self.config = config
         self.trunk = Trunk(config, sn=True, channels=config.d_trunk_channels)
         self.joint = sn_linear(self.trunk.out_features + config.z_dim, HIDDEN_FEATURES, sn_eps=config.sn_eps)

@@ -28,8 +28,11 @@ from audiospec.config import SpectrogramConfig
 from audiospec.stats import DatasetStats
 from gaae_models.config import ModelConfig
 from gaae_models.errors import CheckpointError, HubError
-from gaae_models.features import HubModelMixin, extract_features
+from gaae_models.hub_files import is_run_folder
+from gaae_models.hub_mixin import HubModelMixin
 from gaae_models.networks import Classifier, GuidedEncoder
+from gaae_models.pipeline import extract_features
+from gaae_models.runs import TrainedRun, as_run
 
 __all__ = [
     "CLASSIFIER_SUBFOLDER",
@@ -76,29 +79,19 @@ class PretrainedClassifier(Classifier, HubModelMixin):
         self._init_hub_metadata(audio_config, stats, label_names)
 
 
-def is_run_folder(path: Any) -> bool:
-    """True when ``path`` is a ``gaae fit`` run folder (not a pretrained folder)."""
-    from gaae_models.runs import is_run
-
-    return isinstance(path, (str, os.PathLike)) and os.path.isdir(path) and is_run(path)
-
-
-def classifier_from_run(run_dir: str | os.PathLike, *, checkpoint: str | None = None) -> PretrainedClassifier:
+def classifier_from_run(
+    run_dir: str | os.PathLike | TrainedRun, *, checkpoint: str | None = None
+) -> PretrainedClassifier:
     """The classifier C of a GAAE run, with its transform, statistics and label names.
 
     Parameters and errors as for :func:`gaae_models.hub.encoder_from_run`.
     """
-    from gaae_models.checkpoint import load_checkpoint
-    from gaae_models.hub import _metadata, _run_checkpoint
-
-    _, path, meta = _run_checkpoint(os.fspath(run_dir), checkpoint)
-    metadata = _metadata(meta)
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    metadata = run.hub_metadata()
     if not metadata["label_names"]:
-        raise CheckpointError(
-            f"run {os.fspath(run_dir)!r} has no label names, so its classifier names nothing"
-        )
-    classifier = PretrainedClassifier(ModelConfig.from_stored(meta["model"]), **metadata)
-    load_checkpoint(path, modules={"classifier": classifier})
+        raise CheckpointError(f"run {run.run_dir!r} has no label names, so its classifier names nothing")
+    classifier = PretrainedClassifier(run.model_config, **metadata)
+    classifier.load_state_dict(run.modules["classifier"].state_dict())
     return classifier.eval()
 
 
@@ -217,7 +210,7 @@ class AudioClassifier(nn.Module):
         model : str or path-like
             ``OWNER/NAME``, a folder written by ``gaae export`` (with ``classifier/``), or a run.
         revision, token, cache_dir, local_files_only, map_location
-            As in :meth:`~gaae_models.features.HubModelMixin.from_pretrained`.
+            As in :meth:`~gaae_models.hub_mixin.HubModelMixin.from_pretrained`.
 
         Raises
         ------
@@ -276,7 +269,7 @@ class AudioClassifier(nn.Module):
         Parameters
         ----------
         audio, sample_rate, hop
-            As in :meth:`~gaae_models.features.EncoderHubMixin.embed` (a waveform at
+            As in :meth:`~gaae_models.hub_mixin.EncoderHubMixin.embed` (a waveform at
             ``sample_rate``, a path, or a list of them).
         **kwargs
             ``batch_size``, ``device``, ``precision``, ``fused``, ``workers`` of ``embed``.
@@ -305,7 +298,7 @@ class AudioClassifier(nn.Module):
         ----------
         inputs : sequence of path-like
         hop, progress, on_skip, **kwargs
-            As in :func:`gaae_models.features.extract_features`.
+            As in :func:`gaae_models.pipeline.extract_features`.
 
         Returns
         -------

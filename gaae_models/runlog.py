@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections import defaultdict
 
 import numpy as np
 
+from audiospec._atomic import atomic_path
 from gaae_models.errors import CheckpointError, ConfigError
 
 __all__ = ["LOG_NAME", "read_log", "plot_log", "write_tensorboard"]
@@ -212,17 +212,8 @@ def plot_log(
         fig.delaxes(ax)  # no empty panels
     fig.suptitle(title if title is not None else f"{run_name}: {LOG_NAME} up to step {last}", fontsize=11)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(suffix=".png", prefix=".tmp-", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from gaae_models.errors import CheckpointError, ConfigError
 from gaae_models.networks import Classifier, Decoder, Encoder, GuidedEncoder, SimpleCNN
 from gaae_models.train_config import MODEL_KINDS
 
-__all__ = ["TrainedRun", "load_run", "is_run"]
+__all__ = ["TrainedRun", "load_run", "as_run", "is_run", "decoder_key"]
 
 #: Model kinds whose generator takes a label.
 CONDITIONAL_KINDS = ("gaae", "biggan-supervised")
@@ -47,6 +48,29 @@ def _checkpoint_keys(path: str) -> set[str]:
 
     with safe_open(os.path.join(path, "model.safetensors"), framework="pt") as f:
         return set(f.keys())
+
+
+def decoder_key(keys: set[str] | Sequence[str], *, use_ema: bool = True) -> str:
+    """The checkpoint module used as the decoder: ``ema_decoder`` when kept (and wanted), else ``decoder``."""
+    return "ema_decoder" if use_ema and any(k.startswith("ema_decoder.") for k in keys) else "decoder"
+
+
+def _checkpoint_path(run_dir: str, checkpoint: str | os.PathLike | None) -> str:
+    """The checkpoint folder: ``checkpoint`` (a folder, or a name under ``RUN/checkpoints``) or the latest."""
+    if checkpoint is None:
+        path = latest_checkpoint(run_dir)
+        if path is None:
+            raise CheckpointError(
+                f"the run {run_dir} has no checkpoint yet (train it longer or wait for one)"
+            )
+        return path
+    checkpoint = os.fspath(checkpoint)
+    path = checkpoint if os.path.isdir(checkpoint) else os.path.join(run_dir, "checkpoints", checkpoint)
+    if not os.path.isdir(path):
+        raise CheckpointError(
+            f"checkpoint={checkpoint!r} is neither a folder nor a checkpoint of {run_dir!r}"
+        )
+    return path
 
 
 @dataclass
@@ -73,6 +97,10 @@ class TrainedRun:
         ``encoder``/``decoder``/``classifier`` (GAAE), ``decoder`` (BigGANs), ``decoder``/``feature``/
         ``probe`` (BiGAN) or ``cnn``; in eval mode on ``device``.
     device : torch.device
+    checkpoint : str
+        The checkpoint folder the networks were loaded from.
+    meta : dict
+        Its ``meta.json``.
     """
 
     run_dir: str
@@ -85,6 +113,16 @@ class TrainedRun:
     stats: DatasetStats
     modules: dict[str, torch.nn.Module]
     device: torch.device
+    checkpoint: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def hub_metadata(self) -> dict[str, Any]:
+        """``audio_config``, ``stats`` and ``label_names`` (None if empty), as pretrained models take them."""
+        return {
+            "audio_config": self.audio_config,
+            "stats": self.stats,
+            "label_names": tuple(self.label_names) or None,
+        }
 
     @property
     def name(self) -> str:
@@ -237,6 +275,7 @@ def load_run(
     checkpoint: str | None = None,
     device: str | torch.device = "cpu",
     use_ema: bool = True,
+    kinds: Sequence[str] | None = None,
 ) -> TrainedRun:
     """Rebuild the inference networks of a run from its config and a checkpoint.
 
@@ -245,16 +284,21 @@ def load_run(
     run_dir : path-like
         A folder written by ``gaae fit``.
     checkpoint : str, optional
-        A checkpoint folder; the run's latest when omitted.
+        A checkpoint folder, or the name of one under ``RUN/checkpoints``; the run's latest when
+        omitted.
     device : str or torch.device
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a device.
     use_ema : bool
         Use the EMA generator when the run kept one.
+    kinds : sequence of str, optional
+        The model kinds the caller accepts [default: all]; another kind is refused before any
+        checkpoint is read.
 
     Raises
     ------
     CheckpointError
-        ``run_dir`` is not a run, has no checkpoint, or its checkpoint does not fit its config.
+        ``run_dir`` is not a run (or not of ``kinds``), has no checkpoint, or its checkpoint does
+        not fit its config.
     """
     run_dir = os.path.abspath(os.fspath(run_dir))
     config_path = os.path.join(run_dir, "config.json")
@@ -270,11 +314,14 @@ def load_run(
             record = json.load(f)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{config_path} is not valid JSON (truncated or corrupt: {exc})") from None
-    path = checkpoint or latest_checkpoint(run_dir)
-    if path is None:
-        raise CheckpointError(f"the run {run_dir} has no checkpoint yet (train it longer or wait for one)")
-    meta = verify_checkpoint(path)  # whole and uncorrupted, before any network is built
     kind = record["model_kind"]
+    if kinds is not None and kind not in kinds:
+        raise CheckpointError(
+            f"run {run_dir!r} has model_kind={kind!r}; only {' or '.join(map(repr, kinds))} runs can be "
+            "loaded here"
+        )
+    path = _checkpoint_path(run_dir, checkpoint)
+    meta = verify_checkpoint(path)  # whole and uncorrupted, before any network is built
     try:
         cfg = ModelConfig.from_stored(meta["model"])
     except ConfigError as exc:
@@ -286,17 +333,15 @@ def load_run(
     dev = torch.device(device)
     keys = _checkpoint_keys(path)
     if kind == "gaae":
-        decoder_key = (
-            "ema_decoder" if use_ema and any(k.startswith("ema_decoder.") for k in keys) else "decoder"
-        )
-        modules = {"encoder": Encoder(cfg), decoder_key: Decoder(cfg), "classifier": Classifier(cfg)}
+        modules = {
+            "encoder": Encoder(cfg),
+            decoder_key(keys, use_ema=use_ema): Decoder(cfg),
+            "classifier": Classifier(cfg),
+        }
     elif kind == "cnn":
         modules = {"cnn": SimpleCNN(len(label_names), input_shape=tuple(audio_config.shape))}
     elif kind in ("biggan-supervised", "biggan-unsupervised"):
-        decoder_key = (
-            "ema_decoder" if use_ema and any(k.startswith("ema_decoder.") for k in keys) else "decoder"
-        )
-        modules = {decoder_key: Decoder(cfg, conditional=kind == "biggan-supervised")}
+        modules = {decoder_key(keys, use_ema=use_ema): Decoder(cfg, conditional=kind == "biggan-supervised")}
     else:
         modules = {
             "decoder": Decoder(cfg, conditional=False),
@@ -316,4 +361,31 @@ def load_run(
         stats=DatasetStats.from_dict(meta["stats"]),
         modules=named,
         device=dev,
+        checkpoint=path,
+        meta=meta,
     )
+
+
+def as_run(
+    run: str | os.PathLike | TrainedRun,
+    *,
+    checkpoint: str | None = None,
+    kinds: Sequence[str] | None = None,
+) -> TrainedRun:
+    """``run`` itself when it is already a :class:`TrainedRun` (of ``kinds``), else :func:`load_run` of it.
+
+    Raises
+    ------
+    CheckpointError
+        As :func:`load_run`; also for a loaded run of another kind, or a checkpoint given with one.
+    """
+    if not isinstance(run, TrainedRun):
+        return load_run(run, checkpoint=checkpoint, kinds=kinds)
+    if checkpoint is not None:
+        raise CheckpointError(f"checkpoint={checkpoint!r} cannot be chosen for a run that is already loaded")
+    if kinds is not None and run.kind not in kinds:
+        raise CheckpointError(
+            f"run {run.run_dir!r} has model_kind={run.kind!r}; only {' or '.join(map(repr, kinds))} runs can "
+            "be loaded here"
+        )
+    return run

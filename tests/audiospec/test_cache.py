@@ -197,7 +197,7 @@ CRASH_SCRIPT = textwrap.dedent(
 
     where, after = sys.argv[3], int(sys.argv[4])
     module, target = {
-        "decode": (tasks, "_load_clip"),
+        "decode": (tasks, "load_clip_with_notes"),
         "normalize": (tasks, "normalize"),
         "layout": (cache_module, "create_arrays"),  # right after the root zarr.json is written
         "finish": (cache_module.shutil, "rmtree"),  # complete, build folder not yet deleted

@@ -137,9 +137,9 @@ def test_killing_the_driver_ends_its_workers(tmp_path):
     slow = tmp_path / "slow.py"
     slow.write_text(
         "import time, audiospec._cache_tasks as t\n"
-        "_orig = t._load_clip\n"
+        "_orig = t.load_clip_with_notes\n"
         "def _slow(*a, **k):\n    time.sleep(30)\n    return _orig(*a, **k)\n"
-        "t._load_clip = _slow\n"
+        "t.load_clip_with_notes = _slow\n"
     )
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}", "PYTHONSTARTUP": ""}
     (tmp_path / "sitecustomize.py").write_text("import slow\n")

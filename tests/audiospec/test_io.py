@@ -98,7 +98,7 @@ def test_write_wav_round_trip(tmp_path):
     audiospec.write_wav(path, y)
     back, sr = sf.read(path, dtype="float32")
     assert sr == 16000 and np.max(np.abs(back - y)) <= 1 / 32768 + 1e-6
-    assert not list(tmp_path.glob("*.tmp-*"))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.wav"]  # no temporary left
 
 
 @pytest.mark.parametrize("file_sr", [16000, 8000, 22050, 44100, 48000])

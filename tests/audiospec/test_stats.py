@@ -96,3 +96,13 @@ def test_errors(rng):
         audiospec.DatasetStats.from_dict({"mean": 0.0})
     with pytest.raises(ParameterError, match="non-finite"):
         audiospec.partial_stats(np.array([np.nan, 1.0]))
+
+
+def test_dataset_stats_to_dict_without_histogram(rng):
+    logmag = rng.normal(size=(8, 257, 128)).astype(np.float32)
+    stats = audiospec.dataset_stats(audiospec.partial_stats(logmag))
+    full, short = stats.to_dict(), stats.to_dict(histogram=False)
+    assert full["partial"] is not None and "partial" not in short
+    assert short == {k: v for k, v in full.items() if k != "partial"}
+    back = audiospec.DatasetStats.from_dict(short)
+    assert back.partial is None and back.to_dict(histogram=False) == short

@@ -25,20 +25,12 @@ from gaae_models.data import ArraySource
 from gaae_models.nn import Whitening, sn_conv2d, sn_linear
 from gaae_models.train_config import TrainConfig
 from gaae_models.training import GAAE, GAAETrainer, TrainingData
+from tests.gaae_models.helpers import GAAE_LOSSES
 
 # torch's own: importing inductor loads torch.utils.mkldnn, which uses torch.jit.script_method
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 
-LOSSES = (
-    "loss/d_x",
-    "loss/d_latent",
-    "loss/gen",
-    "loss/rec",
-    "loss/cls_lab",
-    "loss/cls_gen",
-    "loss/lat",
-    "loss/total",
-)
+LOSSES = GAAE_LOSSES
 
 
 def _tiny_config(**overrides):

@@ -21,6 +21,7 @@ from gaae_models.checkpoint import (
 )
 from gaae_models.config import ModelConfig
 from gaae_models.errors import CheckpointError, ConfigError
+from tests.gaae_models.helpers import TINY_FIT_ARGS
 
 FILES = ("model.safetensors", "optim.safetensors", "optim.json", "meta.json", "checksums.json")
 
@@ -136,29 +137,7 @@ def test_old_checkpoints_without_checksums_still_load_and_truncation_is_caught(r
         assert resume_checkpoint(run_dir) == step_dir(run_dir, 1)
 
 
-FIT_ARGS = [
-    "--steps",
-    "2",
-    "--batch-size",
-    "2",
-    "--quiet",
-    "--labelled-fraction",
-    "0.5",
-    "--set",
-    "model.ch=1",
-    "--set",
-    "model.z_dim=16",
-    "--set",
-    "model.s_dim=16",
-    "--set",
-    "model.attention=false",
-    "--set",
-    "train.sample_every=100",
-    "--set",
-    "train.checkpoint_every=1",
-    "--threads",
-    "1",
-]
+FIT_ARGS = [*TINY_FIT_ARGS, "--set", "train.checkpoint_every=1", "--threads", "1"]
 
 
 @pytest.mark.slow

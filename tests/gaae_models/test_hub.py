@@ -28,6 +28,7 @@ from gaae_models.hub import (
     load_encoder,
     push_run,
 )
+from gaae_models.pretrained import classifier_from_run
 from gaae_models.train_config import TrainConfig
 from gaae_models.training import fit
 from tests.gaae_models.hub_server import HubServer
@@ -266,12 +267,13 @@ def test_bad_names_and_missing_repositories(hub, tmp_path):
 def test_push_refuses_other_model_kinds(tiny_run, tmp_path):
     run = tmp_path / "cnn_run"
     shutil.copytree(tiny_run, run)
-    checkpoint = run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
-    meta = json.loads((checkpoint / "meta.json").read_text())
-    meta["model_kind"] = "cnn"
-    (checkpoint / "meta.json").write_text(json.dumps(meta))
+    record = json.loads((run / "config.json").read_text())
+    record["model_kind"] = "cnn"
+    (run / "config.json").write_text(json.dumps(record))
     with pytest.raises(CheckpointError, match=r"model_kind='cnn'; only 'gaae' runs"):
         export_run(run, tmp_path / "out")
+    with pytest.raises(CheckpointError, match=r"model_kind='cnn'; only 'gaae' runs"):
+        classifier_from_run(run)
     with pytest.raises(CheckpointError, match="does not exist"):
         encoder_from_run(tmp_path / "missing")
 

@@ -16,7 +16,8 @@ from gaae_models.config import model_config
 from gaae_models.data import labelled_subset
 from gaae_models.errors import CheckpointError, ConfigError
 from gaae_models.train_config import TrainConfig
-from gaae_models.training import GAAETrainer, fit, prepare_data, spec_augment
+from gaae_models.training import GAAETrainer, prepare_data, spec_augment
+from tests.gaae_models.helpers import GAAE_LOSSES, TINY_FIT_ARGS, fit_on_cpu
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = {"ch": 1, "z_dim": 16, "s_dim": 16, "attention": False}
@@ -63,16 +64,7 @@ def test_one_step_updates_what_it_should(tiny_data):
     assert all(p.grad is None for p in m.discriminator_parameters())
     assert not any(changed(disc[n], getattr(m, n)) for n in disc)
     assert all(changed(gen[n], getattr(m, n)) for n in gen)
-    names = {
-        "loss/d_x",
-        "loss/d_latent",
-        "loss/gen",
-        "loss/rec",
-        "loss/cls_lab",
-        "loss/cls_gen",
-        "loss/lat",
-        "loss/total",
-    }
+    names = set(GAAE_LOSSES)
     all_metrics = {**metrics, **g_metrics}
     assert names <= set(all_metrics) and all(np.isfinite(v) for v in all_metrics.values())
     # the total is the documented weighted sum of the named terms
@@ -111,7 +103,7 @@ def test_checkpoint_round_trip_is_bit_exact(tiny_data, tmp_path):
                 assert torch.equal(torch.as_tensor(value), torch.as_tensor(sb["state"][pid][key]))
     # and the next step is identical
     assert a.train_step(3) == b.train_step(3)
-    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if ".tmp-" in p.name]
 
 
 def _losses(run_dir):
@@ -135,31 +127,25 @@ def test_resume_equals_uninterrupted(tiny_data, tmp_path):
     )
     cfg = model_config("small", **TINY)
     full, part = str(tmp_path / "full"), str(tmp_path / "part")
-    fit(
+    fit_on_cpu(
         tiny_data["train"],
         full,
         model_config=cfg,
         train=TrainConfig(steps=4, **train),
-        device="cpu",
-        progress=False,
     )
-    fit(
+    fit_on_cpu(
         tiny_data["train"],
         part,
         model_config=cfg,
         train=TrainConfig(steps=2, **train),
-        device="cpu",
-        progress=False,
     )
     with open(os.path.join(part, "log.jsonl"), "a") as f:  # a crash after step 2's checkpoint logged step 3
         f.write(json.dumps({"step": 3, "loss/gen": 123.0}) + "\n")
-    fit(
+    fit_on_cpu(
         tiny_data["train"],
         part,
         model_config=cfg,
         train=TrainConfig(steps=4, **train),
-        device="cpu",
-        progress=False,
         resume=True,
     )
     a, b = _losses(full), _losses(part)
@@ -172,23 +158,19 @@ def test_resume_equals_uninterrupted(tiny_data, tmp_path):
     assert config["model"]["ch"] == 1 and config["train"]["seed"] == 2 and "torch" in config["versions"]
     assert len(config["labelled_indices"]) == config["data"]["n_labelled"] == 9
     with pytest.raises(CheckpointError, match="config differs from the run's: train_compare.lr_d"):
-        fit(
+        fit_on_cpu(
             tiny_data["train"],
             part,
             model_config=cfg,
             train=TrainConfig(steps=6, lr_d=1e-3, **train),
-            device="cpu",
-            progress=False,
             resume=True,
         )
     with pytest.raises(CheckpointError, match="already holds a run; pass --resume"):
-        fit(
+        fit_on_cpu(
             tiny_data["train"],
             part,
             model_config=cfg,
             train=TrainConfig(steps=6, **train),
-            device="cpu",
-            progress=False,
         )
 
 
@@ -207,31 +189,25 @@ def test_labelled_subset_is_stratified_and_seeded():
 def test_clear_errors(tiny_data, tmp_path):
     cfg = model_config("small", **TINY)
     with pytest.raises(ConfigError, match="has no labels: pass --labelled-cache"):
-        fit(
+        fit_on_cpu(
             tiny_data["unlabelled"],
             str(tmp_path / "a"),
             model_config=cfg,
             train=TrainConfig(steps=1),
-            device="cpu",
-            progress=False,
         )
     with pytest.raises(ConfigError, match="leaves class"):
-        fit(
+        fit_on_cpu(
             tiny_data["train"],
             str(tmp_path / "b"),
             model_config=cfg,
             train=TrainConfig(steps=1, labelled_fraction=0.01),
-            device="cpu",
-            progress=False,
         )
     with pytest.raises(CheckpointError, match="holds no run"):
-        fit(
+        fit_on_cpu(
             tiny_data["train"],
             str(tmp_path / "c"),
             model_config=cfg,
             train=TrainConfig(steps=1),
-            device="cpu",
-            progress=False,
             resume=True,
         )
     with pytest.raises(ConfigError, match="batch_size=0"):
@@ -255,14 +231,12 @@ def test_cnn_trains_and_spec_augment_masks(tiny_data, tmp_path):
     x = torch.zeros(2, 1, 256, 128)
     masked = spec_augment(x, generator=g, n_masks=1, max_freq=10, max_time=5)
     assert masked.shape == x.shape and (masked == -1).any() and (x == 0).all()
-    summary = fit(
+    summary = fit_on_cpu(
         tiny_data["train"],
         str(tmp_path / "cnn"),
         model_config=model_config("small", **TINY),
         train=TrainConfig(model="cnn", steps=3, batch_size=4, eval_every=3),
         eval_cache=tiny_data["test"],
-        device="cpu",
-        progress=False,
     )
     assert 0.0 <= summary["eval_accuracy"] <= 1.0
     log = [json.loads(x) for x in open(tmp_path / "cnn" / "log.jsonl")]
@@ -278,23 +252,7 @@ def test_gaae_fit_cli(tiny_data, tmp_path):
         tiny_data["train"],
         "--out",
         str(out),
-        "--steps",
-        "2",
-        "--batch-size",
-        "2",
-        "--quiet",
-        "--labelled-fraction",
-        "0.5",
-        "--set",
-        "model.ch=1",
-        "--set",
-        "model.z_dim=16",
-        "--set",
-        "model.s_dim=16",
-        "--set",
-        "model.attention=false",
-        "--set",
-        "train.sample_every=100",
+        *TINY_FIT_ARGS,
         "--eval-cache",
         tiny_data["test"],
     ]

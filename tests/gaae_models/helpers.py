@@ -1,0 +1,41 @@
+"""Test helpers shared by the gaae_models tests: a tiny fit on the CPU, its CLI arguments, the loss keys."""
+
+from gaae_models.training import fit
+
+#: ``gaae fit`` arguments of a two-step GAAE run on the tiny caches (ch 1, latents 16, no attention).
+TINY_FIT_ARGS = [
+    "--steps",
+    "2",
+    "--batch-size",
+    "2",
+    "--quiet",
+    "--labelled-fraction",
+    "0.5",
+    "--set",
+    "model.ch=1",
+    "--set",
+    "model.z_dim=16",
+    "--set",
+    "model.s_dim=16",
+    "--set",
+    "model.attention=false",
+    "--set",
+    "train.sample_every=100",
+]
+
+#: The named losses of one GAAE step (the log keys of the weighted total).
+GAAE_LOSSES = (
+    "loss/d_x",
+    "loss/d_latent",
+    "loss/gen",
+    "loss/rec",
+    "loss/cls_lab",
+    "loss/cls_gen",
+    "loss/lat",
+    "loss/total",
+)
+
+
+def fit_on_cpu(cache, out, **kwargs):
+    """:func:`gaae_models.training.fit` on the CPU without a progress bar."""
+    return fit(cache, str(out), device="cpu", progress=False, **kwargs)
