@@ -116,6 +116,12 @@ def cache_accuracy(
     return correct / max(known.size, 1)
 
 
+def _run_versions() -> dict[str, str]:
+    """Python, torch and :data:`_VERSIONED` versions, in the key order of runs made before (python first)."""
+    versions = package_versions(*_VERSIONED)
+    return {"python": versions.pop("python"), "torch": torch.__version__, **versions}
+
+
 def _training_device(device: str) -> torch.device:
     """``device`` as a torch device (``"auto"``: cuda when available); fit trains on CPU or CUDA only."""
     dev = resolve_device(device, torch.device("cpu"))
@@ -261,7 +267,7 @@ def fit(
         "eval_cache": os.path.abspath(eval_cache) if eval_cache else None,
         "device": str(dev),
         "world_size": dist_info.world_size,
-        "versions": {**package_versions(*_VERSIONED), "torch": torch.__version__},
+        "versions": _run_versions(),
         "command": sys.argv,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
