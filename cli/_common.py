@@ -28,6 +28,7 @@ __all__ = [
     "EXIT_USAGE",
     "OneLineErrorGroup",
     "skip_line",
+    "label_name",
 ]
 
 EXIT_USAGE = 2
@@ -251,3 +252,8 @@ def check_empty_dir(path: str, overwrite: bool) -> None:
     if os.path.isdir(path) and os.listdir(path) and not overwrite:
         click.echo(f"Error: {path} is not empty; pass --overwrite to write into it", err=True)
         raise SystemExit(EXIT_USAGE)
+
+
+def label_name(cache: Any, label: int) -> str:
+    """The name of ``label`` in a cache's ``label_names``, or ``"unlabelled"`` (-1 or out of range)."""
+    return cache.label_names[label] if 0 <= label < len(cache.label_names) else "unlabelled"

@@ -39,9 +39,11 @@ __all__ = [
     "loader_workers",
     "batch_maker",
     "to_device",
+    "STREAM_HEALTH",
 ]
 
-#: Random streams of a step (each seeded by (seed, step, stream, rank)).
+#: Random streams of a step (each seeded by (seed, step, stream, rank)); :data:`STREAM_HEALTH`
+#: seeds the trainers' held batch and health measurements.
 (
     _STREAM_UNLABELLED,
     _STREAM_LABELLED,
@@ -50,7 +52,7 @@ __all__ = [
     _STREAM_AUGMENT,
     _STREAM_PRIOR_G,
     _STREAM_LABELS_G,
-    _STREAM_HEALTH,
+    STREAM_HEALTH,
 ) = range(8)
 
 

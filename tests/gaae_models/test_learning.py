@@ -23,7 +23,7 @@ from gaae_models.health import (
 from gaae_models.networks import Classifier, Decoder, Encoder
 from gaae_models.nn import scale_grad
 from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig, departures_from_paper
-from gaae_models.training import GAAETrainer, _labelled_weight, fit, prepare_data
+from gaae_models.training import GAAETrainer, fit, labelled_weight, prepare_data
 
 TINY = {"ch": 1, "z_dim": 16, "s_dim": 16, "attention": False}
 
@@ -214,8 +214,8 @@ def test_guidance_pairs_weigh_by_their_share_of_the_data(tiny_data):
     t = _trainer(tiny_data["train"])
     n_l, n_u = t.data.labelled.size, t.data.unlabelled.size
     # per item and step: drawn as guidance 2 / n_l times, as unlabelled 4 / n_u times
-    assert _labelled_weight(t.train, t.data) == pytest.approx((4 / n_u) / (2 / n_l))
-    assert _labelled_weight(t.train.replace(dx_labelled_weight=1.0), t.data) == 1.0
+    assert labelled_weight(t.train, t.data) == pytest.approx((4 / n_u) / (2 / n_l))
+    assert labelled_weight(t.train.replace(dx_labelled_weight=1.0), t.data) == 1.0
 
 
 def test_scale_grad_scales_only_the_backward_pass():

@@ -1,0 +1,52 @@
+"""What every trainer shares: its autocast context and the EMA of a generator."""
+
+from __future__ import annotations
+
+import torch
+
+from gaae_models.train_config import TrainConfig
+
+__all__ = ["autocast", "update_ema"]
+
+
+def autocast(train: TrainConfig, device: torch.device) -> torch.autocast:
+    """The autocast context of a trainer: bf16 for ``amp="bf16"``, or ``"auto"`` on CUDA; else off.
+
+    Parameters
+    ----------
+    train : TrainConfig
+        Reads ``amp`` (``"auto"``, ``"bf16"`` or ``"off"``).
+    device : torch.device
+        The device the trainer computes on.
+
+    Returns
+    -------
+    torch.autocast
+        Reusable: a trainer enters the same context in every step.
+    """
+    use_bf16 = train.amp == "bf16" or (train.amp == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, source: torch.nn.Module, train: TrainConfig, step: int) -> None:
+    """Move ``ema``'s weights towards ``source``'s after ``step``.
+
+    A plain copy before ``train.ema_start``, then ``ema = decay * ema + (1 - decay) * source`` with
+    ``decay = train.ema_decay``; integer buffers (batch-norm counters) are copied.
+
+    Parameters
+    ----------
+    ema, source : torch.nn.Module
+        Two networks of the same architecture (the EMA copy of G and G).
+    train : TrainConfig
+        Reads ``ema_start`` and ``ema_decay``.
+    step : int
+        The step just taken.
+    """
+    decay = train.ema_decay if step >= train.ema_start else 0.0
+    for target, value in zip(ema.state_dict().values(), source.state_dict().values(), strict=True):
+        if target.dtype.is_floating_point:
+            target.mul_(decay).add_(value, alpha=1.0 - decay)
+        else:
+            target.copy_(value)
