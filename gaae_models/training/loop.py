@@ -338,7 +338,7 @@ def fit(
             bar.write(f"step {step}: {format_health(last_health)}")
         if step % train.log_every == 0 or step == train.steps:
             keys = BAR_KEYS[train.model]
-            bar.set_postfix({k.split("/")[1]: f"{metrics[k]:.3f}" for k in keys})
+            bar.set_postfix({k.split("/")[1]: f"{metrics[k]:.3f}" for k in keys}, refresh=False)
         bar.update(1)
         if step == train.steps and hasattr(trainer, "finish"):
             finish_metrics = trainer.finish()  # the BiGAN probe, on every rank (same data and seed)
