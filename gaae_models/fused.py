@@ -12,7 +12,8 @@ It equals the module's own forward up to float rounding (about 1e-6 relative); b
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+import weakref
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -130,10 +131,39 @@ class InferencePlan(nn.Module):
         return {name: head(h) for name, head in self.heads.items()}
 
 
+#: model -> (key, plan) of its most recent inference plan; the key holds every tensor's version
+#: counter, so an in-place change of any weight or buffer (an optimiser step, ``load_state_dict``)
+#: makes the next call build a new plan.
+_PLANS: weakref.WeakKeyDictionary[Any, tuple[tuple, InferencePlan]] = weakref.WeakKeyDictionary()
+
+
+def _plan_key(model: nn.Module, which: tuple[str, ...], device: torch.device, fused: bool) -> tuple:
+    tensors = [*model.parameters(), *model.buffers()]
+    return (which, str(device), fused, tuple((id(t), t._version) for t in tensors))
+
+
 def build_inference_plan(
     model: EncoderHubMixin, which: tuple[str, ...], device: torch.device, fused: bool
 ) -> InferencePlan:
-    """An eval-mode copy of ``model``'s trunk and the heads in ``which`` on ``device`` (fused if asked)."""
+    """An eval-mode copy of ``model``'s trunk and the heads in ``which`` on ``device`` (fused if asked).
+
+    Building the fused form (folding spectral norm and pooling into the convolutions) costs about
+    as much as encoding a few clips, so the last plan of each model is kept and returned again
+    while none of the model's tensors has changed (their version counters say so): repeated
+    ``encode_batch`` / ``embed`` calls on a fixed model build it once.
+    """
+    key = _plan_key(model, tuple(which), device, fused)  # type: ignore[arg-type]
+    cached = _PLANS.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    plan = _build_plan(model, which, device, fused)
+    _PLANS[model] = (key, plan)
+    return plan
+
+
+def _build_plan(
+    model: EncoderHubMixin, which: tuple[str, ...], device: torch.device, fused: bool
+) -> InferencePlan:
     heads = model.latent_heads()
     if not fused:
         plan = InferencePlan(copy.deepcopy(model.trunk), {k: copy.deepcopy(heads[k]) for k in which})

@@ -85,3 +85,26 @@ def test_bad_batches_name_the_argument(encoder, rng):
         encoder.encode_batch([noise(rng, 10), noise(rng, 12)])
     with pytest.raises(ConfigError, match=r"sample_rate=0 must be a positive integer"):
         encoder.encode_batch(noise(rng, 1, 100), sample_rate=0)
+
+
+def test_the_inference_plan_is_reused_until_a_weight_changes(rng):
+    """Repeated calls reuse the fused plan (no rebuild per call); an in-place weight change (an
+    optimiser step, load_state_dict) is seen at the next call, which then equals a fresh model."""
+    from gaae_models.fused import build_inference_plan
+
+    torch.manual_seed(1)
+    enc = Encoder(model_config("small", **TINY), audio_config=SpectrogramConfig(), stats=STATS).eval()
+    cpu = torch.device("cpu")
+    plan = build_inference_plan(enc, ("z", "s"), cpu, True)
+    assert build_inference_plan(enc, ("z", "s"), cpu, True) is plan
+    assert build_inference_plan(enc, ("z",), cpu, True) is not plan  # another head set
+    wavs = noise(rng, 2, 16384)
+    before = enc.encode_batch(wavs)
+    np.testing.assert_array_equal(enc.encode_batch(wavs), before)
+    with torch.no_grad():
+        enc.head_z.bias.add_(1.0)  # (a spectrally normalised weight would ignore a scaling)
+    after = enc.encode_batch(wavs)
+    assert not np.allclose(after[:, :8], before[:, :8])
+    fresh = Encoder(enc.config, audio_config=SpectrogramConfig(), stats=STATS).eval()
+    fresh.load_state_dict(enc.state_dict())
+    np.testing.assert_allclose(fresh.encode_batch(wavs), after, rtol=1e-5, atol=1e-6)
