@@ -95,6 +95,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _common import cpu_name, write_results
 
 SEED = 1234
 N_SAMPLES = 16384
@@ -351,17 +352,6 @@ def same_arrays(a: str, b: str) -> dict[str, bool]:
 def med(runs: list[dict], key: str) -> float:
     """Median of ``key`` over runs."""
     return float(statistics.median(r[key] for r in runs))
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, else the platform's machine name."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def versions() -> dict[str, str]:
@@ -674,12 +664,7 @@ def main(argv: list[str] | None = None) -> None:
         "environment": {"cpu": cpu_name(), **versions()},
         "load_average": {"before": load_before, "after": os.getloadavg()},
     }
-    text = markdown(res)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.with_suffix(".json").write_text(json.dumps(res, indent=1))
-        args.out.with_suffix(".md").write_text(text)
+    write_results(res, markdown(res), args.out)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -50,6 +49,7 @@ import librosa
 import numpy as np
 import soundfile as sf
 import torch
+from _common import cpu_name
 
 import gaae_models
 from audiospec import DatasetStats, SpectrogramConfig
@@ -61,17 +61,6 @@ SEED = 1234
 TARGET = 100.0  # clips per second on 2 cores
 #: Statistics of the order of a real training cache (NSynth-like notes); any values do for timing.
 STATS = DatasetStats(mean=-4.42, std=2.46, r=1.92, upper=3.44)
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, else the platform's machine name."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def write_corpus(folder: Path, n: int, sr: int = 16000) -> list[str]:

@@ -78,7 +78,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import json
 import os
 import platform
 import sys
@@ -91,6 +90,7 @@ import librosa
 import numba
 import numpy as np
 import pghipy
+from _common import cpu_name, write_results
 
 import audiospec
 
@@ -311,17 +311,6 @@ def check_targets(corpus: str, rows: dict[str, dict]) -> list[dict]:
     return checks
 
 
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, else the platform's machine name."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def markdown(results: dict) -> str:
     """The result tables as markdown."""
     lines = [
@@ -431,12 +420,7 @@ def main(argv: list[str] | None = None) -> None:
             "audiospec": audiospec.__version__,
         },
     }
-    text = markdown(results)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
-        args.out.with_suffix(".md").write_text(text)
+    write_results(results, markdown(results), args.out)
 
 
 if __name__ == "__main__":

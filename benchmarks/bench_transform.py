@@ -44,7 +44,6 @@ writes ``transform.json`` and ``transform.md`` and prints the markdown.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -59,21 +58,11 @@ import numpy as np
 import scipy
 import scipy.signal
 import soundfile as sf
+from _common import cpu_name, write_results
 
 import audiospec
 
 SEED = 1234
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, else the platform's machine name."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def find_files(root: Path, n: int) -> list[Path]:
@@ -265,12 +254,7 @@ def main(argv: list[str] | None = None) -> None:
             "audiospec": audiospec.__version__,
         },
     }
-    text = markdown(res)
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.with_suffix(".json").write_text(json.dumps(res, indent=1))
-        args.out.with_suffix(".md").write_text(text)
+    write_results(res, markdown(res), args.out)
 
 
 if __name__ == "__main__":

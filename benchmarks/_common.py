@@ -1,0 +1,34 @@
+"""What the benchmark scripts share: the CPU's name and writing a result as JSON + markdown.
+
+The scripts run as ``python benchmarks/bench_*.py`` (this folder is then first on ``sys.path``), so
+they import it as ``from _common import ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+__all__ = ["cpu_name", "write_results"]
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo, else the platform's machine name."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_results(results: dict[str, Any], text: str, out: Path | None) -> None:
+    """Print the markdown ``text``; with ``out``, also write ``out.json`` (``results``) and ``out.md``."""
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+        out.with_suffix(".md").write_text(text)
