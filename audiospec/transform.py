@@ -114,12 +114,20 @@ def stft(y: np.ndarray, *, config: SpectrogramConfig | None = None, **librosa_kw
     """
     _refuse_librosa_keywords("stft", librosa_kwargs)
     config = valid_config(config)
-    y = valid_audio(y)
-    if y.shape[-1] % config.hop_length:
-        raise ParameterError(
-            f"y has {y.shape[-1]} samples, which is not a multiple of hop_length={config.hop_length}"
-        )
+    y = _whole_hops(valid_audio(y), config)
     return stft_kernel(y, config, config.n_fft // 2 + 1)
+
+
+def _whole_hops(y: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """``y`` when its length is a multiple of the hop; else a ParameterError saying how to pad it."""
+    n, hop = y.shape[-1], config.hop_length
+    if n % hop:
+        padded = -(-n // hop) * hop
+        raise ParameterError(
+            f"y has {n} samples, which is not a multiple of hop_length={hop}: pad it to {padded} "
+            f"(np.pad), or crop / pad it to the model's n_samples={config.n_samples} with audiospec.crop"
+        )
+    return y
 
 
 def stft_kernel(
@@ -242,13 +250,6 @@ def stft_logmag(
     """
     _refuse_librosa_keywords("stft_logmag", librosa_kwargs)
     config = valid_config(config)
-    y = valid_audio(y)
-    n, hop = y.shape[-1], config.hop_length
-    if n % hop:
-        padded = -(-n // hop) * hop
-        raise ParameterError(
-            f"y has {n} samples, which is not a multiple of hop_length={hop}: pad it to {padded} "
-            f"(np.pad), or crop / pad it to the model's n_samples={config.n_samples} with audiospec.crop"
-        )
+    y = _whole_hops(valid_audio(y), config)
     floor = np.asarray(config.amin, dtype=y.dtype)
     return stft_kernel(y, config, config.n_bins, post=lambda spec: np.log(np.maximum(np.abs(spec), floor)))
