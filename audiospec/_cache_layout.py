@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from audiospec._atomic import atomic_write_text
+from audiospec.atomic import atomic_write_text
 from audiospec.errors import CacheError
 
 __all__ = [

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from audiospec._atomic import atomic_write_text
+from audiospec.atomic import atomic_write_text
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudioError, CacheError
 from audiospec.io import load_clip_with_notes, range_problem

@@ -65,7 +65,6 @@ from typing import Any
 
 import numpy as np
 
-from audiospec._atomic import atomic_dir
 from audiospec._cache_layout import (
     BUILD_DIR,
     FORMAT_VERSION,
@@ -86,10 +85,11 @@ from audiospec._cache_tasks import (
     item_rng,
     normalize_task,
 )
-from audiospec._progress import progress_bar
 from audiospec._validation import valid_config
+from audiospec.atomic import atomic_dir
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import CacheError, ParameterError
+from audiospec.progress import progress_bar
 from audiospec.readers import DatasetListing, Item
 from audiospec.runtime import package_versions
 from audiospec.stats import (

@@ -19,8 +19,8 @@ from typing import Any, Literal
 import numpy as np
 import soundfile as sf
 
-from audiospec._atomic import atomic_path
 from audiospec._validation import valid_audio, valid_config, valid_rng
+from audiospec.atomic import atomic_path
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudioError, ParameterError
 

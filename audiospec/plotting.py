@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from audiospec._atomic import atomic_path
 from audiospec._validation import valid_config
+from audiospec.atomic import atomic_path
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import ParameterError
 

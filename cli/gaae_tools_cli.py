@@ -15,7 +15,7 @@ import time
 import click
 
 from audiospec import AudiospecError
-from audiospec._atomic import atomic_path
+from audiospec.atomic import atomic_path
 from gaae_cli._common import (
     card_options,
     check_empty_dir,

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from audiospec._atomic import atomic_dir, atomic_write_text
+from audiospec.atomic import atomic_dir, atomic_write_text
 from gaae_models.errors import CheckpointError
 
 __all__ = [

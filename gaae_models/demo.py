@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from audiospec._atomic import atomic_write_text
+from audiospec.atomic import atomic_write_text
 from gaae_models.errors import ConfigError
 
 __all__ = ["run_demo", "DEMO_SIZES", "DEMO_MARKER"]

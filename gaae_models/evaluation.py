@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from audiospec._atomic import atomic_write_text
+from audiospec.atomic import atomic_write_text
 from audiospec.cache import SpectrogramCache, open_cache
 from audiospec.runtime import package_versions
 from gaae_models import metrics

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from audiospec._atomic import atomic_path
+from audiospec.atomic import atomic_path
 from gaae_models.errors import ConfigError
 
 __all__ = ["Embedding", "FeatureSet", "pooled_mean", "save_features"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from audiospec._atomic import atomic_write_text
+from audiospec.atomic import atomic_write_text
 from gaae_models.errors import ConfigError
 from gaae_models.runs import TrainedRun
 

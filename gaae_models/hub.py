@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 import gaae_models
-from audiospec._atomic import atomic_dir, atomic_write_text
+from audiospec.atomic import atomic_dir, atomic_write_text
 from audiospec.config import SpectrogramConfig
 from audiospec.stats import DatasetStats
 from gaae_models.card import model_card

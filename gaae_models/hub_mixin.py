@@ -33,7 +33,7 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from audiospec._atomic import make_readable, temporary_name
+from audiospec.atomic import make_readable, temporary_name
 from audiospec.config import SpectrogramConfig
 from audiospec.io import load_audio
 from audiospec.stats import DatasetStats, normalize

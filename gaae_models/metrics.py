@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import xlogy
 
-from audiospec._atomic import atomic_path
+from audiospec.atomic import atomic_path
 from gaae_models.errors import ConfigError, GaaeError
 from gaae_models.probes import linear_probe
 from gaae_models.validation import finite_float, float_array, int_at_least, label_array

@@ -18,7 +18,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from audiospec._atomic import atomic_path
+from audiospec.atomic import atomic_path
 from gaae_models.errors import CheckpointError, ConfigError
 
 __all__ = ["LOG_NAME", "read_log", "plot_log", "write_tensorboard"]

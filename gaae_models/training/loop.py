@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from audiospec._atomic import atomic_write_text
-from audiospec._progress import progress_bar
+from audiospec.atomic import atomic_write_text
 from audiospec.cache import open_cache
+from audiospec.progress import progress_bar
 from audiospec.runtime import package_versions
 from gaae_models.batches import (
     TrainingData,

@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any
 
-from audiospec._atomic import atomic_write_text
+from audiospec.atomic import atomic_write_text
 from gaae_models.config import ModelConfig
 from gaae_models.distributed import DistInfo, barrier
 from gaae_models.errors import CheckpointError, ConfigError

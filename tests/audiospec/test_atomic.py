@@ -1,11 +1,11 @@
-"""The atomic-write helper (audiospec._atomic): readable modes, nothing half-written, no temporary left."""
+"""The atomic-write helper (audiospec.atomic): readable modes, nothing half-written, no temporary left."""
 
 import os
 import stat
 
 import pytest
 
-from audiospec._atomic import atomic_dir, atomic_path, atomic_write_text
+from audiospec.atomic import atomic_dir, atomic_path, atomic_write_text
 
 
 @pytest.fixture

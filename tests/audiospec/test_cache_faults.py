@@ -210,7 +210,7 @@ def test_a_format_1_build_killed_after_its_zarr_json_is_recovered_by_overwrite(t
 
 
 def test_progress_is_one_line_per_update_when_not_a_terminal(tmp_path, monkeypatch):
-    import audiospec._progress as progress
+    import audiospec.progress as progress
 
     monkeypatch.setattr(progress, "LOG_MININTERVAL", 0.0)
     stream = io.StringIO()

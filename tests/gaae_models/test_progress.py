@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from audiospec._progress import progress_bar
+from audiospec.progress import progress_bar
 from gaae_models.config import model_config
 from gaae_models.train_config import TrainConfig
 from gaae_models.training import fit
