@@ -36,7 +36,10 @@ from typing import Any
 import numpy as np
 
 from audiospec.atomic import atomic_write_text
+from audiospec.config import SpectrogramConfig
 from audiospec.errors import CacheError
+from audiospec.readers import DatasetListing
+from audiospec.runtime import package_versions
 
 __all__ = [
     "FORMAT_VERSION",
@@ -50,13 +53,20 @@ __all__ = [
     "lock_holder",
     "describe_holder",
     "create_arrays",
+    "cache_versions",
+    "item_columns",
+    "group_attrs",
+    "finish",
+    "output_blocks",
 ]
 
-#: Version 2: compact arrays (only kept items; no ``valid`` column), float16 spectrograms by default,
-#: one file per item unless sharded, raw log-magnitudes optional (off by default).
-FORMAT_VERSION = 2
+#: Version 3: as 2, but sharded by default (``shard_size`` items per file, one raw item per inner
+#: chunk, each shard written whole by one task). Version 2: compact arrays (only kept items; no
+#: ``valid`` column), float16 spectrograms by default, one file per item unless sharded, raw
+#: log-magnitudes optional (off by default).
+FORMAT_VERSION = 3
 #: Versions :func:`audiospec.cache.open_cache` reads (1: the holes of skipped files are masked).
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 BUILD_DIR = "_build"
 MANIFEST = "build.json"
 STORAGE_DTYPES = ("float16", "float32")
@@ -209,9 +219,10 @@ def create_arrays(
 ) -> None:
     """Create the (n, F, T) arrays and write the (n,) columns of a format-2 cache into ``group``.
 
-    One item per chunk; with ``sharded`` ``block`` items per shard file (fewer files, slower random
-    reads: see the module docstring of :mod:`audiospec.cache`). ``columns`` maps array names to
-    their values (``paths`` as str); every array is (re)created with ``overwrite=True``, so a
+    One raw item per (inner) chunk, uncompressed; with ``sharded`` ``block`` items per shard file,
+    each written whole by one task (see :mod:`audiospec._chunk_io`), else one file per item.
+    ``columns`` maps array names to their values (``paths`` as str); every array is (re)created
+    with ``overwrite=True``, so a
     resumed build may call this again.
     """
     big = {
@@ -240,3 +251,80 @@ def create_arrays(
         else:
             array = group.create_array(name, dtype=values.dtype, fill_value=-1, **vec)
             array[:] = values
+
+
+def cache_versions() -> dict[str, str]:
+    """Versions of Python and of the packages a cache's content depends on (recorded in its attributes)."""
+    return package_versions("gaae-audio", "numpy", "scipy", "soundfile", "zarr", "dask", "numba")
+
+
+def item_columns(listing: DatasetListing, kept: np.ndarray, offsets: np.ndarray) -> tuple[dict, dict, list]:
+    """The (n_kept,) columns of the kept items, the attribute value names, the split names."""
+    items = [listing.items[i] for i in kept]
+    split_names = sorted({it.split for it in listing.items})
+    columns: dict[str, np.ndarray] = {
+        "labels": np.array([it.label for it in items], dtype=np.int16),
+        "offsets": offsets[kept].astype(np.int64),
+        "splits": np.array([split_names.index(it.split) for it in items], dtype=np.int16),
+        "crop_index": np.array([it.crop_index for it in items], dtype=np.int16),
+        "paths": np.array([it.path for it in items], dtype=object),
+    }
+    attribute_names: dict[str, list[str]] = {}
+    for name in sorted({k for it in listing.items for k in it.attributes}):
+        values = sorted({it.attributes[name] for it in listing.items if name in it.attributes})
+        lookup = {v: i for i, v in enumerate(values)}
+        columns[f"attr_{name}"] = np.array(
+            [lookup.get(it.attributes.get(name), -1) for it in items], np.int32
+        )
+        attribute_names[name] = values
+    return columns, attribute_names, split_names
+
+
+def group_attrs(listing: DatasetListing, config: SpectrogramConfig, **extra: Any) -> dict[str, Any]:
+    """The root attributes of a new cache (``complete`` false), plus ``extra``."""
+    return {
+        "audiospec_cache": True,
+        "format_version": FORMAT_VERSION,
+        "complete": False,
+        "config": config.to_dict(),
+        "reader": listing.reader,
+        "reader_options": listing.options,
+        "root": listing.root,
+        "label_names": list(listing.label_names),
+        "versions": cache_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }
+
+
+def finish(out: str, attrs: dict[str, Any]) -> None:
+    """Mark the cache complete, then move the build folder away atomically and delete it."""
+    import zarr
+
+    group = zarr.open_group(out, mode="r+")
+    group.attrs.update({**attrs, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": True})
+    build_dir = os.path.join(out, BUILD_DIR)
+    if os.path.isdir(build_dir):
+        trash = os.path.join(out, f"{BUILD_DIR}.done-{os.getpid()}")
+        os.replace(build_dir, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def output_blocks(kept_per_block: list[int], block: int) -> list[tuple[int, int, list, int]]:
+    """Pass-2 tasks: ``(j, lo, sources, k)`` for output rows ``lo .. lo + k`` (``block`` rows each,
+    the last one shorter), ``sources`` the (input block, first, end) slices of the staged kept rows
+    that fill them, in order. Without skipped files output block j is staged block j."""
+    starts = np.concatenate([[0], np.cumsum(kept_per_block)]).astype(np.int64)
+    total = int(starts[-1])
+    tasks = []
+    for j, lo in enumerate(range(0, total, block)):
+        hi = min(lo + block, total)
+        sources = []
+        for b in range(int(np.searchsorted(starts, lo, side="right")) - 1, len(kept_per_block)):
+            if starts[b] >= hi:
+                break
+            r0, r1 = max(lo, int(starts[b])) - int(starts[b]), min(hi, int(starts[b + 1])) - int(starts[b])
+            if r1 > r0:
+                sources.append((b, r0, r1))
+        tasks.append((j, lo, sources, hi - lo))
+    return tasks

@@ -15,6 +15,7 @@ from audiospec._cache_layout import (
     describe_holder,
     lock_holder,
 )
+from audiospec._chunk_io import DirectLayout, direct_layout, read_rows
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import CacheError, ParameterError
 from audiospec.stats import DatasetStats
@@ -57,6 +58,7 @@ class SpectrogramCache:
         self._compact = "valid" not in group
         self._labels = labels[self._index].astype(np.int64)  # small: read once
         self._spectrograms = group["spectrograms"]
+        self._layouts: dict[str, DirectLayout | None] = {}
 
     def __len__(self) -> int:
         return int(self._index.size)
@@ -148,13 +150,22 @@ class SpectrogramCache:
             raise ParameterError(f"index {int(indices[bad][0])} is out of range for a cache of {n} items")
         return np.where(indices < 0, indices + n, indices)
 
-    def _read(self, array: Any, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+    def _read(self, name: str, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Items ``indices`` of the array ``name`` as float32: each distinct item read once, in
+        storage order, by direct file reads where the layout allows (:mod:`audiospec._chunk_io`),
+        else by one zarr selection."""
         idx = self._check(np.asarray(indices).reshape(-1))
         slots = self._index[idx]
         unique, inverse = np.unique(slots, return_inverse=True)
         if unique.size == 0:
             return np.zeros((0, *self.config.shape), dtype=np.float32)
-        if unique.size == unique[-1] - unique[0] + 1:  # contiguous: one slice read
+        if name not in self._layouts:
+            self._layouts[name] = direct_layout(os.path.join(self.path, name))
+        layout = self._layouts[name]
+        array = self._spectrograms if name == "spectrograms" else self._group[name]
+        if layout is not None:
+            data = read_rows(layout, unique)
+        elif unique.size == unique[-1] - unique[0] + 1:  # contiguous: one slice read
             data = array[int(unique[0]) : int(unique[-1]) + 1]
         else:
             data = array.get_orthogonal_selection((unique,))
@@ -163,15 +174,15 @@ class SpectrogramCache:
     def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> np.ndarray:
         """Normalised spectrograms: ``cache[i]`` is (F, T); ``cache[a:b]``, ``cache[[i, j]]`` (k, F, T)."""
         if isinstance(key, (int, np.integer)):
-            return self._read(self._spectrograms, [int(key)])[0]
+            return self._read("spectrograms", [int(key)])[0]
         if isinstance(key, slice):
-            return self._read(self._spectrograms, np.arange(len(self))[key])
-        return self._read(self._spectrograms, key)
+            return self._read("spectrograms", np.arange(len(self))[key])
+        return self._read("spectrograms", key)
 
     def batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Spectrograms (k, F, T) float32 in [-1, 1] and labels (k,) int64 of the given items."""
         idx = np.asarray(indices)
-        return self._read(self._spectrograms, idx), self._labels[self._check(idx.reshape(-1))]
+        return self._read("spectrograms", idx), self._labels[self._check(idx.reshape(-1))]
 
     def random_batch(
         self, batch_size: int, *, rng: np.random.Generator | int | None = None
@@ -202,7 +213,7 @@ class SpectrogramCache:
                 f"{self.path} has no raw log-magnitudes (built without keep_logmag=True / --keep-logmag); "
                 "rebuild it with --keep-logmag --overwrite to keep them"
             )
-        return self._read(self._group["logmag"], indices)
+        return self._read("logmag", indices)
 
 
 def open_cache(path: str | os.PathLike) -> SpectrogramCache:

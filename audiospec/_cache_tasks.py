@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from audiospec._chunk_io import direct_layout, write_rows
 from audiospec.atomic import atomic_write_text
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudioError, CacheError
@@ -24,12 +25,22 @@ from audiospec.readers import Item
 from audiospec.stats import DatasetStats, normalize, partial_stats
 from audiospec.transform import stft_logmag
 
-__all__ = ["decode_task", "normalize_task", "Executor", "RANGE_POLICIES", "STAGING", "item_rng"]
+__all__ = [
+    "decode_task",
+    "normalize_task",
+    "normalized_rows",
+    "staging_path",
+    "Executor",
+    "RANGE_POLICIES",
+    "STAGING",
+    "item_rng",
+]
 
 #: What to do with a clip whose audio is out of range (see :func:`audiospec.io.range_problem`).
 RANGE_POLICIES = ("skip", "keep")
-#: The pass-1 staging array of raw log-magnitudes, inside the build folder.
-STAGING = "logmag.zarr"
+#: The pass-1 staging folder inside the build folder: one ``block-NNNNNN.npy`` of raw log-magnitudes
+#: (the kept rows, float32) per input block.
+STAGING = "staging"
 
 
 def item_rng(seed: int, item: Item) -> np.random.Generator:
@@ -38,6 +49,11 @@ def item_rng(seed: int, item: Item) -> np.random.Generator:
 
     digest = hashlib.sha256(item.path.encode()).digest()
     return np.random.default_rng([int(seed), int.from_bytes(digest[:8], "little"), int(item.crop_index)])
+
+
+def staging_path(build_dir: str, block: int) -> str:
+    """The pass-1 staging file of input block ``block``: its kept rows' raw log-magnitudes."""
+    return os.path.join(build_dir, STAGING, f"block-{block:06d}.npy")
 
 
 def decode_task(
@@ -52,12 +68,11 @@ def decode_task(
     range_policy: str,
 ) -> int:
     """Pass 1 for one block of files: decode, crop, check, STFT; write the raw log-magnitudes of the
-    block's rows into the staging array and a marker with the block's validity, offsets, skipped
-    files, warnings, partial statistics and per-item peaks."""
-    import zarr
-
+    block's *kept* files, float32 (n_kept, F, T), as one ``.npy`` staging file (one write call), then
+    a marker with the block's validity, offsets, skipped files, warnings, partial statistics and
+    per-item peaks. A block killed before its marker is redone whole on resume."""
     marker = os.path.join(build_dir, f"decode-{block:06d}.json")
-    if os.path.exists(marker):
+    if os.path.exists(marker) and os.path.exists(staging_path(build_dir, block)):
         return 0
     items = [Item(**record) for record in json.loads(items_json)]
     config = SpectrogramConfig.from_dict(config_dict)
@@ -83,10 +98,10 @@ def decode_task(
             continue
         clips[k], valid[k] = clip, True
         warnings.extend({"index": start + k, "path": item.path, "reason": note} for note in notes)
-    logmag = stft_logmag(clips, config=config)
-    staging = zarr.open_array(os.path.join(build_dir, STAGING), mode="r+")
-    staging[start : start + n] = logmag
-    kept = logmag[valid]
+    kept = stft_logmag(clips[valid], config=config) if valid.any() else np.zeros((0, *config.shape), "f4")
+    os.makedirs(os.path.join(build_dir, STAGING), exist_ok=True)
+    with open(staging_path(build_dir, block), "wb") as f:
+        np.save(f, kept)
     record = {
         "block": block,
         "valid": valid.tolist(),
@@ -100,31 +115,57 @@ def decode_task(
     return n
 
 
-def normalize_task(
-    out: str, build_dir: str, block: int, lo: int, rows: list[int], stats_dict: dict, keep_logmag: bool
-) -> int:
-    """Pass 2 for one output block: read the kept rows ``rows`` of the staging array, normalise them
-    and write output rows ``lo .. lo + len(rows)`` (one writer per output block); then the marker."""
-    import zarr
+def normalized_rows(logmag: np.ndarray, stats: DatasetStats, dtype: np.dtype) -> np.ndarray:
+    """:func:`audiospec.normalize` of float32 rows, cast to ``dtype`` (float16 by a compiled cast)."""
+    values = normalize(logmag, stats)
+    if np.dtype(dtype) != np.float16:
+        return values.astype(dtype, copy=False)
+    from audiospec._heap import float16_bits
 
+    half = np.empty(values.shape, dtype=np.uint16)
+    float16_bits(np.ascontiguousarray(values).view(np.uint32).reshape(-1), half.reshape(-1))
+    return half.view(np.float16)
+
+
+def normalize_task(
+    out: str,
+    build_dir: str,
+    block: int,
+    lo: int,
+    sources: list[tuple[int, int, int]],
+    stats_dict: dict,
+    keep_logmag: bool,
+) -> int:
+    """Pass 2 for one output block: gather its rows from the staging files (``sources``: (input
+    block, first row, end row) slices of the staged kept rows, in order), normalise them and write
+    output rows ``lo ..`` of ``spectrograms`` (and ``logmag``), one writer per output block; then
+    the marker. Rows are written one file per item without zarr where the layout allows
+    (:mod:`audiospec._chunk_io`), else with one zarr call per block."""
     marker = os.path.join(build_dir, f"normalize-{block:06d}.done")
     if os.path.exists(marker):
         return 0
-    staging = zarr.open_array(os.path.join(build_dir, STAGING), mode="r")
-    index = np.asarray(rows, dtype=np.int64)
-    if index.size and index[-1] - index[0] + 1 == index.size:  # contiguous: one slice
-        logmag = staging[int(index[0]) : int(index[-1]) + 1]
-    else:
-        logmag = staging.get_orthogonal_selection((index,))
-    group = zarr.open_group(out, mode="r+")
-    spectrograms = group["spectrograms"]
-    spectrograms[lo : lo + index.size] = normalize(logmag, DatasetStats.from_dict(stats_dict)).astype(
-        spectrograms.dtype
-    )
-    if keep_logmag:
-        group["logmag"][lo : lo + index.size] = logmag.astype(group["logmag"].dtype)
+    parts = [np.load(staging_path(build_dir, b), mmap_mode="r")[r0:r1] for b, r0, r1 in sources]
+    logmag = np.concatenate(parts) if len(parts) != 1 else np.array(parts[0])
+    stats = DatasetStats.from_dict(stats_dict)
+    for name in ("spectrograms", "logmag") if keep_logmag else ("spectrograms",):
+        layout = direct_layout(os.path.join(out, name))
+        if layout is not None:
+            dtype = layout.dtype
+        else:
+            import zarr
+
+            array = zarr.open_array(os.path.join(out, name), mode="r+")
+            dtype = np.dtype(array.dtype)
+        if name == "spectrograms":
+            rows = normalized_rows(logmag, stats, dtype)
+        else:
+            rows = logmag.astype(dtype, copy=False)
+        if layout is not None:
+            write_rows(layout, lo, rows)
+        else:
+            array[lo : lo + rows.shape[0]] = rows
     atomic_write_text(marker, "")
-    return int(index.size)
+    return int(logmag.shape[0])
 
 
 # ---------------------------------------------------------------------------------------------------

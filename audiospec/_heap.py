@@ -1,4 +1,5 @@
-"""Numba kernels: PGHI's heap integration (one spectrogram at a time) and one-pass statistics.
+"""Numba kernels: PGHI's heap integration (one spectrogram at a time), one-pass statistics and a
+float32 -> float16 cast.
 
 Heap integration is inherently sequential (each bin's phase comes from an already-integrated
 neighbour, largest magnitude first), so it cannot be vectorised in numpy; a compiled loop is
@@ -161,3 +162,32 @@ def summarise(values, low, scale, hist):  # pragma: no cover - compiled
     mean = shift + total / n
     m2 = total_sq - total * total / n
     return n, mean, max(m2, 0.0), lo, hi
+
+
+@njit(cache=True, nogil=True)
+def float16_bits(bits, out):  # pragma: no cover - compiled
+    """Round float32 values (given as their uint32 bits, 1-D) to float16 bits (uint16, 1-D) in place.
+
+    Round to nearest, ties to even, subnormals included: the same bits as numpy's
+    ``astype(np.float16)``, about 30x faster on CPUs where numpy's cast is not vectorised. Valid for
+    finite values below 65520 in magnitude (normalised spectrograms lie in [-1, 1]).
+    """
+    for i in range(bits.shape[0]):
+        u = np.uint32(bits[i])
+        sign = (u >> np.uint32(16)) & np.uint32(0x8000)
+        a = u & np.uint32(0x7FFFFFFF)
+        if a >= np.uint32(0x38800000):  # a float16 normal number: rebias the exponent, round 13 bits
+            odd = (a >> np.uint32(13)) & np.uint32(1)
+            r = (a - np.uint32(0x38000000) + np.uint32(0xFFF) + odd) >> np.uint32(13)
+        else:  # a float16 subnormal (or zero): round the value / 2**-24 to an integer
+            shift = np.uint32(126) - (a >> np.uint32(23))
+            if shift > np.uint32(24):
+                r = np.uint32(0)
+            else:
+                mant = (a & np.uint32(0x7FFFFF)) | np.uint32(0x800000)
+                r = mant >> shift
+                rem = mant & ((np.uint32(1) << shift) - np.uint32(1))
+                half = np.uint32(1) << (shift - np.uint32(1))
+                if rem > half or (rem == half and (r & np.uint32(1)) == np.uint32(1)):
+                    r += np.uint32(1)
+        out[i] = np.uint16(sign | r)

@@ -57,7 +57,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -72,18 +71,22 @@ from audiospec._cache_layout import (
     BuildLock,
     cache_state,
     create_arrays,
+    finish,
+    group_attrs,
+    item_columns,
+    output_blocks,
     remove_cache,
     start_build,
 )
 from audiospec._cache_read import SpectrogramCache, open_cache
 from audiospec._cache_tasks import (
     RANGE_POLICIES,
-    STAGING,
     Executor,
     connect,
     decode_task,
     item_rng,
     normalize_task,
+    staging_path,
 )
 from audiospec._validation import valid_config
 from audiospec.atomic import atomic_dir
@@ -91,7 +94,6 @@ from audiospec.config import SpectrogramConfig
 from audiospec.errors import CacheError, ParameterError
 from audiospec.progress import progress_bar
 from audiospec.readers import DatasetListing, Item
-from audiospec.runtime import package_versions
 from audiospec.stats import (
     DEFAULT_CLIP_QUANTILE,
     DEFAULT_UPPER_QUANTILE,
@@ -117,10 +119,6 @@ __all__ = [
 
 #: The random generator of one item's crop: a function of (seed, path, crop_index) only.
 item_seed = item_rng
-
-
-def _versions() -> dict[str, str]:
-    return package_versions("gaae-audio", "numpy", "scipy", "soundfile", "zarr", "dask", "numba")
 
 
 @dataclass(frozen=True)
@@ -192,57 +190,6 @@ def _stats_source(stats_from: Any) -> DatasetStats | None:
     )
 
 
-def _columns(listing: DatasetListing, kept: np.ndarray, offsets: np.ndarray) -> tuple[dict, dict, list]:
-    """The (n_kept,) columns of the kept items, the attribute value names, the split names."""
-    items = [listing.items[i] for i in kept]
-    split_names = sorted({it.split for it in listing.items})
-    columns: dict[str, np.ndarray] = {
-        "labels": np.array([it.label for it in items], dtype=np.int16),
-        "offsets": offsets[kept].astype(np.int64),
-        "splits": np.array([split_names.index(it.split) for it in items], dtype=np.int16),
-        "crop_index": np.array([it.crop_index for it in items], dtype=np.int16),
-        "paths": np.array([it.path for it in items], dtype=object),
-    }
-    attribute_names: dict[str, list[str]] = {}
-    for name in sorted({k for it in listing.items for k in it.attributes}):
-        values = sorted({it.attributes[name] for it in listing.items if name in it.attributes})
-        lookup = {v: i for i, v in enumerate(values)}
-        columns[f"attr_{name}"] = np.array(
-            [lookup.get(it.attributes.get(name), -1) for it in items], np.int32
-        )
-        attribute_names[name] = values
-    return columns, attribute_names, split_names
-
-
-def _group_attrs(listing: DatasetListing, config: SpectrogramConfig, **extra: Any) -> dict[str, Any]:
-    return {
-        "audiospec_cache": True,
-        "format_version": FORMAT_VERSION,
-        "complete": False,
-        "config": config.to_dict(),
-        "reader": listing.reader,
-        "reader_options": listing.options,
-        "root": listing.root,
-        "label_names": list(listing.label_names),
-        "versions": _versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **extra,
-    }
-
-
-def _finish(out: str, attrs: dict[str, Any]) -> None:
-    """Mark the cache complete, then move the build folder away atomically and delete it."""
-    import zarr
-
-    group = zarr.open_group(out, mode="r+")
-    group.attrs.update({**attrs, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": True})
-    build_dir = os.path.join(out, BUILD_DIR)
-    if os.path.isdir(build_dir):
-        trash = os.path.join(out, f"{BUILD_DIR}.done-{os.getpid()}")
-        os.replace(build_dir, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-
-
 def _check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ParameterError(f"{name}={value!r} must be an integer >= {minimum}")
@@ -265,7 +212,7 @@ def build_cache(
     strict: bool = False,
     range_policy: str = "skip",
     dtype: str = "float16",
-    sharded: bool = False,
+    sharded: bool = True,
     keep_logmag: bool = False,
     progress: bool = True,
 ) -> BuildReport:
@@ -303,7 +250,8 @@ def build_cache(
     dtype : {"float16", "float32"}
         Storage dtype of the spectrograms (and kept log-magnitudes); reads return float32.
     sharded : bool
-        Store ``shard_size`` items per file instead of one file per item.
+        Store ``shard_size`` items per file (the default: each shard is written whole, in one call),
+        or one file per item (``False``, format 2's layout; slower to write).
     keep_logmag : bool
         Also keep the raw log-magnitudes (to renormalise later without decoding the audio).
     progress : bool
@@ -410,20 +358,15 @@ def _build(
     build_dir = os.path.join(out, BUILD_DIR)
     n, block = len(listing.items), settings["shard_size"]
     blocks = [(b, b * block, min((b + 1) * block, n)) for b in range(math.ceil(n / block))]
-    staging_marker = os.path.join(build_dir, "staging.done")
-    if not os.path.exists(staging_marker):
-        zarr.create_array(
-            os.path.join(build_dir, STAGING), shape=(n, *config.shape), chunks=(1, *config.shape),
-            dtype="float32", fill_value=0.0, compressors=None, overwrite=True,
-        )  # fmt: skip
-        with open(staging_marker, "w"):
-            pass
 
     def marker(kind: str, b: int) -> str:
         return os.path.join(build_dir, f"{kind}-{b:06d}.{'json' if kind == 'decode' else 'done'}")
 
-    done_before = sum(os.path.exists(marker("decode", b)) for b, _, _ in blocks)
-    pending = [(b, lo, hi) for b, lo, hi in blocks if not os.path.exists(marker("decode", b))]
+    def decoded(b: int) -> bool:  # a marker without its staging file: a build started by an older audiospec
+        return os.path.exists(marker("decode", b)) and os.path.exists(staging_path(build_dir, b))
+
+    done_before = sum(decoded(b) for b, _, _ in blocks)
+    pending = [(b, lo, hi) for b, lo, hi in blocks if not decoded(b)]
     args = [
         (build_dir, listing.root, b, lo, json.dumps([asdict(it) for it in listing.items[lo:hi]]).encode(),
          config.to_dict(), settings["seed"], settings["strict"], settings["range_policy"])
@@ -437,10 +380,12 @@ def _build(
 
     # merged in block order: deterministic whatever the scheduling
     valid, offsets, skipped, warnings, partials, peaks = [], [], [], [], [], []
+    valid_by_block = []
     for b, _, _ in blocks:
         with open(marker("decode", b)) as f:
             record = json.load(f)
         valid.extend(record["valid"])
+        valid_by_block.append(record["valid"])
         offsets.extend(record["offsets"])
         skipped.extend(record["skipped"])
         warnings.extend(record["warnings"])
@@ -460,8 +405,8 @@ def _build(
 
     layout_marker = os.path.join(build_dir, "layout.done")
     if not os.path.exists(layout_marker):
-        columns, attribute_names, split_names = _columns(listing, kept, np.asarray(offsets, np.int64))
-        attrs = _group_attrs(
+        columns, attribute_names, split_names = item_columns(listing, kept, np.asarray(offsets, np.int64))
+        attrs = group_attrs(
             listing, config, fingerprint=fingerprint, split_names=split_names,
             attribute_names=attribute_names, settings=settings,
         )  # fmt: skip
@@ -474,14 +419,17 @@ def _build(
         with open(layout_marker, "w"):
             pass
 
-    out_blocks = [(j, lo, kept[lo : lo + block].tolist()) for j, lo in enumerate(range(0, kept.size, block))]
+    out_blocks = output_blocks([sum(record) for record in valid_by_block], block)
     todo = [blk for blk in out_blocks if not os.path.exists(marker("normalize", blk[0]))]
-    args = [(out, build_dir, j, lo, rows, stats.to_dict(), settings["keep_logmag"]) for j, lo, rows in todo]
-    with progress_bar(sum(len(r) for _, _, r in todo), desc="[2/2] normalise", enabled=progress) as bar:
+    args = [
+        (out, build_dir, j, lo, sources, stats.to_dict(), settings["keep_logmag"])
+        for j, lo, sources, _ in todo
+    ]
+    with progress_bar(sum(k for _, _, _, k in todo), desc="[2/2] normalise", enabled=progress) as bar:
         for _ in executor.run(normalize_task, args, bar=bar):
             pass
 
-    _finish(
+    finish(
         out,
         {"stats": stats.to_dict(), "stats_source": source, "n_items": int(kept.size), "skipped": skipped,
          "warnings": warnings},
@@ -581,8 +529,8 @@ def write_cache(
     )
     settings = {"source": "arrays", "dtype": dtype, "keep_logmag": keep_logmag}
     kept = np.arange(n)
-    columns, attribute_names, split_names = _columns(listing, kept, np.zeros(n, np.int64))
-    attrs = _group_attrs(
+    columns, attribute_names, split_names = item_columns(listing, kept, np.zeros(n, np.int64))
+    attrs = group_attrs(
         listing, config, fingerprint="arrays", split_names=split_names,
         attribute_names=attribute_names, settings=settings,
     )  # fmt: skip
@@ -616,7 +564,7 @@ def _write_array_cache(
         group["spectrograms"][lo : lo + shard_size] = normalised[lo : lo + shard_size].astype(dtype)
         if keep_logmag:
             group["logmag"][lo : lo + shard_size] = denormalize(normalised[lo : lo + shard_size], stats)
-    _finish(
+    finish(
         tmp,
         {"stats": stats.to_dict(), "stats_source": "given", "n_items": n, "skipped": [], "warnings": []},
     )

@@ -104,7 +104,11 @@ def build_options(func: Callable) -> Callable:
             help="Storage dtype of the spectrograms (reads return float32).",
         ),
         click.option(
-            "--sharded", is_flag=True, help="Store --shard-size items per file (fewer files, slower reads)."
+            "--sharded/--one-file-per-item",
+            default=True,
+            show_default=True,
+            help="Store --shard-size items per file, each written whole (default), or one file per item "
+            "(format 2's layout, slower to write).",
         ),
         click.option(
             "--window", type=click.Choice(list(audiospec.WINDOWS)), default="hamming", show_default=True

@@ -124,7 +124,7 @@ def test_round_trip_values_labels_and_provenance(tmp_path):
     with pytest.raises(ParameterError, match="batch_size=11"):
         cache.random_batch(11)
     attrs = json.loads((tmp_path / "c.zarr" / "zarr.json").read_text())["attributes"]
-    assert attrs["format_version"] == 2 and attrs["complete"] is True and attrs["config"]["n_fft"] == 512
+    assert attrs["format_version"] == 3 and attrs["complete"] is True and attrs["config"]["n_fft"] == 512
     assert attrs["reader_options"] == {"test": True} and "zarr" in attrs["versions"]
     assert not (tmp_path / "c.zarr" / "_build").exists() and not (tmp_path / "c.zarr.lock").exists()
     # the default storage: float16 on disk, float32 out, within half a float16 step of the float32 cache
@@ -190,7 +190,7 @@ def test_bad_files_are_skipped_and_reported(tmp_path):
 
 CRASH_SCRIPT = textwrap.dedent(
     """
-    import os, signal, sys
+    import os, shutil, signal, sys
     import audiospec._cache_tasks as tasks
     import audiospec.cache as cache_module
     from tests.audiospec.test_cache import make_listing
@@ -200,7 +200,7 @@ CRASH_SCRIPT = textwrap.dedent(
         "decode": (tasks, "load_clip_with_notes"),
         "normalize": (tasks, "normalize"),
         "layout": (cache_module, "create_arrays"),  # right after the root zarr.json is written
-        "finish": (cache_module.shutil, "rmtree"),  # complete, build folder not yet deleted
+        "finish": (shutil, "rmtree"),  # complete, build folder not yet deleted
     }[where]
     original = getattr(module, target)
     calls = [0]
@@ -300,7 +300,7 @@ def test_format_version_is_checked_on_open(tmp_path):
     doc["attributes"]["format_version"] = 99
     meta.write_text(json.dumps(doc))
     with pytest.raises(
-        CacheError, match="format_version=99; this audiospec reads versions 1, 2 and writes 2"
+        CacheError, match="format_version=99; this audiospec reads versions 1, 2, 3 and writes 3"
     ):
         open_cache(tmp_path / "c.zarr")
     with pytest.raises(CacheError, match="no cache at"):
