@@ -1,7 +1,10 @@
 """The two kinds of cache-build task and the executors that run them (in-process, local processes, dask).
 
 Tasks are module-level functions (pickled to worker processes). Each writes only its own rows and
-finishes by writing a marker file atomically, so a killed build resumes from the markers.
+finishes by writing a marker file atomically, so a killed build resumes from the markers. Markers
+are renamed into place but not fsynced (nor are the rows they vouch for, which the page cache keeps
+when a process dies): a killed build resumes; after a crash of the machine itself, rebuild with
+``--overwrite``.
 """
 
 from __future__ import annotations
@@ -111,7 +114,7 @@ def decode_task(
         "partial": partial_stats(kept, config=config).to_dict(),
         "peaks": kept.reshape(kept.shape[0], -1).max(axis=1).astype(float).tolist(),
     }
-    atomic_write_text(marker, json.dumps(record))
+    atomic_write_text(marker, json.dumps(record), fsync=False)
     return n
 
 
@@ -164,7 +167,7 @@ def normalize_task(
             write_rows(layout, lo, rows)
         else:
             array[lo : lo + rows.shape[0]] = rows
-    atomic_write_text(marker, "")
+    atomic_write_text(marker, "", fsync=False)
     return int(logmag.shape[0])
 
 
