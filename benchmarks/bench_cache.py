@@ -1,78 +1,51 @@
-"""Cache-build benchmark: ``audiospec.build_cache`` vs a plain librosa loop, worker scaling, memory.
+"""Cache-build benchmark (issue 15, item 3): build-cache vs a librosa loop per core, 1 vs 2 workers,
+peak memory, and the storage layouts by write and random-read speed.
 
-On one NSynth-layout corpus (``list_nsynth(root, split="train", sources=("all",))``), every build
-runs in a fresh Python subprocess (so peak RSS is per build and nothing is cached in memory between
-builds) into a fresh output folder that is deleted afterwards. Variants are measured round-robin,
-``--repeat`` times each, and medians are reported.
+Steady-state rates are **slopes between two corpus sizes**: each pipeline runs on N and on 3N files
+of one NSynth-layout corpus (``list_nsynth(root, split="train", sources=("all",))``; N = a third of
+it, the first N files in listing order), and its rate is ``2N / (t(3N) - t(N))`` files per second, so
+fixed costs (imports, first calls, the process pool's start, creating the arrays, writing the
+attributes) cancel out. Every run is a fresh Python subprocess that first does an untimed warm-up
+(a 2-item build, or 8 files through a loop), into a fresh output folder deleted afterwards;
+variants run round-robin, ``--repeat`` times (3), and each slope is the median of the per-round
+slopes (each round times N and 3N back to back). Files are read once before the first run, so every
+variant reads warm files.
 
-Per-core throughput (every process pinned to one core)
-------------------------------------------------------
-audiospec build_cache
-    ``build_cache(listing, out, workers=1, progress=False)``: the whole build, decode, crop, STFT,
-    zarr writes of the raw log-magnitudes, per-shard statistics, merge, and the normalisation pass
-    (read, normalise, write). ``workers=1`` runs dask's synchronous scheduler in the process.
-audiospec build_cache, statistics given
-    The same with ``stats_from=<statistics of the first build, as JSON>``: no per-shard statistics
-    and no merge; the normalisation pass still runs. The difference to the row above is the cost of
-    computing the statistics.
-librosa loop
-    For each file: ``librosa.load(path, sr=16000)``, the first 16384 samples (zero-padded if short),
-    ``librosa.stft(y, n_fft=512, hop_length=128, window="hamming", center=True)``,
-    ``np.log(np.maximum(np.abs(S), 1e-5))``; finally ``np.stack`` of all of them. In memory, nothing
-    written. Decode (load + crop) and STFT (stft + log) are timed separately inside the loop.
-audiospec load_clip + stft_logmag, in memory (reference)
-    ``load_clip(path, policy="start")`` per file (silent files skipped as the cache does), then one
-    ``stft_logmag`` call on the stacked batch: the work of the librosa loop done with audiospec,
-    without zarr, statistics or normalisation. It separates "audiospec's transform is slow" from
-    "the cache around it is slow".
-
-Each subprocess is pinned with ``os.sched_setaffinity`` before Python starts (so scipy.fft, BLAS,
-numba and audiospec's block threads see one core). Before its timed run, every subprocess does one
-untimed warm-up (a 2-item build, or 8 files through each loop), so lazy imports of zarr, dask and
-librosa and first-call costs are excluded on both sides; that warm-up time is reported. Rates are
-files listed per second of wall time (silent files are decoded and skipped by the cache; the
-librosa loop transforms them).
-
-A breakdown of one more pinned 1-worker build is measured by wrapping the functions ``build_cache``
-calls (``load_clip``, ``stft_logmag``, ``partial_stats``, ``normalize``, the two shard tasks, dask
-graph construction and ``dask.compute``) with timers; zarr I/O is what remains of a shard task.
-
-Worker scaling (not pinned: the process may use every core)
------------------------------------------------------------
-``workers=1`` vs ``workers=2`` (dask's local process pool, spawn start method: each of the two
-passes starts its own pool, whose processes import audiospec, numpy and zarr). The fixed cost is
-measured in the same subprocess, before the full build, as a build of a 2-item listing with
-``shard_size=1`` (2 tasks, so ``workers=2`` really starts its pools); the speedup is reported with
-and without it. A diagnostic row repeats the 2-worker build with ``dask.config.set(chunksize=1)``:
-dask's process scheduler submits ready tasks in batches of 6 by default, so 7 shards go 6 + 1 to the
-two processes (the row equals the plain one once the library passes ``chunksize=1`` itself, since an
-explicit argument overrides the config).
-
-Memory
-------
-Peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss`` at the end of the subprocess) of
-``workers=1`` builds (not pinned) of N, 2N and 4N files (seeded samples of the listing, kept in
-listing order; N defaults to a quarter of the corpus; 2N is a diagnostic that shows where the
-growth stops), and of the driver and the largest child process (``RUSAGE_CHILDREN``) of the
-2-worker builds; medians and ranges over the ``--repeat`` runs. The peak after the warm-up (imports
-done, before the timed build) is reported too. Peak RSS moves by up to about 60 MiB between
-identical runs: dask runs the shards in a varying order, and memory the allocator keeps after one
-shard sits under the next shard's peak; hence the repeats and the ranges.
-
-Correctness
------------
-The caches of the first 1-worker and 2-worker builds must have identical arrays, every one of
-them (format 2: ``spectrograms``, labels, paths, offsets, attributes, ``logmag`` when kept).
+Parts (``--part``, all by default)
+----------------------------------
+``per-core``
+    Every subprocess pinned (``sched_setaffinity`` before Python starts) to ``--core`` (default: the
+    last core this process may use). Rows: ``build_cache(listing, out, workers=1, progress=False)``
+    with the default storage (writing included: staging, normalisation and the final arrays);
+    the librosa loop (``librosa.load(path, sr=16000)`` (decode + resample, a no-op at 16 kHz),
+    first 16384 samples, ``librosa.stft(y, n_fft=512, hop_length=128, window="hamming",
+    center=True)``, ``np.log(np.maximum(np.abs(S), 1e-5))``, ``np.stack`` at the end; it writes
+    nothing); and audiospec's own ``load_clip`` + ``stft_logmag`` in memory (a reference: the
+    decode and transform a build cannot avoid). Peak RSS (``ru_maxrss``) of the N and 3N builds
+    shows whether memory is flat in the corpus size. Cache size per 1,000 clips from the 3N build.
+``scaling``
+    Not pinned: ``workers=1`` and ``workers=2`` (local spawn process pool) builds at N and 3N; the
+    speedup is the ratio of the slopes (the pool's start cancels). Needs 2 idle cores. The 3N
+    caches of the first round must hold identical arrays.
+``storage``
+    The layouts a cache could use, each written with ``--storage-items`` items (real normalised
+    spectrograms of the corpus, repeated), 64 items per write call as a build task does: write
+    ms/item, random-minibatch read items/s (sorted random batches of 128, the loader's access;
+    direct file reads where :mod:`audiospec._chunk_io` handles the layout, else one zarr
+    orthogonal selection per batch), and MB per 1,000 clips. Pinned like ``per-core``.
 
 Usage
 -----
 ::
 
-    python /work/shared/tools/render_corpora.py instruments .bench/nsynth_cache --split train \\
-        --per-family 700 --seed 3
-    python benchmarks/bench_cache.py --corpus .bench/nsynth_cache --out benchmarks/results/cache
+    # per-core and storage parts, on core 1 (the other core may be busy; say so)
+    python benchmarks/bench_cache.py --corpus .bench/corpora/nsynth --part per-core storage \\
+        --out benchmarks/results/cache_v3
+    # worker scaling: on 2 idle cores
+    python benchmarks/bench_cache.py --corpus .bench/corpora/nsynth --part scaling \\
+        --out benchmarks/results/cache_v3_scaling
 
-writes ``cache.json`` and ``cache.md`` and prints the markdown.
+Each writes ``OUT.json`` and ``OUT.md`` and prints the markdown.
 """
 
 from __future__ import annotations
@@ -97,13 +70,14 @@ from typing import Any
 import numpy as np
 from _common import cpu_name, write_results
 
-SEED = 1234
 N_SAMPLES = 16384
 SAMPLE_RATE = 16000
 TINY_ITEMS = 2
+BATCH = 128
 TARGET_PER_CORE = 2.0  # issue 15: at least 2x a librosa loop per core, writing included
-TARGET_SCALING = 1.8  # issue 15: 2 workers at least 1.8x one
-TARGET_RSS_GROWTH = 0.10
+TARGET_SCALING = 1.8  # issue 15: 2 workers at least 1.8x one on 2 idle cores
+TARGET_RSS_GROWTH = 0.10  # "flat": less than 10 % more peak RSS for 3x the files
+LIBROSA = "librosa loop (decode+resample, STFT, log; writes nothing)"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -116,189 +90,194 @@ def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
 
 
 def corpus_listing(corpus: str, n_items: int | None) -> Any:
-    """The full train listing of the corpus, or a seeded sample of ``n_items`` in listing order."""
+    """The train listing of the corpus, or its first ``n_items`` items."""
     from audiospec.readers import list_nsynth
 
     listing = list_nsynth(corpus, split="train", sources=("all",))
-    if n_items is None:
-        return listing
-    pick = np.random.default_rng(SEED).permutation(len(listing.items))[:n_items]
-    return dataclasses.replace(listing, items=[listing.items[i] for i in sorted(pick)])
+    return listing if n_items is None else dataclasses.replace(listing, items=listing.items[:n_items])
 
 
-def tiny_listing(listing: Any) -> Any:
-    """The first ``TINY_ITEMS`` non-silent items of ``listing`` (a build needs one valid item)."""
+def folder_bytes(path: str) -> int:
+    """Bytes of the files under ``path``."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def child_build(spec: dict) -> dict:
+    """Warm-up, then one timed ``build_cache`` of ``spec['n_items']`` files."""
     from audiospec import AudioError, load_clip
+    from audiospec.cache import build_cache
 
-    items = []
-    for item in listing.items:
+    listing = corpus_listing(spec["corpus"], spec["n_items"])
+    out = spec["out"]
+    tiny = []
+    for item in listing.items:  # the warm-up needs valid items
         try:
             load_clip(os.path.join(listing.root, item.path), policy=item.crop)
         except AudioError:
             continue
-        items.append(item)
-        if len(items) == TINY_ITEMS:
+        tiny.append(item)
+        if len(tiny) == TINY_ITEMS:
             break
-    return dataclasses.replace(listing, items=items)
-
-
-def timed_build(listing: Any, out: str, **kwargs: Any) -> tuple[float, Any]:
-    """Wall seconds and report of one ``build_cache`` call into a fresh ``out``."""
-    from audiospec.cache import build_cache
-
-    shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    report = build_cache(listing, out, progress=False, **kwargs)
-    return time.perf_counter() - t0, report
-
-
-def warm_up(listing: Any, out: str) -> tuple[float, Any]:
-    """One untimed-in-the-result 2-item build (imports, first calls); returns its time and listing."""
-    t0 = time.perf_counter()
-    tiny = tiny_listing(listing)
-    timed_build(tiny, out + "-warmup", workers=1, shard_size=1)
+    build_cache(dataclasses.replace(listing, items=tiny), out + "-warmup", workers=1, progress=False)
+    warm = time.perf_counter() - t0
     shutil.rmtree(out + "-warmup", ignore_errors=True)
-    return time.perf_counter() - t0, tiny
-
-
-def child_build(spec: dict) -> dict:
-    """A build of ``spec['n_items']`` files (all when None) with ``spec['workers']`` workers."""
-    import dask
-
-    if spec.get("chunksize") is not None:
-        dask.config.set({"chunksize": spec["chunksize"]})
-    listing = corpus_listing(spec["corpus"], spec.get("n_items"))
-    out = spec["out"]
-    warm_s, tiny = warm_up(listing, out)
-    res: dict[str, Any] = {"warmup_s": warm_s, "rss_after_warmup_mib": peak_rss_mib()}
-    if spec.get("tiny"):
-        res["tiny_s"], _ = timed_build(tiny, out + "-tiny", workers=spec["workers"], shard_size=1)
-        shutil.rmtree(out + "-tiny", ignore_errors=True)
-    kwargs = {"workers": spec["workers"]}
-    if spec.get("stats_from"):
-        kwargs["stats_from"] = spec["stats_from"]
-    seconds, report = timed_build(listing, out, **kwargs)
-    if spec.get("stats_out"):
-        from audiospec.cache import open_cache
-
-        Path(spec["stats_out"]).write_text(open_cache(out).stats.to_json())
-    res.update(
-        seconds=seconds,
-        n_files=len(listing.items),
-        n_valid=report.n_items,
-        n_skipped=report.n_skipped,
-        rss_self_mib=peak_rss_mib(),
-        rss_children_mib=peak_rss_mib(resource.RUSAGE_CHILDREN),
-        cores=len(os.sched_getaffinity(0)),
-    )
-    return res
-
-
-def child_loops(spec: dict) -> dict:
-    """The librosa loop and the in-memory audiospec reference on every file of the corpus."""
-    import librosa
-
-    from audiospec import AudioError, load_clip, stft_logmag
-
-    listing = corpus_listing(spec["corpus"], None)
-    paths = [os.path.join(listing.root, item.path) for item in listing.items]
-
-    def librosa_loop(files: list[str]) -> dict:
-        t_dec = t_stft = 0.0
-        specs = []
-        t0 = time.perf_counter()
-        for path in files:
-            a = time.perf_counter()
-            y, _ = librosa.load(path, sr=SAMPLE_RATE)
-            y = y[:N_SAMPLES]
-            if y.shape[0] < N_SAMPLES:
-                y = np.pad(y, (0, N_SAMPLES - y.shape[0]))
-            b = time.perf_counter()
-            S = librosa.stft(y, n_fft=512, hop_length=128, window="hamming", center=True)
-            specs.append(np.log(np.maximum(np.abs(S), 1e-5)))
-            c = time.perf_counter()
-            t_dec += b - a
-            t_stft += c - b
-        stacked = np.stack(specs)
-        total = time.perf_counter() - t0
-        return {"seconds": total, "decode_s": t_dec, "stft_s": t_stft, "shape": list(stacked.shape)}
-
-    def audiospec_loop(files: list[str]) -> dict:
-        t0 = time.perf_counter()
-        clips = np.zeros((len(files), N_SAMPLES), dtype=np.float32)
-        valid = np.zeros(len(files), dtype=bool)
-        for k, path in enumerate(files):
-            try:
-                clips[k], _ = load_clip(path, policy="start")
-                valid[k] = True
-            except AudioError:
-                pass
-        t1 = time.perf_counter()
-        logmag = stft_logmag(clips[valid])
-        t2 = time.perf_counter()
-        return {"seconds": t2 - t0, "decode_s": t1 - t0, "stft_s": t2 - t1, "shape": list(logmag.shape)}
-
+    rss_warm = peak_rss_mib()
     t0 = time.perf_counter()
-    librosa_loop(paths[:8])
-    audiospec_loop(paths[:8])
-    res: dict[str, Any] = {"warmup_s": time.perf_counter() - t0, "n_files": len(paths)}
-    order = ("librosa", "audiospec") if spec.get("librosa_first", True) else ("audiospec", "librosa")
-    for name in order:
-        res[name] = (librosa_loop if name == "librosa" else audiospec_loop)(paths)
-    res["cores"] = len(os.sched_getaffinity(0))
-    return res
-
-
-def child_breakdown(spec: dict) -> dict:
-    """A 1-worker build (its tasks run in this process) with timers around what build_cache calls."""
-    import audiospec._cache_tasks as tasks
-    import audiospec.cache as ac
-
-    listing = corpus_listing(spec["corpus"], None)
-    warm_s, _ = warm_up(listing, spec["out"])
-    timers: dict[str, float] = defaultdict(float)
-    calls: dict[str, int] = defaultdict(int)
-
-    def timed(name: str, fn: Callable) -> Callable:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                timers[name] += time.perf_counter() - t0
-                calls[name] += 1
-
-        return wrapper
-
-    for module, attr, name in (
-        (tasks, "load_clip_with_notes", "decode (load_clip)"),
-        (tasks, "stft_logmag", "STFT (stft_logmag)"),
-        (tasks, "partial_stats", "per-shard statistics (partial_stats)"),
-        (tasks, "normalize", "normalise arithmetic (normalize)"),
-        (ac, "decode_task", "pass 1 tasks"),
-        (ac, "normalize_task", "pass 2 tasks"),
-        (ac, "create_arrays", "create zarr arrays and metadata"),
-        (ac, "_fingerprint", "listing fingerprint"),
-        (ac, "merge_stats", "merge statistics"),
-        (ac, "dataset_stats", "merge statistics"),
-    ):
-        if hasattr(module, attr):
-            setattr(module, attr, timed(name, getattr(module, attr)))
-    seconds, report = timed_build(listing, spec["out"], workers=1)
+    report = build_cache(listing, out, workers=spec["workers"], progress=False, **spec.get("options", {}))
+    seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
-        "warmup_s": warm_s,
+        "warmup_s": warm,
         "n_files": len(listing.items),
         "n_valid": report.n_items,
-        "timers": dict(timers),
-        "calls": dict(calls),
+        "rss_after_warmup_mib": rss_warm,
+        "rss_self_mib": peak_rss_mib(),
+        "rss_children_mib": peak_rss_mib(resource.RUSAGE_CHILDREN),
+        "spectrogram_bytes": folder_bytes(os.path.join(out, "spectrograms")),
+        "cache_bytes": folder_bytes(out),
     }
+
+
+def librosa_loop(files: list[str]) -> dict:
+    """Decode + resample (librosa.load), crop, STFT, log-magnitude, stack; writes nothing."""
+    import librosa
+
+    t_dec = t_stft = 0.0
+    specs = []
+    t0 = time.perf_counter()
+    for path in files:
+        a = time.perf_counter()
+        y, _ = librosa.load(path, sr=SAMPLE_RATE)
+        y = y[:N_SAMPLES]
+        if y.shape[0] < N_SAMPLES:
+            y = np.pad(y, (0, N_SAMPLES - y.shape[0]))
+        b = time.perf_counter()
+        S = librosa.stft(y, n_fft=512, hop_length=128, window="hamming", center=True)
+        specs.append(np.log(np.maximum(np.abs(S), 1e-5)))
+        t_dec += b - a
+        t_stft += time.perf_counter() - b
+    np.stack(specs)
+    return {"seconds": time.perf_counter() - t0, "decode_s": t_dec, "stft_s": t_stft}
+
+
+def audiospec_loop(files: list[str]) -> dict:
+    """audiospec's load_clip + one batched stft_logmag, in memory (silent files skipped)."""
+    from audiospec import AudioError, load_clip, stft_logmag
+
+    t0 = time.perf_counter()
+    clips = np.zeros((len(files), N_SAMPLES), dtype=np.float32)
+    valid = np.zeros(len(files), dtype=bool)
+    for k, path in enumerate(files):
+        try:
+            clips[k], _ = load_clip(path, policy="start")
+            valid[k] = True
+        except AudioError:
+            pass
+    t1 = time.perf_counter()
+    stft_logmag(clips[valid])
+    t2 = time.perf_counter()
+    return {"seconds": t2 - t0, "decode_s": t1 - t0, "stft_s": t2 - t1}
+
+
+def child_loop(spec: dict) -> dict:
+    """Warm-up on 8 files, then one timed loop (``spec['loop']``) over ``spec['n_items']`` files."""
+    listing = corpus_listing(spec["corpus"], spec["n_items"])
+    files = [os.path.join(listing.root, item.path) for item in listing.items]
+    loop = {"librosa": librosa_loop, "audiospec": audiospec_loop}[spec["loop"]]
+    t0 = time.perf_counter()
+    loop(files[:8])
+    res = loop(files)
+    res.update(warmup_s=time.perf_counter() - t0 - res["seconds"], n_files=len(files))
+    return res
+
+
+def storage_options(shape: tuple[int, int]) -> dict[str, dict]:
+    """The layouts compared: zarr ``create_array`` keywords and how rows are written and read."""
+    import zarr
+
+    one = (1, *shape)
+    return {
+        "format 3 (chosen): 64-item shards, 1-item inner chunks, float16, direct I/O": {
+            "chunks": one, "shards": (64, *shape), "dtype": "float16", "io": "direct"},
+        "same, float32": {"chunks": one, "shards": (64, *shape), "dtype": "float32", "io": "direct"},
+        "same, written and read through zarr": {
+            "chunks": one, "shards": (64, *shape), "dtype": "float16", "io": "zarr"},
+        "format 2: one file per item, float16, through zarr": {
+            "chunks": one, "dtype": "float16", "io": "zarr"},
+        "one file per item, float16, direct I/O": {"chunks": one, "dtype": "float16", "io": "direct"},
+        "8-item chunks, float16, through zarr": {"chunks": (8, *shape), "dtype": "float16", "io": "zarr"},
+        "64-item shards, 1-item chunks, float16, zstd 3, through zarr": {
+            "chunks": one, "shards": (64, *shape), "dtype": "float16", "io": "zarr",
+            "compressors": zarr.codecs.ZstdCodec(level=3)},
+    }  # fmt: skip
+
+
+def child_storage(spec: dict) -> dict:
+    """Write ``spec['n_items']`` normalised spectrograms in each layout; time writes and random reads."""
+    import zarr
+
+    from audiospec import AudioError, load_clip, stft_logmag
+    from audiospec._chunk_io import direct_layout, read_rows, write_rows
+    from audiospec.stats import dataset_stats, normalize, partial_stats
+
+    listing = corpus_listing(spec["corpus"], 192)
+    clips = []
+    for item in listing.items:
+        try:
+            clips.append(load_clip(os.path.join(listing.root, item.path), policy=item.crop)[0])
+        except AudioError:
+            pass
+    logmag = stft_logmag(np.stack(clips))
+    peaks = logmag.reshape(len(clips), -1).max(axis=1)
+    x = normalize(logmag, dataset_stats(partial_stats(logmag), item_peaks=peaks))
+    n, block = spec["n_items"], 64
+    rows = np.concatenate([x] * -(-n // len(x)))[:n]
+    rng = np.random.default_rng(0)
+    batches = [np.sort(rng.choice(n, BATCH, replace=False)) for _ in range(spec["batches"] + 2)]
+    res: dict[str, Any] = {}
+    for name, opt in storage_options(tuple(x.shape[1:])).items():
+        kw = {k: v for k, v in opt.items() if k != "io"}
+        kw.setdefault("compressors", None)
+        write_s, read_rates, size = [], [], 0
+        for r in range(spec["repeat"]):
+            out = f"{spec['out']}-{r}.zarr"
+            shutil.rmtree(out, ignore_errors=True)
+            array = zarr.create_array(out, shape=(n, *x.shape[1:]), fill_value=0.0, **kw)
+            data = rows.astype(kw["dtype"])
+            layout = direct_layout(out) if opt["io"] == "direct" else None
+            t0 = time.perf_counter()
+            for lo in range(0, n, block):
+                if layout is not None:
+                    write_rows(layout, lo, data[lo : lo + block])
+                else:
+                    array[lo : lo + block] = data[lo : lo + block]
+            write_s.append(time.perf_counter() - t0)
+            reader = zarr.open_array(out, mode="r")
+            for b in batches[:2]:  # untimed: first opens
+                read_rows(layout, b) if layout is not None else reader.get_orthogonal_selection((b,))
+            t0 = time.perf_counter()
+            for b in batches[2:]:
+                got = read_rows(layout, b) if layout is not None else reader.get_orthogonal_selection((b,))
+                got.astype(np.float32)
+            read_rates.append(BATCH * spec["batches"] / (time.perf_counter() - t0))
+            if r == 0:
+                assert np.array_equal(reader[batches[2]], data[batches[2]]), name  # what zarr reads back
+            size = folder_bytes(out)
+            shutil.rmtree(out, ignore_errors=True)
+        res[name] = {
+            "write_ms_per_item": 1e3 * statistics.median(write_s) / n,
+            "random_read_items_per_s": statistics.median(read_rates),
+            "mb_per_1000": size / n * 1000 / 1e6,
+            "files_per_1000": 1000 / (64 if "shards" in kw else kw["chunks"][0]),
+        }
+    return res
 
 
 CHILDREN: dict[str, Callable[[dict], dict]] = {
     "build": child_build,
-    "loops": child_loops,
-    "breakdown": child_breakdown,
+    "loop": child_loop,
+    "storage": child_storage,
 }
 
 
@@ -325,33 +304,33 @@ def run_child(spec: dict, cores: set[int] | None) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def remove(path: str) -> None:
-    """Delete a build's output folder (and its warm-up and tiny siblings)."""
-    for suffix in ("", "-warmup", "-tiny"):
-        shutil.rmtree(path + suffix, ignore_errors=True)
-
-
 def same_arrays(a: str, b: str) -> dict[str, bool]:
-    """Whether two caches hold identical arrays: every array of either (format 2: the compact
-    ``spectrograms``, ``labels``, ``paths``, ... and ``logmag`` when kept; format 1 also ``valid``,
-    NaN slots compared as equal)."""
+    """Whether two caches hold identical arrays (every array of either)."""
     import zarr
 
     ga, gb = zarr.open_group(a, mode="r"), zarr.open_group(b, mode="r")
-    names = sorted(set(ga.array_keys()) | set(gb.array_keys()))
     out = {}
-    for name in names:
-        if name not in ga or name not in gb:
-            out[name] = False
-            continue
-        x, y = ga[name][:], gb[name][:]
-        out[name] = bool(np.array_equal(x, y, equal_nan=x.dtype.kind == "f"))
+    for name in sorted(set(ga.array_keys()) | set(gb.array_keys())):
+        out[name] = name in ga and name in gb and bool(np.array_equal(ga[name][:], gb[name][:]))
     return out
 
 
-def med(runs: list[dict], key: str) -> float:
-    """Median of ``key`` over runs."""
-    return float(statistics.median(r[key] for r in runs))
+def slope_rows(raw: dict, n_small: int, n_large: int) -> dict[str, dict]:
+    """Per variant: per-round slopes (files/s), their median, and the median times at N and 3N."""
+    rows = {}
+    for name, runs in raw.items():
+        small, large = runs["small"], runs["large"]
+        rates = [
+            (n_large - n_small) / (b["seconds"] - a["seconds"]) for a, b in zip(small, large, strict=True)
+        ]
+        rows[name] = {
+            "files_per_s": float(statistics.median(rates)),
+            "rates": rates,
+            "t_small_s": float(statistics.median(r["seconds"] for r in small)),
+            "t_large_s": float(statistics.median(r["seconds"] for r in large)),
+            "warmup_s": float(statistics.median(r["warmup_s"] for r in small + large)),
+        }
+    return rows
 
 
 def versions() -> dict[str, str]:
@@ -359,216 +338,106 @@ def versions() -> dict[str, str]:
     import audiospec
 
     out = {"python": platform.python_version(), "audiospec": audiospec.__version__}
-    for dist in ("numpy", "scipy", "soundfile", "zarr", "dask", "librosa"):
+    for dist in ("numpy", "scipy", "soundfile", "zarr", "librosa", "numba"):
         out[dist] = metadata.version(dist)
     return out
 
 
-def summarise(raw: dict) -> dict:
-    """Medians, ratios and targets from the raw per-run measurements."""
-    n_files = raw["build_1core"][0]["n_files"]
-    loops = raw["loops"]
-    lib_s = float(statistics.median(r["librosa"]["seconds"] for r in loops))
-    per_core = {
-        "audiospec build_cache, workers=1": {
-            "seconds": med(raw["build_1core"], "seconds"),
-            "warmup_s": med(raw["build_1core"], "warmup_s"),
-        },
-        "audiospec build_cache, workers=1, statistics given (stats_from)": {
-            "seconds": med(raw["build_1core_given"], "seconds"),
-            "warmup_s": med(raw["build_1core_given"], "warmup_s"),
-        },
-    }
-    for name, key in (
-        ("librosa loop (load, crop, stft, log, stack)", "librosa"),
-        ("audiospec load_clip + stft_logmag, in memory (ref.)", "audiospec"),
-    ):
-        per_core[name] = {
-            "seconds": lib_s if key == "librosa" else statistics.median(r[key]["seconds"] for r in loops),
-            "decode_s": statistics.median(r[key]["decode_s"] for r in loops),
-            "stft_s": statistics.median(r[key]["stft_s"] for r in loops),
-            "warmup_s": med(loops, "warmup_s"),
-        }
-    for row in per_core.values():
-        row["files_per_s"] = n_files / row["seconds"]
-        row["vs_librosa"] = lib_s / row["seconds"]
-
-    bd = raw["breakdown"]
-    t = bd["timers"]
-    p1 = t["pass 1 tasks"]
-    p2 = t["pass 2 tasks"]
-    decode, stft = t["decode (load_clip)"], t["STFT (stft_logmag)"]
-    partial = t.get("per-shard statistics (partial_stats)", 0.0)
-    norm = t["normalise arithmetic (normalize)"]
-    components = {
-        "decode (load_clip)": decode,
-        "STFT (stft_logmag)": stft,
-        "per-shard statistics (partial_stats)": partial,
-        "pass 1 zarr writes and rest of the shard task": p1 - decode - stft - partial,
-        "pass 2 normalise arithmetic (normalize)": norm,
-        "pass 2 zarr read + write and rest of the shard task": p2 - norm,
-        "create zarr arrays and metadata": t.get("create zarr arrays and metadata", 0.0),
-        "listing fingerprint": t.get("listing fingerprint", 0.0),
-        "merge statistics": t.get("merge statistics", 0.0),
-    }
-    components["other (validation, markers, attributes, clean-up)"] = bd["seconds"] - sum(components.values())
-    breakdown = {"seconds": bd["seconds"], "n_files": bd["n_files"], "components": components}
-
-    s1, s2 = raw["build_1w"], raw["build_2w"]
-    scaling = {}
-    for name, runs in (
-        ("workers=1", s1),
-        ("workers=2", s2),
-        ("workers=2, dask chunksize=1 (diag.)", raw["build_2w_chunk1"]),
-    ):
-        row = {"seconds": med(runs, "seconds"), "tiny_s": med(runs, "tiny_s")}
-        row["files_per_s"] = n_files / row["seconds"]
-        row["net_s"] = row["seconds"] - row["tiny_s"]
-        scaling[name] = row
-    for row in scaling.values():
-        row["speedup"] = scaling["workers=1"]["seconds"] / row["seconds"]
-        row["speedup_net"] = scaling["workers=1"]["net_s"] / row["net_s"]
-        row["speedup_vs_pinned_1core"] = (
-            per_core["audiospec build_cache, workers=1"]["seconds"] / row["seconds"]
-        )
-
-    small, large = raw["rss_small"], raw["rss_large"]
-    n_small, n_large = small[0]["n_files"], large[0]["n_files"]
-
-    def mem_row(runs: list[dict], key: str = "rss_self_mib", baseline: bool = True) -> dict:
-        values = [r[key] for r in runs]
-        return {
-            "n_files": runs[0]["n_files"],
-            "peak_mib": float(statistics.median(values)),
-            "peak_min_mib": min(values),
-            "peak_max_mib": max(values),
-            "after_warmup_mib": med(runs, "rss_after_warmup_mib") if baseline else None,
-        }
-
-    memory = {
-        f"workers=1, N = {n_small} files": mem_row(small),
-        f"workers=1, 2N = {raw['rss_mid'][0]['n_files']} files (diag.)": mem_row(raw["rss_mid"]),
-        f"workers=1, 4N = {n_large} files": mem_row(large),
-        "workers=1, all files": mem_row(s1),
-        "workers=1, all files, statistics given (pinned)": mem_row(raw["build_1core_given"]),
-        "workers=2, all files: driver": mem_row(s2),
-        "workers=2, all files: largest worker process": mem_row(s2, "rss_children_mib", baseline=False),
-    }
-    m_small, m_large = memory[f"workers=1, N = {n_small} files"], memory[f"workers=1, 4N = {n_large} files"]
-    growth = m_large["peak_mib"] / m_small["peak_mib"] - 1
-    growth_net = (m_large["peak_mib"] - m_large["after_warmup_mib"]) / max(
-        m_small["peak_mib"] - m_small["after_warmup_mib"], 1e-9
-    ) - 1
-    growth_worst = m_large["peak_max_mib"] / m_small["peak_min_mib"] - 1
-
-    ratio = per_core["audiospec build_cache, workers=1"]["vs_librosa"]
-    sp = scaling["workers=2"]
-    targets = [
-        {
-            "target": f"build_cache >= {TARGET_PER_CORE:g}x the librosa loop per core",
-            "value": f"{per_core['audiospec build_cache, workers=1']['files_per_s']:,.0f} vs "
-            f"{per_core['librosa loop (load, crop, stft, log, stack)']['files_per_s']:,.0f} files/s "
-            f"({ratio:.2f}x)",
-            "pass": ratio >= TARGET_PER_CORE,
-        },
-        {
-            "target": f"2 workers >= {TARGET_SCALING:g}x 1 worker",
-            "value": f"{sp['seconds']:.2f} vs {scaling['workers=1']['seconds']:.2f} s ({sp['speedup']:.2f}x; "
-            f"{sp['speedup_net']:.2f}x without the fixed cost of a 2-item build)",
-            "pass": sp["speedup"] >= TARGET_SCALING,
-        },
-        {
-            "target": f"peak RSS grows < {100 * TARGET_RSS_GROWTH:g} % from N to 4N files",
-            "value": f"{m_small['peak_mib']:.0f} -> {m_large['peak_mib']:.0f} MiB, medians "
-            f"({100 * growth:+.1f} %; above the post-import baseline {100 * growth_net:+.1f} %; "
-            f"worst pairing, lowest N run vs highest 4N run: {100 * growth_worst:+.1f} %)",
-            "pass": growth < TARGET_RSS_GROWTH,
-        },
-        {
-            "target": "1-worker and 2-worker caches identical",
-            "value": ", ".join(f"{k}: {'equal' if v else 'DIFFERENT'}" for k, v in raw["identical"].items()),
-            "pass": all(raw["identical"].values()),
-        },
-    ]
-    return {
-        "n_files": n_files,
-        "n_valid": raw["build_1core"][0]["n_valid"],
-        "per_core": per_core,
-        "breakdown": breakdown,
-        "scaling": scaling,
-        "memory": memory,
-        "rss_growth": growth,
-        "rss_growth_above_baseline": growth_net,
-        "rss_growth_worst_pairing": growth_worst,
-        "targets": targets,
-    }
+def measure_rounds(
+    variants: dict[str, dict], sizes: dict[str, int], args: Any, corpus: str, work: Path, cores: set | None
+) -> tuple[dict, dict]:
+    """Run every variant at every size, round-robin, ``args.repeat`` times; keep the first round's
+    caches of ``keep`` variants (for the identity check). Returns (raw, kept paths)."""
+    raw: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    kept: dict[str, str] = {}
+    for rep in range(args.repeat):
+        for name, spec in variants.items():
+            for size, n in sizes.items():
+                out = str(work / f"{name.replace(' ', '_')}-{size}-{rep}.zarr")
+                t0 = time.perf_counter()
+                raw[name][size].append(run_child({**spec, "corpus": corpus, "out": out, "n_items": n}, cores))
+                print(f"  round {rep} {name} {size}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+                if rep == 0 and size == "large" and spec.get("keep"):
+                    kept[name] = out
+                else:
+                    shutil.rmtree(out, ignore_errors=True)
+    return raw, kept
 
 
 def markdown(res: dict) -> str:
     """Result tables as markdown."""
-    s = res["summary"]
-    n = s["n_files"]
     lines = [
-        f"Corpus `{res['corpus']}`: {n} files listed, {s['n_valid']} valid (the rest silent and skipped "
-        f"by the cache); 4 s NSynth-layout notes at 16 kHz, crop of 16384 samples from the start. "
-        f"Medians of {res['repeat']} runs, each in a fresh subprocess after an untimed warm-up.",
-        "",
-        f"#### Per core (each process pinned to 1 of {res['cores']} cores)",
-        "",
-        "| pipeline | s | files / s | decode s | STFT s | speed vs librosa loop | warm-up s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"Corpus `{res['corpus']}`: {res['n_files']} files listed; N = {res['n_small']} and "
+        f"3N = {res['n_large']} files (the first ones in listing order). Rates are slopes, "
+        f"2N / (t(3N) - t(N)), medians over {res['repeat']} rounds; every run a fresh subprocess after "
+        "an untimed warm-up.",
     ]
-    for name, r in s["per_core"].items():
-        dec = f"{r['decode_s']:.2f}" if "decode_s" in r else ""
-        stft = f"{r['stft_s']:.2f}" if "stft_s" in r else ""
-        lines.append(
-            f"| {name} | {r['seconds']:.2f} | {r['files_per_s']:,.0f} | {dec} | {stft} "
-            f"| {r['vs_librosa']:.2f}x | {r['warmup_s']:.2f} |"
-        )
-    bd = s["breakdown"]
-    lines += [
-        "",
-        f"#### Where a 1-worker build's time goes (pinned, instrumented, {bd['seconds']:.2f} s, {n} files)",
-        "",
-        "| component | s | share | ms / file |",
-        "|---|---:|---:|---:|",
-    ]
-    for name, sec in bd["components"].items():
-        lines.append(f"| {name} | {sec:.3f} | {100 * sec / bd['seconds']:.1f} % | {1e3 * sec / n:.3f} |")
-    lines += [
-        "",
-        f"#### Workers (not pinned, {res['cores']} cores)",
-        "",
-        "| build | s | files / s | fixed cost (2-item build) s | s minus fixed | speedup "
-        "| speedup minus fixed | speedup vs pinned 1 worker |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, r in s["scaling"].items():
-        lines.append(
-            f"| {name} | {r['seconds']:.2f} | {r['files_per_s']:,.0f} | {r['tiny_s']:.2f} | {r['net_s']:.2f} "
-            f"| {r['speedup']:.2f}x | {r['speedup_net']:.2f}x | {r['speedup_vs_pinned_1core']:.2f}x |"
-        )
-    lines += [
-        "",
-        "#### Peak RSS",
-        "",
-        "| build | files | peak RSS, median (MiB) | min - max (MiB) | after warm-up (MiB) |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, r in s["memory"].items():
-        after = "" if r["after_warmup_mib"] is None else f"{r['after_warmup_mib']:.0f}"
-        lines.append(
-            f"| {name} | {r['n_files']} | {r['peak_mib']:.0f} "
-            f"| {r['peak_min_mib']:.0f} - {r['peak_max_mib']:.0f} | {after} |"
-        )
-    lines += ["", "#### Targets", "", "| target | measured | result |", "|---|---|---|"]
-    for c in s["targets"]:
-        lines.append(f"| {c['target']} | {c['value']} | {'PASS' if c['pass'] else 'FAIL'} |")
+    if "per_core" in res:
+        pc = res["per_core"]
+        lib = pc["rows"][LIBROSA]["files_per_s"]
+        lines += [
+            "",
+            f"#### Per core (every process pinned to core {pc['core']}; {pc['note']})",
+            "",
+            "| pipeline | files / s (slope) | per-round slopes | t(N) s | t(3N) s | vs librosa loop |",
+            "|---|---:|---|---:|---:|---:|",
+        ]
+        for name, r in pc["rows"].items():
+            lines.append(
+                f"| {name} | {r['files_per_s']:,.0f} | {', '.join(f'{x:,.0f}' for x in r['rates'])} "
+                f"| {r['t_small_s']:.2f} | {r['t_large_s']:.2f} | {r['files_per_s'] / lib:.2f}x |"
+            )
+        m = pc["memory"]
+        lines += [
+            "",
+            f"Peak RSS of the 1-worker build: {m['small_mib']:.0f} MiB at N, {m['large_mib']:.0f} MiB at 3N "
+            f"(medians; {100 * m['growth']:+.1f} %; after the warm-up {m['after_warmup_mib']:.0f} MiB). "
+            f"Cache size: {pc['mb_per_1000']:.1f} MB of spectrograms per 1,000 clips "
+            f"({pc['cache_mb_per_1000']:.1f} MB with the other arrays and metadata).",
+        ]
+    if "scaling" in res:
+        sc = res["scaling"]
+        lines += [
+            "",
+            f"#### Workers (not pinned, {res['cores']} cores; {sc['note']})",
+            "",
+            "| build | files / s (slope) | per-round slopes | t(N) s | t(3N) s | speedup | peak RSS driver / "
+            "largest worker at 3N (MiB) |",
+            "|---|---:|---|---:|---:|---:|---:|",
+        ]
+        one = sc["rows"]["workers=1"]["files_per_s"]
+        for name, r in sc["rows"].items():
+            lines.append(
+                f"| {name} | {r['files_per_s']:,.0f} | {', '.join(f'{x:,.0f}' for x in r['rates'])} "
+                f"| {r['t_small_s']:.2f} | {r['t_large_s']:.2f} | {r['files_per_s'] / one:.2f}x "
+                f"| {r['rss_driver_mib']:.0f} / {r['rss_worker_mib']:.0f} |"
+            )
+        lines += ["", "1- and 2-worker caches (3N): " + ", ".join(
+            f"{k} {'equal' if v else 'DIFFERENT'}" for k, v in sc["identical"].items())]  # fmt: skip
+    if "storage" in res:
+        st = res["storage"]
+        lines += [
+            "",
+            f"#### Storage layouts ({st['n_items']} items of 256 x 128, 64 per write call; random batches "
+            f"of {BATCH}, sorted; pinned to core {st['core']}; medians of {res['repeat']})",
+            "",
+            "| layout | write ms / item | random-read items / s | MB / 1,000 clips | files / 1,000 clips |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, r in st["rows"].items():
+            lines.append(
+                f"| {name} | {r['write_ms_per_item']:.3f} | {r['random_read_items_per_s']:,.0f} "
+                f"| {r['mb_per_1000']:.1f} | {r['files_per_1000']:,.0f} |"
+            )
+    if res.get("targets"):
+        lines += ["", "#### Targets", "", "| target | measured | result |", "|---|---|---|"]
+        for c in res["targets"]:
+            lines.append(f"| {c['target']} | {c['value']} | {'PASS' if c['pass'] else 'FAIL'} |")
     env = res["environment"]
     lines += [
         "",
         f"Environment: {env['cpu']}, {res['cores']} core(s); Python {env['python']}, numpy {env['numpy']}, "
-        f"scipy {env['scipy']}, soundfile {env['soundfile']}, zarr {env['zarr']}, dask {env['dask']}, "
+        f"scipy {env['scipy']}, soundfile {env['soundfile']}, zarr {env['zarr']}, numba {env['numba']}, "
         f"librosa {env['librosa']}, audiospec {env['audiospec']}. Load average (1, 5, 15 min) before "
         f"{'/'.join(f'{x:.2f}' for x in res['load_average']['before'])}, after "
         f"{'/'.join(f'{x:.2f}' for x in res['load_average']['after'])} (the run's own load included).",
@@ -580,15 +449,18 @@ def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--corpus", type=Path, default=Path(".bench/nsynth_cache"), help="NSynth-layout corpus folder"
-    )
-    parser.add_argument("--repeat", type=int, default=3, help="runs per variant, median kept (default 3)")
-    parser.add_argument(
-        "--n-small", type=int, default=None, help="N of the memory test (default: a quarter of the corpus)"
+        "--corpus", type=Path, default=Path(".bench/corpora/nsynth"), help="NSynth-layout corpus"
     )
     parser.add_argument(
-        "--work", type=Path, default=Path(".bench/cache_bench"), help="scratch folder for the caches"
-    )
+        "--part", nargs="+", choices=("per-core", "scaling", "storage"),
+        default=["per-core", "scaling", "storage"], help="what to measure (default: all)",
+    )  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=3, help="rounds, median kept (default 3)")
+    parser.add_argument("--n-small", type=int, default=None, help="N (default: a third of the corpus)")
+    parser.add_argument("--core", type=int, default=None, help="core for pinned parts (default: the last)")
+    parser.add_argument("--storage-items", type=int, default=1024, help="items per storage layout")
+    parser.add_argument("--note", default="", help="a note on the machine's state, printed with the tables")
+    parser.add_argument("--work", type=Path, default=Path(".bench/cache_bench"), help="scratch folder")
     parser.add_argument("--out", type=Path, help="write OUT.json and OUT.md (suffix replaced)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -598,72 +470,89 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(CHILDREN[spec["kind"]](spec)))
         return
 
-    from audiospec.readers import list_nsynth
-
     corpus = str(args.corpus.resolve())
-    n_files = len(list_nsynth(corpus, split="train", sources=("all",)).items)
-    n_small = args.n_small or n_files // 4
-    if 4 * n_small > n_files:
-        sys.exit(f"--n-small {n_small}: 4N = {4 * n_small} is more than the {n_files} files of {corpus}")
+    n_files = len(corpus_listing(corpus, None).items)
+    n_small = args.n_small or n_files // 3
+    if 3 * n_small > n_files:
+        sys.exit(f"--n-small {n_small}: 3N = {3 * n_small} is more than the {n_files} files of {corpus}")
+    if "scaling" in args.part and n_small <= 64:
+        sys.exit(f"--n-small {n_small}: the scaling part needs N > 64 (one 64-file task starts no pool)")
+    sizes = {"small": n_small, "large": 3 * n_small}
     all_cores = sorted(os.sched_getaffinity(0))
-    one = {all_cores[0]}
+    pinned = {args.core if args.core is not None else all_cores[-1]}
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     for path in sorted(Path(corpus).rglob("*.wav")):  # page cache: every variant reads warm files
         path.read_bytes()
-    stats_json = str(work / "stats.json")
-    print(f"{n_files} files in {corpus}; {len(all_cores)} cores; scratch {work}", file=sys.stderr)
-
-    raw: dict[str, Any] = defaultdict(list)
-    keep: dict[str, str] = {}
+    res: dict[str, Any] = {
+        "corpus": str(args.corpus), "repeat": args.repeat, "cores": len(all_cores), "n_files": n_files,
+        "n_small": n_small, "n_large": 3 * n_small, "targets": [],
+    }  # fmt: skip
     load_before = os.getloadavg()
-    t_start = time.perf_counter()
     try:
-        for rep in range(args.repeat):
-            variants: list[tuple[str, dict, set[int] | None]] = [
-                ("build_1core", {"kind": "build", "workers": 1, "stats_out": stats_json}, one),
-                ("build_1core_given", {"kind": "build", "workers": 1, "stats_from": stats_json}, one),
-                ("loops", {"kind": "loops", "librosa_first": rep % 2 == 0}, one),
-                ("build_1w", {"kind": "build", "workers": 1, "tiny": True}, None),
-                ("build_2w", {"kind": "build", "workers": 2, "tiny": True}, None),
-                ("build_2w_chunk1", {"kind": "build", "workers": 2, "tiny": True, "chunksize": 1}, None),
-                ("rss_small", {"kind": "build", "workers": 1, "n_items": n_small}, None),
-                ("rss_mid", {"kind": "build", "workers": 1, "n_items": 2 * n_small}, None),
-                ("rss_large", {"kind": "build", "workers": 1, "n_items": 4 * n_small}, None),
-            ]
-            for name, spec, cores in variants:
-                out = str(work / f"{name}-{rep}.zarr")
-                spec = {**spec, "corpus": corpus, "out": out}
-                t0 = time.perf_counter()
-                raw[name].append(run_child(spec, cores))
-                print(f"  rep {rep} {name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-                if rep == 0 and name in ("build_1w", "build_2w"):
-                    keep[name] = out
-                    remove(out + "-warmup")
-                else:
-                    remove(out)
-            if rep == 0:
-                raw["identical"] = same_arrays(keep["build_1w"], keep["build_2w"])
-                for path in keep.values():
-                    remove(path)
-        out = str(work / "breakdown.zarr")
-        raw["breakdown"] = run_child({"kind": "breakdown", "corpus": corpus, "out": out}, one)
-        remove(out)
+        if "per-core" in args.part:
+            variants = {
+                "audiospec build-cache, workers=1 (writing included)": {"kind": "build", "workers": 1},
+                LIBROSA: {"kind": "loop", "loop": "librosa"},
+                "audiospec load_clip + stft_logmag in memory (ref.)": {"kind": "loop", "loop": "audiospec"},
+            }  # fmt: skip
+            raw, _ = measure_rounds(variants, sizes, args, corpus, work, pinned)
+            rows = slope_rows(raw, n_small, 3 * n_small)
+            builds = raw["audiospec build-cache, workers=1 (writing included)"]
+            small = statistics.median(r["rss_self_mib"] for r in builds["small"])
+            large = statistics.median(r["rss_self_mib"] for r in builds["large"])
+            big = builds["large"][0]
+            res["per_core"] = {
+                "core": next(iter(pinned)), "note": args.note or "the other core's load as it was",
+                "rows": rows, "raw": raw,
+                "memory": {"small_mib": small, "large_mib": large, "growth": large / small - 1,
+                           "after_warmup_mib": statistics.median(
+                               r["rss_after_warmup_mib"] for r in builds["large"])},
+                "mb_per_1000": big["spectrogram_bytes"] / big["n_valid"] * 1000 / 1e6,
+                "cache_mb_per_1000": big["cache_bytes"] / big["n_valid"] * 1000 / 1e6,
+            }  # fmt: skip
+            build = rows["audiospec build-cache, workers=1 (writing included)"]["files_per_s"]
+            lib = rows[LIBROSA]["files_per_s"]
+            res["targets"] += [
+                {"target": f"build-cache >= {TARGET_PER_CORE:g}x the librosa loop per core (slopes)",
+                 "value": f"{build:,.0f} vs {lib:,.0f} files/s ({build / lib:.2f}x)",
+                 "pass": build / lib >= TARGET_PER_CORE},
+                {"target": f"peak RSS flat in the corpus size (< {100 * TARGET_RSS_GROWTH:g} % from N to 3N)",
+                 "value": f"{small:.0f} -> {large:.0f} MiB ({100 * (large / small - 1):+.1f} %)",
+                 "pass": large / small - 1 < TARGET_RSS_GROWTH},
+            ]  # fmt: skip
+        if "scaling" in args.part:
+            variants = {
+                "workers=1": {"kind": "build", "workers": 1, "keep": True},
+                "workers=2": {"kind": "build", "workers": 2, "keep": True},
+            }
+            raw, kept = measure_rounds(variants, sizes, args, corpus, work, None)
+            rows = slope_rows(raw, n_small, 3 * n_small)
+            for name, r in rows.items():
+                r["rss_driver_mib"] = statistics.median(x["rss_self_mib"] for x in raw[name]["large"])
+                r["rss_worker_mib"] = statistics.median(x["rss_children_mib"] for x in raw[name]["large"])
+            identical = same_arrays(kept["workers=1"], kept["workers=2"])
+            speedup = rows["workers=2"]["files_per_s"] / rows["workers=1"]["files_per_s"]
+            res["scaling"] = {"rows": rows, "raw": raw, "identical": identical,
+                              "note": args.note or "the cores' load as it was"}  # fmt: skip
+            res["targets"] += [
+                {"target": f"2 workers >= {TARGET_SCALING:g}x one (slopes, 2 idle cores)",
+                 "value": f"{rows['workers=2']['files_per_s']:,.0f} vs "
+                          f"{rows['workers=1']['files_per_s']:,.0f} files/s ({speedup:.2f}x)",
+                 "pass": speedup >= TARGET_SCALING},
+                {"target": "1- and 2-worker caches identical", "value": ", ".join(
+                    f"{k}: {'equal' if v else 'DIFFERENT'}" for k, v in identical.items()),
+                 "pass": all(identical.values())},
+            ]  # fmt: skip
+        if "storage" in args.part:
+            spec = {"kind": "storage", "corpus": corpus, "out": str(work / "storage"),
+                    "n_items": args.storage_items, "batches": 20, "repeat": args.repeat}  # fmt: skip
+            res["storage"] = {"rows": run_child(spec, pinned), "n_items": args.storage_items,
+                              "core": next(iter(pinned))}  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"measured in {time.perf_counter() - t_start:.1f} s", file=sys.stderr)
-
-    res = {
-        "corpus": str(args.corpus),
-        "repeat": args.repeat,
-        "cores": len(all_cores),
-        "n_small": n_small,
-        "seed": SEED,
-        "summary": summarise(raw),
-        "raw": raw,
-        "environment": {"cpu": cpu_name(), **versions()},
-        "load_average": {"before": load_before, "after": os.getloadavg()},
-    }
+    res["environment"] = {"cpu": cpu_name(), **versions()}
+    res["load_average"] = {"before": load_before, "after": os.getloadavg()}
     write_results(res, markdown(res), args.out)
 
 
