@@ -25,7 +25,7 @@ from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudioError, CacheError
 from audiospec.io import load_clip_with_notes, range_problem
 from audiospec.readers import Item
-from audiospec.stats import DatasetStats, normalize, partial_stats
+from audiospec.stats import DatasetStats, normalize, normalize_affine, partial_stats
 from audiospec.transform import stft_logmag
 
 __all__ = [
@@ -88,7 +88,10 @@ def decode_task(
     for k, item in enumerate(items):
         try:
             clip, offsets[k], notes = load_clip_with_notes(
-                os.path.join(root, item.path), config=config, policy=item.crop, rng=item_rng(seed, item)
+                os.path.join(root, item.path),
+                config=config,
+                policy=item.crop,
+                rng=item_rng(seed, item) if item.crop == "random" else None,  # only random crops draw
             )
             problem = range_problem(clip)
             if problem is not None and range_policy == "skip":
@@ -119,14 +122,24 @@ def decode_task(
 
 
 def normalized_rows(logmag: np.ndarray, stats: DatasetStats, dtype: np.dtype) -> np.ndarray:
-    """:func:`audiospec.normalize` of float32 rows, cast to ``dtype`` (float16 by a compiled cast)."""
-    values = normalize(logmag, stats)
-    if np.dtype(dtype) != np.float16:
-        return values.astype(dtype, copy=False)
-    from audiospec._heap import float16_bits
+    """:func:`audiospec.normalize` of float32 rows, cast to ``dtype``; for float16 in one compiled
+    pass (affine map, clip and rounding; the same bits as ``normalize(...).astype(np.float16)``).
 
-    half = np.empty(values.shape, dtype=np.uint16)
-    float16_bits(np.ascontiguousarray(values).view(np.uint32).reshape(-1), half.reshape(-1))
+    Raises
+    ------
+    ParameterError
+        ``logmag`` holds NaN or infinite values (as :func:`audiospec.normalize`).
+    """
+    if np.dtype(dtype) != np.float16 or logmag.dtype != np.float32:
+        return normalize(logmag, stats).astype(dtype, copy=False)
+    from audiospec._heap import normalize_half
+
+    values = np.ascontiguousarray(logmag).reshape(-1)
+    if not np.isfinite(values).all():
+        normalize(logmag, stats)  # raises the ParameterError that names the count
+    scale, offset = normalize_affine(stats)
+    half = np.empty(logmag.shape, dtype=np.uint16)
+    normalize_half(values, scale, offset, half.reshape(-1))
     return half.view(np.float16)
 
 

@@ -164,30 +164,67 @@ def summarise(values, low, scale, hist):  # pragma: no cover - compiled
     return n, mean, max(m2, 0.0), lo, hi
 
 
-@njit(cache=True, nogil=True)
-def float16_bits(bits, out):  # pragma: no cover - compiled
-    """Round float32 values (given as their uint32 bits, 1-D) to float16 bits (uint16, 1-D) in place.
+_HALF_BLOCK = 2048  # values per inner block of the float16 kernels (their scratch stays in L1)
 
-    Round to nearest, ties to even, subnormals included: the same bits as numpy's
-    ``astype(np.float16)``, about 30x faster on CPUs where numpy's cast is not vectorised. Valid for
-    finite values below 65520 in magnitude (normalised spectrograms lie in [-1, 1]).
+
+@njit(cache=True, nogil=True, inline="always")
+def _half_block(scratch, scratch_bits, denorm, denorm_bits, out, lo, k):  # pragma: no cover - compiled
+    """float16 bits of ``scratch[:k]`` (float32, finite, magnitude < 65520) into ``out[lo:lo + k]``.
+
+    Round to nearest, ties to even, as numpy's cast. Branch-free (so the loops vectorise): normal
+    results rebias the exponent and round away 13 mantissa bits in integer arithmetic; subnormal
+    results come from the float32 sum ``|v| + 0.5``, whose rounding puts ``|v| / 2**-24``, rounded
+    to an integer, in the low mantissa bits (F. Giesen's float_to_half_fast3_rtne).
     """
-    for i in range(bits.shape[0]):
-        u = np.uint32(bits[i])
-        sign = (u >> np.uint32(16)) & np.uint32(0x8000)
+    for i in range(k):
+        denorm[i] = abs(scratch[i]) + np.float32(0.5)
+    for i in range(k):
+        u = scratch_bits[i]
         a = u & np.uint32(0x7FFFFFFF)
-        if a >= np.uint32(0x38800000):  # a float16 normal number: rebias the exponent, round 13 bits
-            odd = (a >> np.uint32(13)) & np.uint32(1)
-            r = (a - np.uint32(0x38000000) + np.uint32(0xFFF) + odd) >> np.uint32(13)
-        else:  # a float16 subnormal (or zero): round the value / 2**-24 to an integer
-            shift = np.uint32(126) - (a >> np.uint32(23))
-            if shift > np.uint32(24):
-                r = np.uint32(0)
-            else:
-                mant = (a & np.uint32(0x7FFFFF)) | np.uint32(0x800000)
-                r = mant >> shift
-                rem = mant & ((np.uint32(1) << shift) - np.uint32(1))
-                half = np.uint32(1) << (shift - np.uint32(1))
-                if rem > half or (rem == half and (r & np.uint32(1)) == np.uint32(1)):
-                    r += np.uint32(1)
-        out[i] = np.uint16(sign | r)
+        odd = (a >> np.uint32(13)) & np.uint32(1)
+        normal = (a + np.uint32(0xC8000FFF) + odd) >> np.uint32(13)  # a - (112 << 23) + 0xFFF, mod 2**32
+        sub = denorm_bits[i] - np.uint32(0x3F000000)
+        r = normal if a >= np.uint32(0x38800000) else sub
+        out[lo + i] = np.uint16(((u >> np.uint32(16)) & np.uint32(0x8000)) | r)
+
+
+@njit(cache=True, nogil=True)
+def float16_bits(values, out):  # pragma: no cover - compiled
+    """Round float32 ``values`` (n,) to float16 bits ``out`` (uint16, n), in place.
+
+    The same bits as numpy's ``astype(np.float16)`` (round to nearest, ties to even, subnormals
+    included), several times faster on CPUs where numpy's cast is not vectorised. Valid for finite
+    values below 65520 in magnitude (normalised spectrograms lie in [-1, 1]).
+    """
+    scratch = np.empty(_HALF_BLOCK, np.float32)
+    denorm = np.empty(_HALF_BLOCK, np.float32)
+    bits, denorm_bits = scratch.view(np.uint32), denorm.view(np.uint32)
+    n = values.shape[0]
+    for lo in range(0, n, _HALF_BLOCK):
+        k = min(_HALF_BLOCK, n - lo)
+        for i in range(k):
+            scratch[i] = values[lo + i]
+        _half_block(scratch, bits, denorm, denorm_bits, out, lo, k)
+
+
+@njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
+def normalize_half(values, scale, offset, out):  # pragma: no cover - compiled
+    """``clip(values * scale + offset, -1, 1)`` in float32, rounded to float16 bits, in one pass.
+
+    values : float32 (n,), all finite (checked by the caller: the kernel assumes it, so that its
+    clip vectorises); scale, offset : float32 scalars; out : uint16 (n,).
+    The arithmetic is numpy's (a float32 product, then a float32 sum: no fused multiply-add, which
+    these fast-math flags do not allow), so the result equals
+    ``normalize(values).astype(np.float16)`` bit for bit.
+    """
+    scratch = np.empty(_HALF_BLOCK, np.float32)
+    denorm = np.empty(_HALF_BLOCK, np.float32)
+    bits, denorm_bits = scratch.view(np.uint32), denorm.view(np.uint32)
+    n = values.shape[0]
+    for lo in range(0, n, _HALF_BLOCK):
+        k = min(_HALF_BLOCK, n - lo)
+        for i in range(k):
+            v = values[lo + i] * scale
+            v = v + offset
+            scratch[i] = min(max(v, np.float32(-1.0)), np.float32(1.0))
+        _half_block(scratch, bits, denorm, denorm_bits, out, lo, k)

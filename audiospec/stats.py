@@ -55,6 +55,7 @@ __all__ = [
     "check_clip_rule",
     "normalize",
     "denormalize",
+    "normalize_affine",
     "DEFAULT_CLIP_QUANTILE",
     "DEFAULT_UPPER_QUANTILE",
     "DEFAULT_HIST_BINS",
@@ -459,12 +460,20 @@ def normalize(logmag: np.ndarray, stats: DatasetStats) -> np.ndarray:
         )
     # one affine map and one clip: the map is increasing, so clipping its output to [-1, 1] is
     # clipping the standardised value to [-r, upper]
-    scale = 2.0 / (stats.std * (stats.upper + stats.r))
-    offset = (stats.r - stats.mean / stats.std) * 2.0 / (stats.upper + stats.r) - 1.0
-    out = logmag * np.asarray(scale, dtype=logmag.dtype)
-    out += np.asarray(offset, dtype=logmag.dtype)
+    scale, offset = normalize_affine(stats, dtype=logmag.dtype)
+    out = logmag * scale
+    out += offset
     np.clip(out, -1.0, 1.0, out=out)
     return out
+
+
+def normalize_affine(stats: DatasetStats, *, dtype: Any = np.float32) -> tuple[np.generic, np.generic]:
+    """``(scale, offset)`` of :func:`normalize`'s map ``clip(logmag * scale + offset, -1, 1)``, as
+    scalars of ``dtype`` (what the compiled cache writer applies, so that both agree to the bit)."""
+    stats = _valid_stats(stats)
+    scale = 2.0 / (stats.std * (stats.upper + stats.r))
+    offset = (stats.r - stats.mean / stats.std) * 2.0 / (stats.upper + stats.r) - 1.0
+    return np.dtype(dtype).type(scale), np.dtype(dtype).type(offset)
 
 
 def denormalize(x: np.ndarray, stats: DatasetStats) -> np.ndarray:

@@ -8,8 +8,10 @@ fixed costs (imports, first calls, the process pool's start, creating the arrays
 attributes) cancel out. Every run is a fresh Python subprocess that first does an untimed warm-up
 (a 2-item build, or 8 files through a loop), into a fresh output folder deleted afterwards;
 variants run round-robin, ``--repeat`` times (3), and each slope is the median of the per-round
-slopes (each round times N and 3N back to back). Files are read once before the first run, so every
-variant reads warm files.
+slopes (each round times N and 3N back to back). Per core, slopes are also given in CPU time
+(``time.process_time``: user + system time of the process, page-cache writes included), which a
+process sharing its core with another one does not inflate the way it inflates wall time. Files
+are read once before the first run, so every variant reads warm files.
 
 Parts (``--part``, all by default)
 ----------------------------------
@@ -123,11 +125,12 @@ def child_build(spec: dict) -> dict:
     warm = time.perf_counter() - t0
     shutil.rmtree(out + "-warmup", ignore_errors=True)
     rss_warm = peak_rss_mib()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     report = build_cache(listing, out, workers=spec["workers"], progress=False, **spec.get("options", {}))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "warmup_s": warm,
         "n_files": len(listing.items),
         "n_valid": report.n_items,
@@ -187,8 +190,9 @@ def child_loop(spec: dict) -> dict:
     loop = {"librosa": librosa_loop, "audiospec": audiospec_loop}[spec["loop"]]
     t0 = time.perf_counter()
     loop(files[:8])
+    t1, c0 = time.perf_counter(), time.process_time()
     res = loop(files)
-    res.update(warmup_s=time.perf_counter() - t0 - res["seconds"], n_files=len(files))
+    res.update(warmup_s=t1 - t0, cpu_seconds=time.process_time() - c0, n_files=len(files))
     return res
 
 
@@ -323,9 +327,15 @@ def slope_rows(raw: dict, n_small: int, n_large: int) -> dict[str, dict]:
         rates = [
             (n_large - n_small) / (b["seconds"] - a["seconds"]) for a, b in zip(small, large, strict=True)
         ]
+        cpu = [
+            (n_large - n_small) / (b["cpu_seconds"] - a["cpu_seconds"])
+            for a, b in zip(small, large, strict=True)
+        ]
         rows[name] = {
             "files_per_s": float(statistics.median(rates)),
             "rates": rates,
+            "cpu_files_per_s": float(statistics.median(cpu)),
+            "cpu_rates": cpu,
             "t_small_s": float(statistics.median(r["seconds"] for r in small)),
             "t_large_s": float(statistics.median(r["seconds"] for r in large)),
             "warmup_s": float(statistics.median(r["warmup_s"] for r in small + large)),
@@ -379,13 +389,17 @@ def markdown(res: dict) -> str:
             "",
             f"#### Per core (every process pinned to core {pc['core']}; {pc['note']})",
             "",
-            "| pipeline | files / s (slope) | per-round slopes | t(N) s | t(3N) s | vs librosa loop |",
-            "|---|---:|---|---:|---:|---:|",
+            "| pipeline | files / s (slope) | per-round slopes | t(N) s | t(3N) s | vs librosa loop "
+            "| files / CPU-s (slope) | per-round | vs librosa loop (CPU) |",
+            "|---|---:|---|---:|---:|---:|---:|---|---:|",
         ]
+        lib_cpu = pc["rows"][LIBROSA]["cpu_files_per_s"]
         for name, r in pc["rows"].items():
             lines.append(
                 f"| {name} | {r['files_per_s']:,.0f} | {', '.join(f'{x:,.0f}' for x in r['rates'])} "
-                f"| {r['t_small_s']:.2f} | {r['t_large_s']:.2f} | {r['files_per_s'] / lib:.2f}x |"
+                f"| {r['t_small_s']:.2f} | {r['t_large_s']:.2f} | {r['files_per_s'] / lib:.2f}x "
+                f"| {r['cpu_files_per_s']:,.0f} | {', '.join(f'{x:,.0f}' for x in r['cpu_rates'])} "
+                f"| {r['cpu_files_per_s'] / lib_cpu:.2f}x |"
             )
         m = pc["memory"]
         lines += [
@@ -511,12 +525,19 @@ def main(argv: list[str] | None = None) -> None:
                 "mb_per_1000": big["spectrogram_bytes"] / big["n_valid"] * 1000 / 1e6,
                 "cache_mb_per_1000": big["cache_bytes"] / big["n_valid"] * 1000 / 1e6,
             }  # fmt: skip
-            build = rows["audiospec build-cache, workers=1 (writing included)"]["files_per_s"]
-            lib = rows[LIBROSA]["files_per_s"]
+            build = rows["audiospec build-cache, workers=1 (writing included)"]
+            lib = rows[LIBROSA]
+            ratio, cpu_ratio = (
+                build["files_per_s"] / lib["files_per_s"],
+                build["cpu_files_per_s"] / lib["cpu_files_per_s"],
+            )
             res["targets"] += [
-                {"target": f"build-cache >= {TARGET_PER_CORE:g}x the librosa loop per core (slopes)",
-                 "value": f"{build:,.0f} vs {lib:,.0f} files/s ({build / lib:.2f}x)",
-                 "pass": build / lib >= TARGET_PER_CORE},
+                {"target": f"build-cache >= {TARGET_PER_CORE:g}x the librosa loop per core (wall time)",
+                 "value": f"{build['files_per_s']:,.0f} vs {lib['files_per_s']:,.0f} files/s ({ratio:.2f}x)",
+                 "pass": ratio >= TARGET_PER_CORE},
+                {"target": "the same in CPU time (user + system, robust to a shared core)",
+                 "value": f"{build['cpu_files_per_s']:,.0f} vs {lib['cpu_files_per_s']:,.0f} files/CPU-s "
+                          f"({cpu_ratio:.2f}x)", "pass": cpu_ratio >= TARGET_PER_CORE},
                 {"target": f"peak RSS flat in the corpus size (< {100 * TARGET_RSS_GROWTH:g} % from N to 3N)",
                  "value": f"{small:.0f} -> {large:.0f} MiB ({100 * (large / small - 1):+.1f} %)",
                  "pass": large / small - 1 < TARGET_RSS_GROWTH},
