@@ -1,6 +1,6 @@
 """Compact zarr v3 caches of normalised spectrograms, built in parallel (local processes or dask).
 
-Layout of ``OUT.zarr`` (format 2, a zarr v3 group)
+Layout of ``OUT.zarr`` (format 3, a zarr v3 group)
 --------------------------------------------------
 =================  =======================  =========================================================
 array              shape, dtype             content
@@ -21,23 +21,28 @@ and every row is aligned across them. Files that were skipped (unreadable, empty
 where the crop needs the missing part, out of range under ``range_policy="skip"``) exist only in the
 attributes ``skipped`` (path and reason) and the :class:`BuildReport`; files kept despite a problem
 (truncated outside the crop, out of range under ``"keep"``) are listed in ``warnings``. The group
-attributes also hold ``format_version`` (2), the transform config, the statistics, reader name and
-options, label, split and attribute names, the seed, library versions and ``complete``.
+attributes also hold ``format_version`` (3), the transform config, the statistics, reader name and
+options, label, split and attribute names, the seed, library versions and ``complete``. Formats 1
+and 2 still open (2: one file per item; 1: NaN rows for skipped files, masked).
 
-Storage (measured, ``benchmarks/README.md``): one item per chunk and, by default, one file per
-chunk. zarr 3.1's sharding codec costs about 1 ms per item read: random minibatches of 128 read
-~830 items/s from 64-item shards against ~3,700 items/s from one file per item, at equal size;
-``sharded=True`` writes ``shard_size`` items per file for filesystems that dislike many files.
-float16 halves the size (65.5 MB per 1,000 clips against 131) at a rounding error below 5e-4 of
-the [-1, 1] range; zstd and blosc saved 14-16 % more at 40 % slower writes and were not kept.
+Storage (measured: ``benchmarks/results/cache_v3.md``): ``shard_size`` (64) items per shard file, one
+raw (uncompressed) item per inner chunk, float16. Each shard is written whole, by one task, in one
+write call of its bytes and index (:mod:`audiospec._chunk_io`; zarr-python 3.1 spends ~0.3-0.8 ms
+per item writing through its codec pipeline), and random minibatches read just their items' bytes
+directly (~12,000 items/s against ~650 through zarr's sharding codec and ~2,600 from format 2's
+one file per item). Plain zarr, dask and xarray read the same arrays. float16 halves the size
+(65.6 MB per 1,000 clips against 131) at a rounding error below 5e-4 of the [-1, 1] range; zstd
+saved 15 % at 3x slower writes and 20x slower random reads, and was not kept.
 
 Build
 -----
-Pass 1 runs one task per block of ``shard_size`` files: decode, crop, check, STFT; it writes raw
-log-magnitudes into a staging array in ``_build/`` and a marker with the block's partial statistics
-and per-item peaks. The driver merges them into the statistics (:func:`audiospec.dataset_stats`,
-upper clip from the per-item peaks), creates the compact arrays, and pass 2 runs one task per block
-of *output* rows (so no two tasks write one shard): read the kept rows, normalise, write.
+Pass 1 runs one task per block of ``shard_size`` files: decode, crop, check, STFT; it writes the
+kept files' raw log-magnitudes (float32) as one ``.npy`` staging file in ``_build/staging`` and a
+marker with the block's partial statistics and per-item peaks. The driver merges them into the
+statistics (:func:`audiospec.dataset_stats`, upper clip from the per-item peaks), creates the compact
+arrays, and pass 2 runs one task per output shard (so no two tasks write one file): read its rows
+from one staging file (two or more after skipped files), normalise and round them to float16 in one
+compiled pass, write the shard. Pixels are thus written twice (staging, shard) and read once.
 
 Crash safety, resume and concurrent use
 ---------------------------------------
