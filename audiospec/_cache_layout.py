@@ -217,7 +217,7 @@ def create_arrays(
     keep_logmag: bool,
     columns: dict[str, np.ndarray],
 ) -> None:
-    """Create the (n, F, T) arrays and write the (n,) columns of a format-2 cache into ``group``.
+    """Create the (n, F, T) arrays and write the (n,) columns of a format-3 cache into ``group``.
 
     One raw item per (inner) chunk, uncompressed; with ``sharded`` ``block`` items per shard file,
     each written whole by one task (see :mod:`audiospec._chunk_io`), else one file per item.

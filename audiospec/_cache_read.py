@@ -26,8 +26,9 @@ __all__ = ["SpectrogramCache", "open_cache"]
 class SpectrogramCache:
     """Read access to a complete cache (torch-free). Use :func:`open_cache`.
 
-    Item ``i`` is row ``i`` of the arrays of a format-2 cache. In a format-1 cache, whose arrays kept
-    a NaN row for each skipped file, item ``i`` is the i-th valid row (:attr:`storage_index`).
+    Item ``i`` is row ``i`` of the arrays of a format-2 or format-3 cache. In a format-1 cache,
+    whose arrays kept a NaN row for each skipped file, item ``i`` is the i-th valid row
+    (:attr:`storage_index`).
     Spectrograms come back as float32 whatever the stored dtype.
 
     Examples
@@ -53,7 +54,7 @@ class SpectrogramCache:
         self.reader_options: dict = dict(attrs.get("reader_options", {}))
         self.format_version = int(attrs["format_version"])
         labels = group["labels"][:]
-        # format 1 kept a row for every listed file; format 2 holds the kept items only
+        # format 1 kept a row for every listed file; formats 2 and 3 hold the kept items only
         self._index = np.flatnonzero(group["valid"][:]) if "valid" in group else np.arange(labels.shape[0])
         self._compact = "valid" not in group
         self._labels = labels[self._index].astype(np.int64)  # small: read once
@@ -217,7 +218,7 @@ class SpectrogramCache:
 
 
 def open_cache(path: str | os.PathLike) -> SpectrogramCache:
-    """Open a complete spectrogram cache for reading (format 2, or format 1 with its holes masked).
+    """Open a complete spectrogram cache for reading (format 3 or 2, or 1 with its holes masked).
 
     Raises
     ------

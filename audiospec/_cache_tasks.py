@@ -155,8 +155,8 @@ def normalize_task(
     """Pass 2 for one output block: gather its rows from the staging files (``sources``: (input
     block, first row, end row) slices of the staged kept rows, in order), normalise them and write
     output rows ``lo ..`` of ``spectrograms`` (and ``logmag``), one writer per output block; then
-    the marker. Rows are written one file per item without zarr where the layout allows
-    (:mod:`audiospec._chunk_io`), else with one zarr call per block."""
+    the marker. Rows are written without zarr where the layout allows (whole shards, or one file
+    per item: :mod:`audiospec._chunk_io`), else with one zarr call per block."""
     marker = os.path.join(build_dir, f"normalize-{block:06d}.done")
     if os.path.exists(marker):
         return 0
