@@ -32,6 +32,7 @@ __all__ = [
     "decode_task",
     "normalize_task",
     "normalized_rows",
+    "decode_done",
     "staging_path",
     "Executor",
     "RANGE_POLICIES",
@@ -75,7 +76,7 @@ def decode_task(
     a marker with the block's validity, offsets, skipped files, warnings, partial statistics and
     per-item peaks. A block killed before its marker is redone whole on resume."""
     marker = os.path.join(build_dir, f"decode-{block:06d}.json")
-    if os.path.exists(marker) and os.path.exists(staging_path(build_dir, block)):
+    if decode_done(build_dir, block):
         return 0
     items = [Item(**record) for record in json.loads(items_json)]
     config = SpectrogramConfig.from_dict(config_dict)
@@ -156,13 +157,23 @@ def normalize_task(
     block, first row, end row) slices of the staged kept rows, in order), normalise them and write
     output rows ``lo ..`` of ``spectrograms`` (and ``logmag``), one writer per output block; then
     the marker. Rows are written without zarr where the layout allows (whole shards, or one file
-    per item: :mod:`audiospec._chunk_io`), else with one zarr call per block."""
+    per item: :mod:`audiospec._chunk_io`), else with one zarr call per block.
+
+    An output shard made of exactly one whole staging file (every shard before the first skipped
+    file) is written over that file's own pages and renamed into place (see :func:`write_rows`'s
+    ``reuse``): no new page-cache memory is allocated for it. The staging file is first renamed
+    away, so a kill in between leaves its block without staging, and a resumed build redoes that
+    block's pass 1 (see :func:`decode_done`).
+    """
     marker = os.path.join(build_dir, f"normalize-{block:06d}.done")
     if os.path.exists(marker):
         return 0
-    parts = [np.load(staging_path(build_dir, b), mmap_mode="r")[r0:r1] for b, r0, r1 in sources]
-    logmag = np.concatenate(parts) if len(parts) != 1 else np.array(parts[0])
+    staged = [np.load(staging_path(build_dir, b), mmap_mode="r") for b, _, _ in sources]
+    parts = [array[r0:r1] for array, (_, r0, r1) in zip(staged, sources, strict=True)]
+    logmag = np.concatenate(parts) if len(parts) != 1 else parts[0]
+    whole = len(sources) == 1 and sources[0][0] == block and parts[0].shape[0] == staged[0].shape[0]
     stats = DatasetStats.from_dict(stats_dict)
+    writes = []
     for name in ("spectrograms", "logmag") if keep_logmag else ("spectrograms",):
         layout = direct_layout(os.path.join(out, name))
         if layout is not None:
@@ -175,13 +186,31 @@ def normalize_task(
         if name == "spectrograms":
             rows = normalized_rows(logmag, stats, dtype)
         else:
-            rows = logmag.astype(dtype, copy=False)
-        if layout is not None:
-            write_rows(layout, lo, rows)
+            rows = np.array(logmag, dtype=dtype)
+        writes.append((name, layout, array if layout is None else None, rows))
+    n = int(logmag.shape[0])
+    del staged, parts, logmag  # every row is computed: the staging file may now be overwritten
+    for name, layout, array, rows in writes:
+        if layout is None:
+            array[lo : lo + n] = rows
+        elif name == "spectrograms" and whole and layout.sharded and n == min(layout.per_file, layout.n - lo):
+            reuse = os.path.join(build_dir, STAGING, f"shard-{block:06d}.tmp")
+            os.replace(staging_path(build_dir, block), reuse)
+            write_rows(layout, lo, rows, reuse=reuse)
         else:
-            array[lo : lo + rows.shape[0]] = rows
+            write_rows(layout, lo, rows)
     atomic_write_text(marker, "", fsync=False)
-    return int(logmag.shape[0])
+    return n
+
+
+def decode_done(build_dir: str, block: int) -> bool:
+    """Whether pass 1 of ``block`` is done: its marker exists, and its staging file, or the output
+    shard that consumed that file (the pass-2 marker of the same number: see
+    :func:`normalize_task`)."""
+    return os.path.exists(os.path.join(build_dir, f"decode-{block:06d}.json")) and (
+        os.path.exists(staging_path(build_dir, block))
+        or os.path.exists(os.path.join(build_dir, f"normalize-{block:06d}.done"))
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -135,7 +135,17 @@ def direct_layout(path: str) -> DirectLayout | None:
     )
 
 
-def _write_file(target: str, buffers: list) -> None:
+def _write_file(target: str, buffers: list, reuse: str | None = None) -> None:
+    """Write ``buffers`` as the file ``target``; with ``reuse``, over that existing file's pages
+    (then truncated and renamed to ``target``), which allocates no new page-cache memory."""
+    if reuse is not None:
+        with open(reuse, "r+b") as f:
+            for buffer in buffers:
+                f.write(buffer)
+            f.truncate()
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(reuse, target)
+        return
     try:
         f = open(target, "wb")
     except FileNotFoundError:
@@ -146,12 +156,14 @@ def _write_file(target: str, buffers: list) -> None:
             f.write(buffer)
 
 
-def write_rows(layout: DirectLayout, lo: int, rows: np.ndarray) -> None:
+def write_rows(layout: DirectLayout, lo: int, rows: np.ndarray, *, reuse: str | None = None) -> None:
     """Write ``rows`` (k, *item_shape) as items ``lo .. lo + k - 1``.
 
     Sharded: ``lo`` must start a shard and the rows must fill it (or end the array), so that each
     shard is written whole by one writer. Files are written in place, not renamed: a build killed
-    mid-write rewrites the whole block on resume (its marker is missing).
+    mid-write rewrites the whole block on resume (its marker is missing). ``reuse``: a scratch file
+    (about the size of the one shard ``rows`` make) to be overwritten, truncated and renamed into
+    place (it is consumed).
 
     Raises
     ------
@@ -170,13 +182,15 @@ def write_rows(layout: DirectLayout, lo: int, rows: np.ndarray) -> None:
         return
     if lo % per or (k % per and lo + k != layout.n):
         raise ValueError(f"rows {lo}..{lo + k} do not cover whole shards of {per} items")
+    if reuse is not None and k > per:
+        raise ValueError(f"reuse={reuse!r} holds one shard; rows {lo}..{lo + k} make {-(-k // per)}")
     for s in range(0, k, per):
         block = rows[s : s + per]
         index = np.full((per, 2), _EMPTY, dtype="<u8")
         index[: block.shape[0], 0] = np.arange(block.shape[0], dtype=np.uint64) * layout.item_bytes
         index[: block.shape[0], 1] = layout.item_bytes
         crc = np.uint32(google_crc32c.value(index.tobytes())).astype("<u4").tobytes()
-        _write_file(layout.file_path((lo + s) // per), [block.data, index.data, crc])
+        _write_file(layout.file_path((lo + s) // per), [block.data, index.data, crc], reuse)
 
 
 def _read_into(fd: int, buffer: memoryview, offset: int, name: str) -> None:

@@ -88,10 +88,10 @@ from audiospec._cache_tasks import (
     RANGE_POLICIES,
     Executor,
     connect,
+    decode_done,
     decode_task,
     item_rng,
     normalize_task,
-    staging_path,
 )
 from audiospec._validation import valid_config
 from audiospec.atomic import atomic_dir
@@ -375,8 +375,8 @@ def _build(
     def marker(kind: str, b: int) -> str:
         return os.path.join(build_dir, f"{kind}-{b:06d}.{'json' if kind == 'decode' else 'done'}")
 
-    def decoded(b: int) -> bool:  # a marker without its staging file: a build started by an older audiospec
-        return os.path.exists(marker("decode", b)) and os.path.exists(staging_path(build_dir, b))
+    def decoded(b: int) -> bool:  # a marker without staging: killed mid pass 2, or an older audiospec
+        return decode_done(build_dir, b)
 
     done_before = sum(decoded(b) for b, _, _ in blocks)
     pending = [(b, lo, hi) for b, lo, hi in blocks if not decoded(b)]

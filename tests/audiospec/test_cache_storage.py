@@ -149,41 +149,54 @@ KILL_MID_WRITE = textwrap.dedent(
     original = chunk_io._write_file
     calls = [0]
 
-    def torn(target, buffers):  # the second shard file is cut in the middle of its bytes
+    def torn(target, buffers, reuse=None):  # the second shard is cut in the middle of its bytes
         calls[0] += 1
         if calls[0] == 2:
             os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, "wb") as f:
+            with open(reuse or target, "r+b" if reuse else "wb") as f:
                 f.write(bytes(buffers[0])[: len(bytes(buffers[0])) // 2])
             os.kill(os.getpid(), signal.SIGKILL)
-        return original(target, buffers)
+        return original(target, buffers, reuse)
 
     chunk_io._write_file = torn
-    listing = make_listing(sys.argv[1], 11, bad=_bad_files())
+    bad = _bad_files() if sys.argv[3] == "skips" else ()
+    listing = make_listing(sys.argv[1], 11, bad=bad)
     cache_module.build_cache(listing, sys.argv[2], shard_size=4, workers=1, progress=False)
     """
 )
 
 
-def test_a_build_killed_in_the_middle_of_a_shard_write_resumes_to_the_same_cache(tmp_path):
+@pytest.mark.parametrize("skips", ["skips", "none"])
+def test_a_build_killed_in_the_middle_of_a_shard_write_resumes_to_the_same_cache(tmp_path, skips):
+    """With skipped files (from the first one on) every shard is a new file; without, each shard is
+    written over its staging file's pages: a kill there loses that block's staging, redone on resume."""
     data, broken, clean = tmp_path / "data", tmp_path / "broken.zarr", tmp_path / "clean.zarr"
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    command = [sys.executable, "-c", KILL_MID_WRITE, str(data), str(broken)]
+    command = [sys.executable, "-c", KILL_MID_WRITE, str(data), str(broken), skips]
     proc = subprocess.run(command, cwd=root, capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    torn = broken / "spectrograms" / "c" / "1" / "0" / "0"
-    assert torn.exists() and torn.stat().st_size < 4 * 256 * 128 * 2
-    listing = make_listing(data, 11, bad=_bad_files())
+    shard = broken / "spectrograms" / "c" / "1" / "0" / "0"
+    if skips == "skips":
+        assert shard.exists() and shard.stat().st_size < 4 * 256 * 128 * 2  # torn
+    else:
+        staging = broken / "_build" / "staging"
+        assert not shard.exists() and not (staging / "block-000001.npy").exists()
+        assert (staging / "shard-000001.tmp").exists() and (staging / "block-000002.npy").exists()
+    listing = make_listing(data, 11, bad=_bad_files() if skips == "skips" else ())
     build_cache(listing, clean, shard_size=4, workers=1, progress=False)
     with pytest.raises(audiospec.CacheError, match="incomplete build"):
         open_cache(broken)
     again = tmp_path / "again.zarr"
     shutil.copytree(broken, again)
     report = build_cache(listing, broken, shard_size=4, workers=1, progress=False)
-    assert report.resumed_blocks == 4  # pass 1 was complete
+    assert report.resumed_blocks == (4 if skips == "skips" else 2)
     assert_same_cache_arrays(open_cache(broken), open_cache(clean))
     build_cache(listing, again, shard_size=4, workers=1, progress=False, overwrite=True)
     assert_same_cache_arrays(open_cache(again), open_cache(clean))
+    if skips == "none":  # every shard was written over its staging file: same bytes as a new file
+        ref = tmp_path / "ref.zarr"
+        build_cache(listing, ref, shard_size=4, workers=1, progress=False, sharded=False)
+        np.testing.assert_array_equal(open_cache(ref)[:], open_cache(clean)[:])
 
 
 def assert_same_cache_arrays(a, b):
