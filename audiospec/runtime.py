@@ -14,9 +14,11 @@ from importlib import metadata
 
 __all__ = ["BLOCK_SIZE", "n_cores", "map_blocks", "package_versions"]
 
-#: Clips per block: batches are transformed 16 clips at a time (single-threaded FFTs, blocks spread
-#: over threads), which keeps the working set in cache; one huge batched FFT is memory-bound.
-BLOCK_SIZE = 16
+#: Clips per block: batches are transformed 8 clips at a time (single-threaded FFTs, blocks spread
+#: over threads), which keeps the working set (frames and spectra, ~2 MB each) in cache; one huge
+#: batched FFT is memory-bound. 8 measured 19 % less CPU time per clip than 16 for stft_logmag on a
+#: core shared with other work (0.247 against 0.305 ms; 4: 0.255).
+BLOCK_SIZE = 8
 
 
 def n_cores() -> int:
