@@ -27,12 +27,12 @@ and 2 still open (2: one file per item; 1: NaN rows for skipped files, masked).
 
 Storage (measured: ``benchmarks/results/cache_v3.md``): ``shard_size`` (64) items per shard file, one
 raw (uncompressed) item per inner chunk, float16. Each shard is written whole, by one task, in one
-write call of its bytes and index (:mod:`audiospec._chunk_io`; zarr-python 3.1 spends ~0.3-0.8 ms
+write call of its bytes and index (:mod:`audiospec._chunk_io`; zarr-python 3.1 spends ~0.6-1 ms
 per item writing through its codec pipeline), and random minibatches read just their items' bytes
-directly (~12,000 items/s against ~650 through zarr's sharding codec and ~2,600 from format 2's
+directly (~12,000 items/s against ~300 through zarr's sharding codec and ~1,300 from format 2's
 one file per item). Plain zarr, dask and xarray read the same arrays. float16 halves the size
 (65.6 MB per 1,000 clips against 131) at a rounding error below 5e-4 of the [-1, 1] range; zstd
-saved 15 % at 3x slower writes and 20x slower random reads, and was not kept.
+saved 15 % at 25x slower writes and 50x slower random reads, and was not kept.
 
 Build
 -----
@@ -42,7 +42,10 @@ marker with the block's partial statistics and per-item peaks. The driver merges
 statistics (:func:`audiospec.dataset_stats`, upper clip from the per-item peaks), creates the compact
 arrays, and pass 2 runs one task per output shard (so no two tasks write one file): read its rows
 from one staging file (two or more after skipped files), normalise and round them to float16 in one
-compiled pass, write the shard. Pixels are thus written twice (staging, shard) and read once.
+compiled pass, write the shard; a shard made of one whole staging file (every shard before the
+first skipped file) is written over that file's pages and renamed into place. Pixels are thus
+written twice (staging, shard) and read once, and without skipped files the second write reuses the
+first one's memory.
 
 Crash safety, resume and concurrent use
 ---------------------------------------
