@@ -258,20 +258,30 @@ def _unreadable_reason(path: str, exc: BaseException) -> str:
 
 def _read_segment(path: str, start: int, stop: int | None) -> tuple[np.ndarray, int]:
     """Frames [start, stop) of a file (``stop=None``: to its end) as mono float32, and its rate."""
+    with _open_audio(path) as f:
+        return _read_open(f, path, start, stop), int(f.samplerate)
+
+
+def _open_audio(path: str) -> sf.SoundFile:
+    """``sf.SoundFile(path)``, or an AudioError that says why it cannot be opened."""
     try:
         with _decoder_quiet(path):
-            opened = sf.SoundFile(path)
-        with opened as f:
-            if start > 0:
-                f.seek(start)
-            data = f.read(-1 if stop is None else stop - start, dtype="float32", always_2d=True)
-            file_sr = f.samplerate
+            return sf.SoundFile(path)
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise AudioError(f"cannot read audio file {path!r}: {_unreadable_reason(path, exc)}") from None
+
+
+def _read_open(f: sf.SoundFile, path: str, start: int, stop: int | None) -> np.ndarray:
+    """Frames [start, stop) of the open file ``f`` (``stop=None``: to its end) as mono float32."""
+    try:
+        f.seek(start)
+        data = f.read(-1 if stop is None else stop - start, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"cannot read audio file {path!r}: {_unreadable_reason(path, exc)}") from None
     y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(y)):
         raise AudioError(f"audio file {path!r} contains non-finite samples (NaN or inf)")
-    return np.ascontiguousarray(y), int(file_sr)
+    return np.ascontiguousarray(y)
 
 
 def load_clip(
@@ -303,12 +313,12 @@ def load_clip(
     return load_clip_with_notes(path, config=config, policy=policy, rng=rng)[:2]
 
 
-def _truncation(path: str, info: Any) -> tuple[str | None, int, int]:
+def _truncation(path: str, info: Any, f: sf.SoundFile) -> tuple[str | None, int, int]:
     """(note, declared frames, readable frames) of a file whose data end before its header says.
 
     libsndfile shortens a truncated WAV/AIFF to what is there and logs ``data : N (should be M)``;
     other formats (FLAC) keep the declared length, so the last declared frame is probed with one
-    seek and a one-frame read.
+    seek and a one-frame read of the open file ``f``.
     """
     frames = int(info.frames)
     match = _SHOULD_BE.search(getattr(info, "extra_info", "") or "")
@@ -317,10 +327,9 @@ def _truncation(path: str, info: Any) -> tuple[str | None, int, int]:
         note = f"truncated: the header of {path!r} declares {declared} frames, only {frames} are in the file"
         return note, declared, frames
     try:
-        with sf.SoundFile(path) as f:
-            f.seek(frames - 1)
-            if f.read(1, dtype="float32", always_2d=True).shape[0] == 1:
-                return None, frames, frames
+        f.seek(frames - 1)
+        if f.read(1, dtype="float32", always_2d=True).shape[0] == 1:
+            return None, frames, frames
     except (sf.LibsndfileError, RuntimeError, OSError):
         pass
     return f"truncated: the header of {path!r} declares {frames} frames, the file ends earlier", frames, 0
@@ -346,7 +355,20 @@ def load_clip_with_notes(
         raise AudioError(f"cannot read audio file {path!r}: {_unreadable_reason(path, exc)}") from None
     if info.frames <= 0:
         raise AudioError(f"audio file {path!r} is empty (0 samples)")
-    truncated, declared, readable = _truncation(path, info)
+    with _open_audio(path) as f:  # one open for the truncation probe and the crop's frames
+        return _load_open(f, info, path, config, policy, rng)
+
+
+def _load_open(
+    f: sf.SoundFile,
+    info: Any,
+    path: str,
+    config: SpectrogramConfig,
+    policy: CropPolicy,
+    rng: np.random.Generator | int | None,
+) -> tuple[np.ndarray, int, list[str]]:
+    """:func:`load_clip_with_notes` from the header ``info`` and the open file ``f``."""
+    truncated, declared, readable = _truncation(path, info, f)
     notes = [] if truncated is None else [truncated]
     file_sr, target_sr, n = int(info.samplerate), config.sample_rate, config.n_samples
     g = math.gcd(file_sr, target_sr)
@@ -363,9 +385,9 @@ def load_clip_with_notes(
 
     def read(lo: int, hi: int) -> np.ndarray:
         if truncated is None:
-            return _read_segment(path, lo, hi)[0]
+            return _read_open(f, path, lo, hi)
         if readable == 0 or hi <= readable:  # readable == 0: unknown (FLAC); try the crop's frames
-            try:
+            try:  # on a fresh handle: the probe may have left ``f`` in an error state
                 segment = _read_segment(path, lo, hi)[0]
             except AudioError as exc:
                 raise AudioError(f"{truncated}; reading frames {lo}..{hi}: {exc}") from None
