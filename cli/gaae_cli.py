@@ -20,6 +20,7 @@ from gaae_cli._common import (
     threads_option,
 )
 from gaae_models.errors import GaaeError
+from gaae_models.kinds import KINDS
 from gaae_models.train_config import TrainConfig
 
 __all__ = ["main"]
@@ -49,7 +50,7 @@ _MODEL_PACKAGES = ("torch", "safetensors", "huggingface_hub", "sklearn")
 @click.option(
     "--model",
     "model_kind",
-    type=click.Choice(["gaae", "cnn", "biggan-supervised", "biggan-unsupervised", "bigan"]),
+    type=click.Choice(list(KINDS)),
     default="gaae",
     show_default=True,
     help="The GAAE, or a baseline: the simple CNN, the BigGANs, the BiGAN (with a probe on its features).",

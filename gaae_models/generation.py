@@ -214,7 +214,7 @@ def from_audio(
     from audiospec.stats import normalize
     from audiospec.transform import stft_logmag
 
-    if run.kind != "gaae":
+    if not run.model_kind.encodes_style:
         raise ConfigError(f"--from-audio needs a GAAE run (its encoder E_s); this run is a {run.kind}")
     os.makedirs(out_dir, exist_ok=True)
     clip, offset = audiospec.load_clip(audio_path, config=run.audio_config)
