@@ -50,7 +50,7 @@ class WindowEncoder(WindowRunner):
         Where the network runs [default: the model's device].
     precision : {"float32", "bfloat16"}
     fused : bool
-        Use the inference form of the network (see :mod:`gaae_models.fused`).
+        Use the inference form of the network (see :mod:`gaae_models.models.fused`).
 
     Attributes
     ----------

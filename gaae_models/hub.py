@@ -39,7 +39,7 @@ from gaae_models.errors import ConfigError, HubError
 from gaae_models.hub_files import LIBRARY_NAME, read_hub_config, resolve_model, scrub_token
 from gaae_models.hub_mixin import HubModelMixin
 from gaae_models.kinds import kinds_publishing
-from gaae_models.networks import Decoder, Encoder, GuidedEncoder, StyleEncoder
+from gaae_models.models import Decoder, Encoder, GuidedEncoder, StyleEncoder
 from gaae_models.runs import TrainedRun, as_run
 
 __all__ = [

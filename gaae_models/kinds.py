@@ -151,7 +151,7 @@ def _gaae_batches(
 
 
 def _gaae_networks(cfg: ModelConfig, n_classes: int, shape: tuple[int, int]) -> dict[str, nn.Module]:
-    from gaae_models.networks import Classifier, Decoder, Encoder
+    from gaae_models.models import Classifier, Decoder, Encoder
 
     return {"encoder": Encoder(cfg), "decoder": Decoder(cfg), "classifier": Classifier(cfg)}
 
@@ -176,7 +176,7 @@ def _cnn_batches(
 
 
 def _cnn_networks(cfg: ModelConfig, n_classes: int, shape: tuple[int, int]) -> dict[str, nn.Module]:
-    from gaae_models.networks import SimpleCNN
+    from gaae_models.models import SimpleCNN
 
     return {"cnn": SimpleCNN(n_classes, input_shape=shape)}
 
@@ -200,7 +200,7 @@ def _biggan_batches(
 def _biggan_networks(
     cfg: ModelConfig, n_classes: int, shape: tuple[int, int], *, conditional: bool
 ) -> dict[str, nn.Module]:
-    from gaae_models.networks import Decoder
+    from gaae_models.models import Decoder
 
     return {"decoder": Decoder(cfg, conditional=conditional)}
 
@@ -220,7 +220,7 @@ def _bigan_batches(
 
 
 def _bigan_networks(cfg: ModelConfig, n_classes: int, shape: tuple[int, int]) -> dict[str, nn.Module]:
-    from gaae_models.networks import Classifier, Decoder, GuidedEncoder
+    from gaae_models.models import Classifier, Decoder, GuidedEncoder
 
     return {
         "decoder": Decoder(cfg, conditional=False),

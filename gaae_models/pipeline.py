@@ -14,7 +14,7 @@
    mean-pooled vector.
 
 So a window embedded from audio equals the encoder applied to the cache's spectrogram of the same
-crop. By default the encoder runs its inference form (``fused=True``, :mod:`gaae_models.fused`),
+crop. By default the encoder runs its inference form (``fused=True``, :mod:`gaae_models.models.fused`),
 equal to the module's own forward up to float rounding (about 1e-6 relative); ``fused=False`` runs
 the module's own forward.
 
@@ -50,7 +50,7 @@ from audiospec.stats import DatasetStats, normalize
 from audiospec.transform import stft_logmag
 from gaae_models.errors import ConfigError
 from gaae_models.feature_sets import Embedding, FeatureSet, pooled_mean
-from gaae_models.fused import build_inference_plan
+from gaae_models.models.fused import build_inference_plan
 from gaae_models.validation import (
     check_precision,
     check_which,
@@ -151,7 +151,7 @@ class WindowRunner:
 
     The part :class:`Extractor` and :class:`~gaae_models.batch.WindowEncoder` share: the model's
     preprocessing (:func:`audiospec.stft_logmag`, then :func:`audiospec.normalize` with its
-    statistics, exactly as the cache) and its inference plan (:mod:`gaae_models.fused`) on
+    statistics, exactly as the cache) and its inference plan (:mod:`gaae_models.models.fused`) on
     ``device``, under bfloat16 autocast when ``precision="bfloat16"``.
 
     Parameters

@@ -31,7 +31,7 @@ from gaae_models.errors import CheckpointError, HubError
 from gaae_models.hub_files import is_run_folder
 from gaae_models.hub_mixin import HubModelMixin
 from gaae_models.kinds import kinds_publishing
-from gaae_models.networks import Classifier, GuidedEncoder
+from gaae_models.models import Classifier, GuidedEncoder
 from gaae_models.pipeline import extract_features
 from gaae_models.runs import TrainedRun, as_run
 
