@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from audiospec.config import SpectrogramConfig
+from audiospec.preprocessor import Preprocessor
 from audiospec.stats import DatasetStats
 from gaae_models.checkpoint import latest_checkpoint, load_checkpoint, verify_checkpoint
 from gaae_models.config import ModelConfig
@@ -124,6 +125,11 @@ class TrainedRun:
     def name(self) -> str:
         """The run folder's name."""
         return os.path.basename(self.run_dir.rstrip(os.sep))
+
+    @property
+    def preprocessor(self) -> Preprocessor:
+        """Audio -> the networks' input with the run's transform and training statistics."""
+        return Preprocessor(config=self.audio_config, stats=self.stats)
 
     @property
     def model_kind(self) -> ModelKind:

@@ -73,10 +73,13 @@ def test_export_folder_layout_modes_and_card(exported):
         "README.md",
         "classifier/config.json",
         "classifier/model.safetensors",
+        "classifier/preprocessor_config.json",
         "config.json",
         "decoder/config.json",
         "decoder/model.safetensors",
+        "decoder/preprocessor_config.json",
         "model.safetensors",
+        "preprocessor_config.json",
     ]
     for root, _, names in os.walk(exported):
         assert stat.S_IMODE(os.stat(root).st_mode) == 0o755, root

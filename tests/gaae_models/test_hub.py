@@ -4,6 +4,7 @@ The real huggingface_hub client talks HTTP to 127.0.0.1; only its endpoint, cach
 constants are pointed at the test server and temporary folders.
 """
 
+import dataclasses
 import json
 import os
 import pickle
@@ -17,6 +18,7 @@ from huggingface_hub import constants
 from safetensors.torch import save_file
 
 from audiospec.cache import open_cache
+from audiospec.preprocessor import Preprocessor
 from gaae_models import Encoder, GuidedEncoder, StyleEncoder
 from gaae_models.config import model_config
 from gaae_models.errors import CheckpointError, ConfigError, HubError
@@ -96,7 +98,13 @@ def test_save_pretrained_round_trip(tiny_data, tmp_path, clip):
     ).eval()
     folder = tmp_path / "enc"
     enc.save_pretrained(folder)
-    assert sorted(os.listdir(folder)) == ["README.md", "config.json", "model.safetensors"]
+    assert sorted(os.listdir(folder)) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+    ]
+    assert Preprocessor.from_pretrained(folder) == enc.preprocessor
     config = json.loads((folder / "config.json").read_text())
     assert config["architecture"] == "Encoder" and config["config"] == enc.config.to_dict()
     assert config["audio_config"] == cache.config.to_dict() and config["label_names"] == cache.label_names
@@ -135,8 +143,10 @@ def test_push_download_embed_and_offline(tiny_run, hub, monkeypatch, clip):
         "README.md",
         "classifier/config.json",
         "classifier/model.safetensors",
+        "classifier/preprocessor_config.json",
         "config.json",
         "model.safetensors",
+        "preprocessor_config.json",
     ]
     assert result["commit"] == hub.repos["alice/gaae-tiny"].branches["main"]
     local = encoder_from_run(tiny_run)
@@ -211,6 +221,8 @@ def test_config_without_transform_is_a_clear_error(tiny_run, hub, tmp_path):
     original = json.loads((tmp_path / "export" / "config.json").read_text())
     no_transform = {k: v for k, v in original.items() if k != "audio_config"}
     (tmp_path / "export" / "config.json").write_text(json.dumps(no_transform))
+    Encoder.from_pretrained(folder)  # preprocessor_config.json gives the transform
+    os.remove(tmp_path / "export" / "preprocessor_config.json")  # a folder written before it existed
     with pytest.raises(HubError, match=r"config.json lacks the key 'audio_config' \(the audiospec transform"):
         Encoder.from_pretrained(folder)
     weights = (tmp_path / "export" / "model.safetensors").read_bytes()
@@ -325,3 +337,25 @@ def test_mixin_push_to_hub(hub, tiny_data, clip):
     assert {"config.json", "model.safetensors", "README.md"} <= set(hub.files("erin/mixin"))
     loaded = StyleEncoder.from_pretrained("erin/mixin")
     assert np.array_equal(loaded.embed(clip, 22050).s, enc.embed(clip, 22050).s)
+
+
+def test_preprocessor_config_is_read_when_present(tiny_data, tmp_path, clip):
+    """preprocessor_config.json gives the transform and statistics; folders written before it existed
+    (config.json only) load as they did."""
+    cache = open_cache(tiny_data["train"])
+    enc = Encoder(model_config("small", **TINY), audio_config=cache.config, stats=cache.stats).eval()
+    folder = tmp_path / "enc"
+    enc.save_pretrained(folder)
+    pre = Preprocessor.from_pretrained(folder)
+    np.testing.assert_array_equal(pre(clip, 22050), enc.spectrograms(clip, 22050)[0][:, None])
+    shifted = Preprocessor(
+        config=cache.config, stats=dataclasses.replace(cache.stats, mean=cache.stats.mean + 1)
+    )
+    shifted.save_pretrained(folder)
+    assert Encoder.from_pretrained(folder).stats.mean == cache.stats.mean + 1
+    os.remove(folder / "preprocessor_config.json")  # an old folder
+    old = Encoder.from_pretrained(folder)
+    assert old.stats == enc.stats and old.preprocessor == enc.preprocessor
+    (folder / "preprocessor_config.json").write_text('{"preprocessor_type": "other"}')
+    with pytest.raises(HubError, match="preprocessor_config.json is not valid: preprocessor_type='other'"):
+        Encoder.from_pretrained(folder)
