@@ -26,23 +26,11 @@ if TYPE_CHECKING:
         StyleEncoder,
     )
 
-#: Names imported from :mod:`gaae_models.models` on first use, so that ``import gaae_models``
-#: (and ``gaae --help``) does not pay for importing torch.
-_NETWORKS = (
-    "BiGANDiscriminator",
-    "Classifier",
-    "Decoder",
-    "Encoder",
-    "GuidedEncoder",
-    "LatentDiscriminator",
-    "SampleDiscriminator",
-    "SimpleCNN",
-    "StyleEncoder",
-)
-
 
 def __getattr__(name: str) -> Any:
-    if name in _NETWORKS:
+    """The network classes, imported from :mod:`gaae_models.models` on first use, so that
+    ``import gaae_models`` (and ``gaae --help``) does not pay for importing torch."""
+    if name in __all__ and name not in globals():
         from gaae_models import models
 
         return getattr(models, name)

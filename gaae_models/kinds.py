@@ -19,6 +19,7 @@ False
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -132,28 +133,53 @@ class ModelKind:
 
 
 # ---------------------------------------------------------------------------------------------------
-# each kind's trainer, step batches and inference networks, imported when used (this table is read
-# by the torch-free CLI, and by the training package and batches, which these modules import)
+# the factories, which import each kind's modules when called: the torch-free CLI reads this table,
+# and so do the training package and the batches, which it names
 
 
-def _gaae_trainer(model_config: ModelConfig, train: TrainConfig, data: TrainingData, **where: Any) -> Any:
-    from gaae_models.training.gaae import GAAETrainer
-
-    return GAAETrainer(model_config, train, data, **where)
-
-
-def _gaae_batches(
-    data: TrainingData, train: TrainConfig, latent_dim: int, rank: int
-) -> Callable[[int], Batch]:
-    from gaae_models.batches import gaae_batch
-
-    return functools.partial(gaae_batch, data, train, latent_dim, rank=rank)
+def _imported(path: str) -> Any:
+    """The object ``module:name``, imported now."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
-def _gaae_networks(cfg: ModelConfig, n_classes: int, shape: tuple[int, int]) -> dict[str, nn.Module]:
-    from gaae_models.models import Classifier, Decoder, Encoder
+def _trainer(path: str, **options: Any) -> TrainerFactory:
+    """``make_trainer`` of a class taking ``(model_config, train, data, **options, device=, dist_info=)``."""
 
-    return {"encoder": Encoder(cfg), "decoder": Decoder(cfg), "classifier": Classifier(cfg)}
+    def make(model_config: ModelConfig, train: TrainConfig, data: TrainingData, **where: Any) -> Any:
+        return _imported(path)(model_config, train, data, **options, **where)
+
+    return make
+
+
+def _cnn_trainer(model_config: ModelConfig, train: TrainConfig, data: TrainingData, **where: Any) -> Any:
+    cnn_trainer = _imported("gaae_models.training.baselines:CNNTrainer")
+    return cnn_trainer(train, data, tuple(model_config.input_shape), **where)
+
+
+def _batches(name: str, *, prior: bool = True, **options: Any) -> BatchFactory:
+    """``make_batches`` of :mod:`gaae_models.batches`' ``name``:
+    ``partial(name, data, train[, latent_dim], rank=rank, **options)`` (picklable)."""
+
+    def make(data: TrainingData, train: TrainConfig, latent_dim: int, rank: int) -> Callable[[int], Batch]:
+        fn = _imported(f"gaae_models.batches:{name}")
+        return functools.partial(fn, data, train, *((latent_dim,) if prior else ()), rank=rank, **options)
+
+    return make
+
+
+def _networks(**parts: tuple[str, dict[str, Any]]) -> NetworkFactory:
+    """``networks`` giving ``{name: gaae_models.models.CLASS(model_config, **options)}`` for
+    ``name=(CLASS, options)``, built in this order."""
+
+    def build(cfg: ModelConfig, n_classes: int, shape: tuple[int, int]) -> dict[str, nn.Module]:
+        return {name: _imported(f"gaae_models.models:{cls}")(cfg, **kw) for name, (cls, kw) in parts.items()}
+
+    return build
+
+
+def _cnn_networks(cfg: ModelConfig, n_classes: int, shape: tuple[int, int]) -> dict[str, nn.Module]:
+    return {"cnn": _imported("gaae_models.models:SimpleCNN")(n_classes, input_shape=shape)}
 
 
 def _gaae_encode(m: Mapping[str, nn.Module], x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -161,72 +187,21 @@ def _gaae_encode(m: Mapping[str, nn.Module], x: torch.Tensor) -> dict[str, torch
     return {"z": z, "s": s}
 
 
-def _cnn_trainer(model_config: ModelConfig, train: TrainConfig, data: TrainingData, **where: Any) -> Any:
-    from gaae_models.training.baselines import CNNTrainer
-
-    return CNNTrainer(train, data, tuple(model_config.input_shape), **where)
-
-
-def _cnn_batches(
-    data: TrainingData, train: TrainConfig, latent_dim: int, rank: int
-) -> Callable[[int], Batch]:
-    from gaae_models.batches import cnn_batch
-
-    return functools.partial(cnn_batch, data, train, rank=rank)  # no prior: latent_dim is unused
-
-
-def _cnn_networks(cfg: ModelConfig, n_classes: int, shape: tuple[int, int]) -> dict[str, nn.Module]:
-    from gaae_models.models import SimpleCNN
-
-    return {"cnn": SimpleCNN(n_classes, input_shape=shape)}
-
-
-def _biggan_trainer(
-    model_config: ModelConfig, train: TrainConfig, data: TrainingData, *, conditional: bool, **where: Any
-) -> Any:
-    from gaae_models.training.baselines import BigGANTrainer
-
-    return BigGANTrainer(model_config, train, data, conditional=conditional, **where)
-
-
-def _biggan_batches(
-    data: TrainingData, train: TrainConfig, latent_dim: int, rank: int, *, conditional: bool
-) -> Callable[[int], Batch]:
-    from gaae_models.batches import gan_batch
-
-    return functools.partial(gan_batch, data, train, latent_dim, rank=rank, conditional=conditional)
-
-
-def _biggan_networks(
-    cfg: ModelConfig, n_classes: int, shape: tuple[int, int], *, conditional: bool
-) -> dict[str, nn.Module]:
-    from gaae_models.models import Decoder
-
-    return {"decoder": Decoder(cfg, conditional=conditional)}
-
-
-def _bigan_trainer(model_config: ModelConfig, train: TrainConfig, data: TrainingData, **where: Any) -> Any:
-    from gaae_models.training.baselines import BiGANTrainer
-
-    return BiGANTrainer(model_config, train, data, **where)
-
-
-def _bigan_batches(
-    data: TrainingData, train: TrainConfig, latent_dim: int, rank: int
-) -> Callable[[int], Batch]:
-    from gaae_models.batches import bigan_batch
-
-    return functools.partial(bigan_batch, data, train, latent_dim, rank=rank)
-
-
-def _bigan_networks(cfg: ModelConfig, n_classes: int, shape: tuple[int, int]) -> dict[str, nn.Module]:
-    from gaae_models.models import Classifier, Decoder, GuidedEncoder
-
-    return {
-        "decoder": Decoder(cfg, conditional=False),
-        "feature": GuidedEncoder(cfg),
-        "probe": Classifier(cfg),
-    }
+def _biggan(name: str, summary: str, *, conditional: bool) -> ModelKind:
+    """A BigGAN baseline: G (cBN when ``conditional``) against D_x; labels only when conditional."""
+    return ModelKind(
+        name=name,
+        summary=summary,
+        make_trainer=_trainer("gaae_models.training.baselines:BigGANTrainer", conditional=conditional),
+        make_batches=_batches("gan_batch", conditional=conditional),
+        networks=_networks(decoder=("Decoder", {"conditional": conditional})),
+        predict=None,
+        encode=None,
+        bar_keys=("loss/d_x", "loss/gen"),
+        conditional=conditional,
+        generates=True,
+        uses_labels=conditional,
+    )
 
 
 #: Every model kind by name, in ``--model``'s order.
@@ -236,9 +211,11 @@ KINDS: dict[str, ModelKind] = {
         ModelKind(
             name="gaae",
             summary="the Guided Adversarial Autoencoder: E (E_z, E_s), G, C, D_x, D_latent",
-            make_trainer=_gaae_trainer,
-            make_batches=_gaae_batches,
-            networks=_gaae_networks,
+            make_trainer=_trainer("gaae_models.training.gaae:GAAETrainer"),
+            make_batches=_batches("gaae_batch"),
+            networks=_networks(
+                encoder=("Encoder", {}), decoder=("Decoder", {}), classifier=("Classifier", {})
+            ),
             predict=lambda m, x: m["classifier"](m["encoder"].encode_z(x)),
             encode=_gaae_encode,
             bar_keys=("loss/d_x", "loss/gen", "loss/rec", "loss/cls_lab"),
@@ -256,7 +233,7 @@ KINDS: dict[str, ModelKind] = {
             name="cnn",
             summary="the simple CNN on the labelled pool (appendix A-E)",
             make_trainer=_cnn_trainer,
-            make_batches=_cnn_batches,
+            make_batches=_batches("cnn_batch", prior=False),
             networks=_cnn_networks,
             predict=lambda m, x: m["cnn"](x),
             encode=lambda m, x: {"features": m["cnn"].features(x)},
@@ -265,37 +242,22 @@ KINDS: dict[str, ModelKind] = {
             generates=False,
             classifier_name="simple CNN",
         ),
-        ModelKind(
-            name="biggan-supervised",
-            summary="the label-conditional BigGAN (appendix A-A)",
-            make_trainer=functools.partial(_biggan_trainer, conditional=True),
-            networks=functools.partial(_biggan_networks, conditional=True),
-            make_batches=functools.partial(_biggan_batches, conditional=True),
-            predict=None,
-            encode=None,
-            bar_keys=("loss/d_x", "loss/gen"),
-            conditional=True,
-            generates=True,
-        ),
-        ModelKind(
-            name="biggan-unsupervised",
-            summary="the unconditional BigGAN, without labels (appendix A-B)",
-            make_trainer=functools.partial(_biggan_trainer, conditional=False),
-            networks=functools.partial(_biggan_networks, conditional=False),
-            make_batches=functools.partial(_biggan_batches, conditional=False),
-            predict=None,
-            encode=None,
-            bar_keys=("loss/d_x", "loss/gen"),
+        _biggan("biggan-supervised", "the label-conditional BigGAN (appendix A-A)", conditional=True),
+        _biggan(
+            "biggan-unsupervised",
+            "the unconditional BigGAN, without labels (appendix A-B)",
             conditional=False,
-            generates=True,
-            uses_labels=False,
         ),
         ModelKind(
             name="bigan",
             summary="the BiGAN (appendix A-C) and a probe on its frozen features",
-            make_trainer=_bigan_trainer,
-            make_batches=_bigan_batches,
-            networks=_bigan_networks,
+            make_trainer=_trainer("gaae_models.training.baselines:BiGANTrainer"),
+            make_batches=_batches("bigan_batch"),
+            networks=_networks(
+                decoder=("Decoder", {"conditional": False}),
+                feature=("GuidedEncoder", {}),
+                probe=("Classifier", {}),
+            ),
             predict=lambda m, x: m["probe"](m["feature"](x)),
             encode=lambda m, x: {"e": m["feature"](x)},
             bar_keys=("loss/d_x", "loss/d_joint", "loss/gen", "loss/bigan"),

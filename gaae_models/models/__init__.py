@@ -37,23 +37,8 @@ if TYPE_CHECKING:
         Trunk,
     )
 
-#: Each public name and the module that defines it.
-_HOMES = {
-    **dict.fromkeys(("Encoder", "GuidedEncoder", "StyleEncoder", "S_NORM_EPS"), "encoders"),
-    **dict.fromkeys(
-        (
-            "Trunk",
-            "Decoder",
-            "Classifier",
-            "SampleDiscriminator",
-            "LatentDiscriminator",
-            "BiGANDiscriminator",
-            "SimpleCNN",
-            "HIDDEN_FEATURES",
-        ),
-        "networks",
-    ),
-}
+#: The names from :mod:`~gaae_models.models.encoders`; the others are from :mod:`.networks`.
+_ENCODERS = ("Encoder", "GuidedEncoder", "StyleEncoder", "S_NORM_EPS")
 
 __all__ = [
     "Trunk",
@@ -72,6 +57,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"gaae_models.models.{_HOMES[name]}"), name)
+    if name in __all__:
+        home = "encoders" if name in _ENCODERS else "networks"
+        return getattr(importlib.import_module(f"gaae_models.models.{home}"), name)
     raise AttributeError(f"module 'gaae_models.models' has no attribute {name!r}")
