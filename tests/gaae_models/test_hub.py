@@ -32,8 +32,8 @@ from gaae_models.hub import (
 )
 from gaae_models.pretrained import classifier_from_run
 from gaae_models.train_config import TrainConfig
-from gaae_models.training import fit
-from tests.gaae_models.hub_server import HubServer
+from tests.gaae_models.helpers import fit_one_thread
+from tests.gaae_models.hub_server import HubServer, point_client_at
 
 TINY = {"ch": 1, "z_dim": 16, "s_dim": 12, "attention": False}
 SECRET = "hf_TestSecretToken0123456789"
@@ -46,33 +46,15 @@ def tiny_run(tiny_data, tmp_path_factory):
     train = TrainConfig(
         steps=2, batch_size=2, labelled_batch_size=2, labelled_fraction=0.5, seed=3, n_sample_wavs=0
     )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # on 2 shared cores, one thread is several times faster for these tiny layers
-    try:
-        cfg = model_config("small", **TINY)
-        fit(tiny_data["train"], out, model_config=cfg, train=train, device="cpu", progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    return out
-
-
-def _point_client_at(monkeypatch, tmp_path, url):
-    monkeypatch.setattr(constants, "ENDPOINT", url)
-    monkeypatch.setattr(
-        constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}"
+    return fit_one_thread(
+        tiny_data["train"], out, model_config=model_config("small", **TINY), train=train, device="cpu"
     )
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
-    monkeypatch.setattr(constants, "HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf_home" / "token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf_home" / "stored_tokens"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
 
 
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
     with HubServer() as server:
-        _point_client_at(monkeypatch, tmp_path, server.url)
+        point_client_at(monkeypatch, tmp_path, server.url)
         yield server
 
 
@@ -197,7 +179,7 @@ def test_decoder_and_revision_branch(tiny_run, hub):
 
 def test_private_repo_token_never_leaks(tiny_run, tmp_path, monkeypatch):
     with HubServer(required_token=SECRET) as server:
-        _point_client_at(monkeypatch, tmp_path, server.url)
+        point_client_at(monkeypatch, tmp_path, server.url)
         result = push_run(tiny_run, "bob/private", private=True, token=SECRET)
         assert server.repos["bob/private"].private and set(server.tokens) == {SECRET}
         for content in server.files("bob/private").values():
