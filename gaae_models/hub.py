@@ -53,6 +53,7 @@ __all__ = [
     "model_card",
     "export_run",
     "push_run",
+    "relative_files",
 ]
 
 #: Folder of the decoder inside a published repository.
@@ -113,6 +114,15 @@ class PretrainedDecoder(Decoder, HubModelMixin):
         if not isinstance(conditional, bool):
             raise HubError(f"config.json key 'conditional'={conditional!r} must be true or false")
         return {**super()._hub_init_kwargs(data), "conditional": conditional}
+
+
+def relative_files(folder: str | os.PathLike) -> list[str]:
+    """Every file under ``folder`` as a sorted ``/``-separated path relative to it."""
+    return sorted(
+        os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/")
+        for root, _, names in os.walk(folder)
+        for f in names
+    )
 
 
 def load_encoder(
@@ -405,11 +415,7 @@ def push_run(
             license_id=license_id,
             datasets=datasets,
         )
-        files = sorted(
-            os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/")
-            for root, _, names in os.walk(folder)
-            for f in names
-        )
+        files = relative_files(folder)
         api = HfApi(token=token, library_name=LIBRARY_NAME, library_version=gaae_models.__version__)
         try:
             repo = api.create_repo(repo_id, private=private, exist_ok=True).repo_id

@@ -35,23 +35,20 @@ from gaae_models.config import ModelConfig
 from gaae_models.distributed import DistInfo, barrier, init_distributed
 from gaae_models.errors import ConfigError
 from gaae_models.health import format_health
-from gaae_models.kinds import KINDS, model_kind
+from gaae_models.kinds import model_kind
 from gaae_models.train_config import TrainConfig, departures_from_paper
 from gaae_models.training.baselines import BiGANTrainer, BigGANTrainer, CNNTrainer
 from gaae_models.training.gaae import GAAETrainer
 from gaae_models.training.run_folder import RUN_FORMAT_VERSION, RunFolder
 from gaae_models.validation import resolve_device
 
-__all__ = ["BAR_KEYS", "Trainer", "build_trainer", "cache_accuracy", "write_samples", "fit"]
+__all__ = ["Trainer", "build_trainer", "cache_accuracy", "write_samples", "fit"]
 
 #: Any of the trainers :func:`build_trainer` makes.
 Trainer = GAAETrainer | CNNTrainer | BigGANTrainer | BiGANTrainer
 
 #: The packages whose versions a run records (besides python and torch).
 _VERSIONED = ("gaae-audio", "numpy", "zarr", "safetensors")
-
-#: Progress-bar losses of each model kind (:attr:`ModelKind.bar_keys <gaae_models.kinds.ModelKind>`).
-BAR_KEYS: dict[str, tuple[str, ...]] = {name: kind.bar_keys for name, kind in KINDS.items()}
 
 
 def build_trainer(

@@ -20,7 +20,7 @@ from gaae_models import Encoder
 from gaae_models.config import model_config
 from gaae_models.train_config import TrainConfig
 from tests.gaae_models.helpers import fit_one_thread
-from tests.gaae_models.hub_server import HubServer, point_client_at
+from tests.gaae_models.hub_server import HubServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = {"ch": 1, "z_dim": 8, "s_dim": 6, "attention": False}
@@ -39,13 +39,6 @@ def tiny_run(tmp_path_factory):
     return fit_one_thread(
         cache, root / "run", model_config=model_config("small", **TINY), train=train, device="cpu"
     )
-
-
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    with HubServer() as server:
-        point_client_at(monkeypatch, tmp_path, server.url)
-        yield server
 
 
 @pytest.fixture

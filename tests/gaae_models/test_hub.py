@@ -52,13 +52,6 @@ def tiny_run(tiny_data, tmp_path_factory):
 
 
 @pytest.fixture
-def hub(monkeypatch, tmp_path):
-    with HubServer() as server:
-        point_client_at(monkeypatch, tmp_path, server.url)
-        yield server
-
-
-@pytest.fixture
 def clip(rng):
     t = np.arange(37000) / 22050
     return (0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
