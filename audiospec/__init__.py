@@ -13,6 +13,7 @@ from audiospec.errors import AudioError, AudiospecError, CacheError, DatasetErro
 from audiospec.io import CROP_POLICIES, crop, load_audio, load_clip, resample, write_wav
 from audiospec.metrics import consistency, spectral_convergence
 from audiospec.phase import DEFAULT_TOL, griffin_lim, pghi_phase, phase_gradients, reconstruct
+from audiospec.preprocessor import Preprocessor
 from audiospec.stats import (
     DatasetStats,
     PartialStats,
@@ -69,4 +70,6 @@ __all__ = [
     # metrics
     "spectral_convergence",
     "consistency",
+    # the audio -> model-input chain
+    "Preprocessor",
 ]

@@ -11,7 +11,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cpu_name", "write_results"]
+__all__ = ["cpu_name", "write_results", "write_rows"]
 
 
 def cpu_name() -> str:
@@ -32,3 +32,11 @@ def write_results(results: dict[str, Any], text: str, out: Path | None) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.with_suffix(".json").write_text(json.dumps(results, indent=1))
         out.with_suffix(".md").write_text(text)
+
+
+def write_rows(rows: list[dict[str, Any]], env: dict[str, Any], out: str | None) -> None:
+    """Print the environment under a printed table; with ``out``, write ``{"rows", "environment"}`` there."""
+    print(f"\nenvironment: {json.dumps(env)}")
+    if out:
+        with open(out, "w") as f:
+            json.dump({"rows": rows, "environment": env}, f, indent=2)

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch._inductor.config as inductor_config
+from _common import write_rows
 
 from gaae_models.compiling import compile_gaae, compile_targets
 from gaae_models.config import model_config
@@ -250,10 +251,7 @@ def run(a: argparse.Namespace, ap: argparse.ArgumentParser) -> None:
             f"| {fmt(r.get('loss_diff_vs_per_step_first'), '.1e')} "
             f"| {fmt(r.get('loss_diff_vs_per_step_max'), '.1e')} |"
         )
-    print(f"\nenvironment: {json.dumps(env)}")
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump({"rows": rows, "environment": env}, f, indent=2)
+    write_rows(rows, env, a.out)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import time
 
 import numpy as np
 import torch
+from _common import write_rows
 from torch.utils.flop_counter import FlopCounterMode
 
 from gaae_models.compiling import compile_gaae
@@ -188,10 +189,7 @@ def main() -> None:
             f"| {r['median_s_per_it']:.3f} | {r['it_per_s']:.2f} | {r['samples_per_s']:.1f} "
             f"| {gf} | {tf} | {mem} |"
         )
-    print(f"\nenvironment: {json.dumps(env)}")
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump({"rows": rows, "environment": env}, f, indent=2)
+    write_rows(rows, env, a.out)
 
 
 if __name__ == "__main__":

@@ -150,6 +150,21 @@ def threads_option(func: Callable) -> Callable:
     )(wrapper)
 
 
+def int_option(
+    *decls: str, minimum: int = 1, default: int | None = None, help: str | None = None
+) -> Callable:
+    """``click.option(*decls)`` taking an integer >= ``minimum``; a ``default`` is shown in ``--help``."""
+    return click.option(
+        *decls, type=click.IntRange(min=minimum), default=default, show_default=default is not None, help=help
+    )
+
+
+#: ``--device``: where torch computes (``auto``: CUDA when available).
+device_option = click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+
+
 def option_group(*decorators: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
     """One decorator that applies ``decorators`` as if stacked in this order above a command."""
 
@@ -193,14 +208,8 @@ window_options = option_group(
         metavar="SECONDS",
         help="Seconds between window starts [default: one window, 1.024 s for the default transform].",
     ),
-    click.option(
-        "--batch-size",
-        type=click.IntRange(min=1),
-        default=64,
-        show_default=True,
-        help="Windows per forward pass.",
-    ),
-    click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True),
+    int_option("--batch-size", default=64, help="Windows per forward pass."),
+    device_option,
 )
 
 #: Where a pretrained model is read from on the Hub.

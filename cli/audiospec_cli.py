@@ -20,7 +20,14 @@ import numpy as np
 import audiospec
 from audiospec import AudiospecError, SpectrogramConfig
 from audiospec.cache import open_cache
-from gaae_cli._common import OneLineErrorGroup, check_overwrite, friendly_errors, label_name, skip_line
+from gaae_cli._common import (
+    OneLineErrorGroup,
+    check_overwrite,
+    friendly_errors,
+    int_option,
+    label_name,
+    skip_line,
+)
 
 __all__ = ["main"]
 
@@ -86,13 +93,7 @@ def main() -> None:
 @main.command()
 @click.argument("input_path", metavar="IN", type=click.Path(dir_okay=False))
 @click.argument("output_path", metavar="OUT", type=click.Path(dir_okay=False))
-@click.option(
-    "--n-iter",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Fast Griffin-Lim iterations after PGHI.",
-)
+@int_option("--n-iter", minimum=0, default=0, help="Fast Griffin-Lim iterations after PGHI.")
 @click.option(
     "--stats",
     "stats_path",
@@ -141,14 +142,7 @@ def roundtrip(input_path, output_path, n_iter, stats_path, overwrite, **options)
 @main.command()
 @click.argument("input_path", metavar="IN", type=click.Path())
 @click.argument("output_path", metavar="OUT.png", type=click.Path(dir_okay=False))
-@click.option(
-    "--n",
-    "n_items",
-    type=click.IntRange(min=1),
-    default=16,
-    show_default=True,
-    help="Items in the grid when IN is a cache.",
-)
+@int_option("--n", "n_items", default=16, help="Items in the grid when IN is a cache.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT.png if it exists.")
 @_config_options
 @friendly_errors(AudiospecError)
@@ -239,14 +233,8 @@ def info(cache_path, as_json):
 @click.option(
     "--index", "indices", type=int, multiple=True, help="Item index (repeatable) [default: the first --n]."
 )
-@click.option("--n", "n_items", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option(
-    "--n-iter",
-    type=click.IntRange(min=0),
-    default=32,
-    show_default=True,
-    help="Fast Griffin-Lim iterations after PGHI.",
-)
+@int_option("--n", "n_items", default=8)
+@int_option("--n-iter", minimum=0, default=32, help="Fast Griffin-Lim iterations after PGHI.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace WAVs of the same names in OUT_DIR.")
 @friendly_errors(AudiospecError)

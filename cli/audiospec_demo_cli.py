@@ -17,30 +17,21 @@ import audiospec
 from audiospec import AudiospecError
 from audiospec.cache import build_cache, open_cache
 from audiospec.readers import list_nsynth
-from gaae_cli._common import check_empty_dir, friendly_errors, label_name
+from gaae_cli._common import check_empty_dir, friendly_errors, int_option, label_name
 
 __all__ = ["demo", "demo_data"]
 
 
 @click.command()
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option(
-    "--per-family",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Training notes per family (test gets a quarter).",
-)
-@click.option(
+@int_option("--per-family", default=10, help="Training notes per family (test gets a quarter).")
+@int_option(
     "--n-iter",
-    type=click.IntRange(min=0),
+    minimum=0,
     default=32,
-    show_default=True,
     help="Fast Griffin-Lim iterations after PGHI for the refined reconstruction.",
 )
-@click.option(
-    "--workers", type=click.IntRange(min=1), default=None, help="Worker processes [default: all cores]."
-)
+@int_option("--workers", help="Worker processes [default: all cores].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Write into OUT_DIR even if it is not empty.")
 @friendly_errors(AudiospecError)
@@ -137,13 +128,7 @@ def demo(out_dir, per_family, n_iter, workers, seed, overwrite):
 @click.command("demo-data")
 @click.argument("kind", type=click.Choice(["nsynth"]))
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option(
-    "--per-family",
-    type=click.IntRange(min=1),
-    default=40,
-    show_default=True,
-    help="Training notes per family (valid and test get a quarter each).",
-)
+@int_option("--per-family", default=40, help="Training notes per family (valid and test get a quarter each).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Write into OUT_DIR even if it is not empty.")
 @friendly_errors(AudiospecError)

@@ -15,11 +15,14 @@ from gaae_cli._common import (
     OneLineErrorGroup,
     check_empty_dir,
     check_overwrite,
+    device_option,
     friendly_errors,
+    int_option,
     resolve_device,
     threads_option,
 )
 from gaae_models.errors import GaaeError
+from gaae_models.kinds import KINDS
 from gaae_models.train_config import TrainConfig
 
 __all__ = ["main"]
@@ -49,7 +52,7 @@ _MODEL_PACKAGES = ("torch", "safetensors", "huggingface_hub", "sklearn")
 @click.option(
     "--model",
     "model_kind",
-    type=click.Choice(["gaae", "cnn", "biggan-supervised", "biggan-unsupervised", "bigan"]),
+    type=click.Choice(list(KINDS)),
     default="gaae",
     show_default=True,
     help="The GAAE, or a baseline: the simple CNN, the BigGANs, the BiGAN (with a probe on its features).",
@@ -92,16 +95,9 @@ _MODEL_PACKAGES = ("torch", "safetensors", "huggingface_hub", "sklearn")
     default=None,
     help="Take the guidance from this cache instead (its items join the unlabelled pool).",
 )
-@click.option(
-    "--steps",
-    type=click.IntRange(min=1),
-    default=None,
-    help=f"Training steps [default: {_TRAIN_DEFAULTS.steps}, or the config file's].",
-)
-@click.option(
+@int_option("--steps", help=f"Training steps [default: {_TRAIN_DEFAULTS.steps}, or the config file's].")
+@int_option(
     "--batch-size",
-    type=click.IntRange(min=1),
-    default=None,
     help=f"Items per step (at most the cache's) [default: {_TRAIN_DEFAULTS.batch_size}, or the file's].",
 )
 @click.option(
@@ -110,7 +106,7 @@ _MODEL_PACKAGES = ("torch", "safetensors", "huggingface_hub", "sklearn")
     default=None,
     help=f"Seed of the weights and of every draw [default: {_TRAIN_DEFAULTS.seed}, or the config file's].",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its latest checkpoint.")
 @click.option(
     "--eval-cache",
@@ -205,24 +201,13 @@ def fit(
 @click.option(
     "--label", "labels", multiple=True, help="A label name to generate (repeatable) [default: all]."
 )
-@click.option("--n", "n", type=click.IntRange(min=1), default=4, show_default=True, help="Samples per label.")
-@click.option(
-    "--n-iter",
-    type=click.IntRange(min=0),
-    default=16,
-    show_default=True,
-    help="Fast Griffin-Lim iterations after PGHI when rebuilding audio.",
+@int_option("--n", "n", default=4, help="Samples per label.")
+@int_option(
+    "--n-iter", minimum=0, default=16, help="Fast Griffin-Lim iterations after PGHI when rebuilding audio."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latents.")
 @click.option("--interpolate", is_flag=True, help="Interpolate linearly between two latents (paper V-F).")
-@click.option(
-    "--steps",
-    "n_steps",
-    type=click.IntRange(min=2),
-    default=8,
-    show_default=True,
-    help="Interpolation steps.",
-)
+@int_option("--steps", "n_steps", minimum=2, default=8, help="Interpolation steps.")
 @click.option(
     "--from-audio",
     "audio_path",
@@ -235,7 +220,7 @@ def fit(
     type=click.Path(),
     help="Write --n generated spectrograms (in total) with their labels as an audiospec cache.",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option
 @click.option(
     "--overwrite",
     is_flag=True,
@@ -295,38 +280,19 @@ def sample(
     default=None,
     help="A CNN run trained on every label, for IS/FID [default: a CNN run among RUN... with every label].",
 )
-@click.option(
-    "--n",
-    "n_generated",
-    type=click.IntRange(min=2),
-    default=1000,
-    show_default=True,
-    help="Generated samples per seed (IS, FID, CAS).",
-)
+@int_option("--n", "n_generated", minimum=2, default=1000, help="Generated samples per seed (IS, FID, CAS).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated generation seeds.")
-@click.option(
-    "--cas-steps",
-    type=click.IntRange(min=0),
-    default=300,
-    show_default=True,
-    help="Training steps of each CAS CNN (0 skips CAS).",
-)
-@click.option("--cas-batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@int_option("--cas-steps", minimum=0, default=300, help="Training steps of each CAS CNN (0 skips CAS).")
+@int_option("--cas-batch-size", default=16)
 @click.option(
     "--probe-attribute",
     "probe_attributes",
     multiple=True,
     help="Test-cache attribute to probe (repeatable) [default: every one with 2-20 values].",
 )
-@click.option("--tsne-points", type=click.IntRange(min=0), default=1000, show_default=True)
-@click.option(
-    "--n-iter",
-    type=click.IntRange(min=0),
-    default=16,
-    show_default=True,
-    help="Fast Griffin-Lim iterations for the sample WAVs.",
-)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@int_option("--tsne-points", minimum=0, default=1000)
+@int_option("--n-iter", minimum=0, default=16, help="Fast Griffin-Lim iterations for the sample WAVs.")
+@device_option
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @friendly_errors(GaaeError, AudiospecError)
@@ -384,7 +350,7 @@ def evaluate(
 @click.option("--quick", is_flag=True, help="Tiny sizes (seconds, not minutes): checks that the path works.")
 @click.option("--labelled-fraction", type=float, default=0.05, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.option("--overwrite", is_flag=True, help="Replace a previous demo in OUT_DIR.")
 @friendly_errors(GaaeError, AudiospecError)

@@ -19,6 +19,7 @@ from gaae_cli._common import (
     file_output_options,
     friendly_errors,
     hub_model_options,
+    int_option,
     skip_line,
     threads_option,
     window_options,
@@ -110,10 +111,8 @@ def _parse_which(ctx: click.Context, param: click.Parameter, value: str | None) 
     show_default=True,
     help="bfloat16: autocast (faster on GPUs and CPUs with AMX, ~1e-2 relative error).",
 )
-@click.option(
+@int_option(
     "--workers",
-    type=click.IntRange(min=1),
-    default=None,
     help="Batches computed in parallel [default: one per CPU core, single-threaded each; 1 on a GPU].",
 )
 @hub_model_options

@@ -67,7 +67,7 @@ def export(
     the dataset statistics and the label names are in each config.json. Files are readable by
     others (0644, folders 0755, under umask 022).
     """
-    from gaae_models.hub import export_run
+    from gaae_models.hub import export_run, relative_files
 
     check_empty_dir(out_dir, overwrite)
     out = export_run(
@@ -82,12 +82,7 @@ def export(
         datasets=datasets,
         overwrite=overwrite,
     )
-    files = sorted(
-        os.path.relpath(os.path.join(root, f), out).replace(os.sep, "/")
-        for root, _, names in os.walk(out)
-        for f in names
-    )
-    click.echo(json.dumps({"out": out, "files": files}))
+    click.echo(json.dumps({"out": out, "files": relative_files(out)}))
 
 
 def _prediction_rows(path, prediction, per_window):

@@ -14,7 +14,7 @@ from gaae_models.errors import CheckpointError, ConfigError, GaaeError, HubError
 from gaae_models.train_config import TrainConfig
 
 if TYPE_CHECKING:
-    from gaae_models.networks import (
+    from gaae_models.models import (
         BiGANDiscriminator,
         Classifier,
         Decoder,
@@ -26,26 +26,14 @@ if TYPE_CHECKING:
         StyleEncoder,
     )
 
-#: Names imported from :mod:`gaae_models.networks` on first use, so that ``import gaae_models``
-#: (and ``gaae --help``) does not pay for importing torch.
-_NETWORKS = (
-    "BiGANDiscriminator",
-    "Classifier",
-    "Decoder",
-    "Encoder",
-    "GuidedEncoder",
-    "LatentDiscriminator",
-    "SampleDiscriminator",
-    "SimpleCNN",
-    "StyleEncoder",
-)
-
 
 def __getattr__(name: str) -> Any:
-    if name in _NETWORKS:
-        from gaae_models import networks
+    """The network classes, imported from :mod:`gaae_models.models` on first use, so that
+    ``import gaae_models`` (and ``gaae --help``) does not pay for importing torch."""
+    if name in __all__ and name not in globals():
+        from gaae_models import models
 
-        return getattr(networks, name)
+        return getattr(models, name)
     raise AttributeError(f"module 'gaae_models' has no attribute {name!r}")
 
 

@@ -23,7 +23,7 @@ import torch
 
 from audiospec.io import resample
 from gaae_models.errors import ConfigError
-from gaae_models.pipeline import WindowRunner, frame_windows
+from gaae_models.pipeline import WindowRunner
 from gaae_models.validation import (
     check_samples,
     hop_samples,
@@ -50,7 +50,7 @@ class WindowEncoder(WindowRunner):
         Where the network runs [default: the model's device].
     precision : {"float32", "bfloat16"}
     fused : bool
-        Use the inference form of the network (see :mod:`gaae_models.fused`).
+        Use the inference form of the network (see :mod:`gaae_models.models.fused`).
 
     Attributes
     ----------
@@ -239,7 +239,7 @@ def encode_batch(
         row = y[b, : lengths[b]]
         if sample_rate is not None and int(sample_rate) != rate:
             row = np.asarray(resample(row, int(sample_rate), rate), dtype=np.float32)
-        framed, starts = frame_windows(row, window=encoder.window, hop=hop_n)
+        framed, starts = encoder.preprocessor.frame(row, hop=hop_n)
         windows.extend(framed)
         owners.extend([b] * len(starts))
     latents = encoder.encode(np.stack(windows))

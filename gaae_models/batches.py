@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import torch
 
 from gaae_models.data import CacheSource, batch_indices, labelled_subset, step_generator
 from gaae_models.errors import ConfigError
+from gaae_models.kinds import model_kind
 from gaae_models.train_config import TrainConfig
 
 __all__ = [
@@ -132,9 +132,10 @@ def prepare_data(cache_path: str, train: TrainConfig) -> TrainingData:
     The unsupervised BigGAN uses no labels: its labelled pool is empty and the cache may be
     unlabelled. The supervised BigGAN uses every label unless a fraction is given.
     """
+    uses_labels = model_kind(train.model).uses_labels
     main = CacheSource(cache_path, in_memory=train.in_memory)
     sources = [main]
-    if train.model == "biggan-unsupervised":
+    if not uses_labels:
         if train.labelled_fraction is not None or train.labelled_cache:
             raise ConfigError(
                 "the unsupervised BigGAN uses no labels: drop --labelled-fraction / --labelled-cache"
@@ -168,7 +169,7 @@ def prepare_data(cache_path: str, train: TrainConfig) -> TrainingData:
         labelled = labelled_subset(main.labels, fraction, n_classes=len(names), seed=train.seed)
         targets = main.labels[labelled]
         how = {"labelled_fraction": fraction, "n_labelled": int(labelled.size)}
-    if len(names) < 2 and train.model != "biggan-unsupervised":
+    if len(names) < 2 and uses_labels:
         raise ConfigError(f"the labels {names} give fewer than 2 classes")
     unlabelled = np.arange(sum(len(s) for s in sources))
     description = {
@@ -351,15 +352,6 @@ def batch_maker(
     kind: str, data: TrainingData, train: TrainConfig, latent_dim: int, rank: int
 ) -> Callable[[int], Batch]:
     """The picklable ``make(step)`` of a model kind (``train.model``); ``latent_dim`` is the
-    generator's prior dimension (unused by the CNN)."""
-    if kind == "gaae":
-        return functools.partial(gaae_batch, data, train, latent_dim, rank=rank)
-    if kind in ("biggan-supervised", "biggan-unsupervised"):
-        return functools.partial(
-            gan_batch, data, train, latent_dim, rank=rank, conditional=kind == "biggan-supervised"
-        )
-    if kind == "cnn":
-        return functools.partial(cnn_batch, data, train, rank=rank)
-    if kind == "bigan":
-        return functools.partial(bigan_batch, data, train, latent_dim, rank=rank)
-    raise ConfigError(f"model={kind!r} has no batches")
+    generator's prior dimension (unused by the CNN). The kind's ``make_batches`` in
+    :data:`gaae_models.kinds.KINDS` (ConfigError naming the kinds for another value)."""
+    return model_kind(kind).make_batches(data, train, latent_dim, rank)

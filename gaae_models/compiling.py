@@ -3,14 +3,14 @@
 Why the plain ``torch.compile`` of the networks fails
 -----------------------------------------------------
 Every spectral-norm layer (:func:`torch.nn.utils.parametrizations.spectral_norm`, built by
-:func:`gaae_models.nn.sn_conv2d` / :func:`~gaae_models.nn.sn_linear`) updates its power-iteration
-vectors ``_u`` and ``_v`` *in place* in every training-mode forward. Eager PyTorch clones them before
-use, so that several forwards may precede one backward (``D(real)``, ``D(fake)``, then the loss).
-A compiled graph (AOT autograd's functionalization) in effect drops those clones: it saves the
-buffers themselves for the backward and writes the new vectors back into them at the end of each
-call. D_x runs three times before the D step's backward, so the second call bumps the version of
-buffers that the first one saved, and the backward fails with "one of the variables needed for
-gradient computation has been modified by an inplace operation".
+:func:`gaae_models.models.layers.sn_conv2d` / :func:`~gaae_models.models.layers.sn_linear`) updates its
+power-iteration vectors ``_u`` and ``_v`` *in place* in every training-mode forward. Eager PyTorch clones
+them before use, so that several forwards may precede one backward (``D(real)``, ``D(fake)``, then the
+loss). A compiled graph (AOT autograd's functionalization) in effect drops those clones: it saves the
+buffers themselves for the backward and writes the new vectors back into them at the end of each call.
+D_x runs three times before the D step's backward, so the second call bumps the version of buffers that
+the first one saved, and the backward fails with "one of the variables needed for gradient computation
+has been modified by an inplace operation".
 
 The fix here
 ------------
@@ -42,7 +42,7 @@ What is compiled, what is not
 :func:`compile_targets`: ``decoder``, ``classifier``, ``d_x`` and ``d_latent`` whole, and the
 encoder by parts (``trunk``, ``head_z``, ``head_s``), because the E/G/C step also calls
 ``encoder.encode_z``, which a compiled ``Encoder.forward`` would not cover. A
-:class:`~gaae_models.nn.Whitening` (the end of ``head_s`` with ``s_norm="whiten"``, the default) is
+:class:`~gaae_models.models.layers.Whitening` (the end of ``head_s`` with ``s_norm="whiten"``, the default) is
 left eager, and so is the forward of the module that holds it (a ``Sequential`` that calls it);
 only its linear layer is compiled. In training mode it updates float64 running statistics in
 place, takes ``int()`` / ``float()`` of buffers and calls :func:`torch.linalg.eigh` on an
@@ -71,7 +71,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from gaae_models.nn import Whitening
+from gaae_models.models.layers import Whitening
 
 if TYPE_CHECKING:
     from gaae_models.training import GAAETrainer
@@ -136,7 +136,7 @@ def power_iterate(module: nn.Module, n_iterations: int | None = None) -> int:
     module : torch.nn.Module
     n_iterations : int >= 1, optional
         Iterations per parametrization. Default: each parametrization's own ``n_power_iterations``
-        (1 for every layer of :mod:`gaae_models.nn`), also while :func:`frozen_spectral_norm` has
+        (1 for every layer of :mod:`gaae_models.models.layers`), also while :func:`frozen_spectral_norm` has
         set it to 0.
 
     Returns
@@ -245,7 +245,7 @@ def compile_targets(model: nn.Module) -> dict[str, nn.Module]:
     """The submodules of a :class:`~gaae_models.training.GAAE` that :func:`compile_gaae` compiles.
 
     ``decoder``, ``classifier``, ``d_x`` and ``d_latent`` whole (unless they hold a
-    :class:`~gaae_models.nn.Whitening`); the encoder by children (``trunk``, ``head_z``,
+    :class:`~gaae_models.models.layers.Whitening`); the encoder by children (``trunk``, ``head_z``,
     ``head_s``), so that ``encode_z`` runs compiled too; any module that holds a ``Whitening`` is
     replaced by its children, recursively, and the ``Whitening`` itself stays eager.
 
@@ -282,7 +282,7 @@ def compile_gaae(
     per training forward; see the module docstring) and compiles every module of
     :func:`compile_targets` in place with :meth:`torch.nn.Module.compile` (the module objects and
     state-dict keys stay the same, so checkpoints, ``modules()`` and ``optimizers()`` work
-    unchanged). :class:`~gaae_models.nn.Whitening` stays eager. Compilation happens lazily, in the
+    unchanged). :class:`~gaae_models.models.layers.Whitening` stays eager. Compilation happens lazily, in the
     first step: each module compiles one graph per distinct (batch shape, grad mode,
     ``requires_grad`` of its parameters, train / eval mode) that it meets; the tiny test
     configuration compiles 15 graphs for its 7 modules, all in step 1. Eval-mode calls

@@ -141,7 +141,7 @@ class ModelConfig:
         norm. Default False (BigGAN-PyTorch); True was the project's format-1 behaviour.
     s_norm : {"whiten", "batch", "none"}
         What E_s ends in: ZCA whitening with running statistics (zero mean, identity covariance;
-        :class:`gaae_models.nn.Whitening`), a batch norm without affine parameters (unit
+        :class:`gaae_models.models.layers.Whitening`), a batch norm without affine parameters (unit
         variance per dimension, still correlated), or nothing (the paper's dense head). Default
         "whiten".
     c_norm : {"batch", "none"}

@@ -110,7 +110,7 @@ def run_demo(
     from gaae_models.evaluation import evaluate
     from gaae_models.features import extract_features, save_features
     from gaae_models.hub import encoder_from_run
-    from gaae_models.networks import Encoder
+    from gaae_models.models import Encoder
     from gaae_models.runs import load_run
     from gaae_models.train_config import TrainConfig
     from gaae_models.training import fit

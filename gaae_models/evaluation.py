@@ -394,7 +394,7 @@ def evaluate(
                     "  CAS: generated {generated:.3f}, real + generated {real_plus_generated:.3f}, "
                     "real {real:.3f}".format(**entry["cas"])
                 )
-        if run.kind in ("gaae", "bigan"):
+        if run.model_kind.represents:
             _representations(
                 run,
                 name,

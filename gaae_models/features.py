@@ -7,7 +7,7 @@ each lives in the module of its concern:
   ``model.safetensors``), finding them in a folder or Hub repository, :func:`read_hub_config`;
 * :mod:`gaae_models.hub_mixin`: :class:`HubModelMixin` (``save_pretrained`` / ``from_pretrained``)
   and :class:`EncoderHubMixin` (``embed``, ``spectrograms``, ``encode_batch``);
-* :mod:`gaae_models.fused`: the inference form of an encoder;
+* :mod:`gaae_models.models.fused`: the inference form of an encoder;
 * :mod:`gaae_models.pipeline`: windows, the threaded extraction pipeline, :func:`extract_features`;
 * :mod:`gaae_models.feature_sets`: :class:`Embedding`, :class:`FeatureSet`, :func:`save_features`;
 * :mod:`gaae_models.validation`: the argument checks, :data:`PRECISIONS`.

@@ -211,14 +211,12 @@ def from_audio(
     G(s, C(z)), then one panel per label) and the matching WAVs (the input's WAV is the original crop).
     """
     import audiospec
-    from audiospec.stats import normalize
-    from audiospec.transform import stft_logmag
 
-    if run.kind != "gaae":
+    if not run.model_kind.encodes_style:
         raise ConfigError(f"--from-audio needs a GAAE run (its encoder E_s); this run is a {run.kind}")
     os.makedirs(out_dir, exist_ok=True)
     clip, offset = audiospec.load_clip(audio_path, config=run.audio_config)
-    x = normalize(stft_logmag(clip, config=run.audio_config), run.stats).astype(np.float32)[None]
+    x = run.preprocessor.spectrograms(clip).astype(np.float32)[None]
     codes = run.encode(x)
     predicted = int(run.predict_logits(x).argmax(1)[0])
     classes = _label_indices(run, labels)

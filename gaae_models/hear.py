@@ -178,7 +178,7 @@ def load_model(
         Windows per forward pass.
     precision : {"float32", "bfloat16"}
     fused : bool
-        The inference form of the network (see :mod:`gaae_models.fused`).
+        The inference form of the network (see :mod:`gaae_models.models.fused`).
     device : str or torch.device
         Where the model is placed (HEAR's harness moves it afterwards with ``.to``).
 

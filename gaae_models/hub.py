@@ -38,7 +38,8 @@ from gaae_models.config import ModelConfig
 from gaae_models.errors import ConfigError, HubError
 from gaae_models.hub_files import LIBRARY_NAME, read_hub_config, resolve_model, scrub_token
 from gaae_models.hub_mixin import HubModelMixin
-from gaae_models.networks import Decoder, Encoder, GuidedEncoder, StyleEncoder
+from gaae_models.kinds import kinds_publishing
+from gaae_models.models import Decoder, Encoder, GuidedEncoder, StyleEncoder
 from gaae_models.runs import TrainedRun, as_run
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "model_card",
     "export_run",
     "push_run",
+    "relative_files",
 ]
 
 #: Folder of the decoder inside a published repository.
@@ -112,6 +114,15 @@ class PretrainedDecoder(Decoder, HubModelMixin):
         if not isinstance(conditional, bool):
             raise HubError(f"config.json key 'conditional'={conditional!r} must be true or false")
         return {**super()._hub_init_kwargs(data), "conditional": conditional}
+
+
+def relative_files(folder: str | os.PathLike) -> list[str]:
+    """Every file under ``folder`` as a sorted ``/``-separated path relative to it."""
+    return sorted(
+        os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/")
+        for root, _, names in os.walk(folder)
+        for f in names
+    )
 
 
 def load_encoder(
@@ -186,7 +197,7 @@ def encoder_from_run(run_dir: str | os.PathLike | TrainedRun, *, checkpoint: str
     CheckpointError
         No run or checkpoint there, a damaged checkpoint, or the run is not a GAAE run.
     """
-    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=kinds_publishing("encoder"))
     encoder = Encoder(run.model_config, **run.hub_metadata())
     encoder.load_state_dict(run.modules["encoder"].state_dict())
     return encoder.eval()
@@ -200,7 +211,7 @@ def decoder_from_run(
     The choice is :func:`~gaae_models.runs.decoder_key`'s, as for :func:`~gaae_models.runs.load_run`.
     Parameters and errors as for :func:`encoder_from_run`.
     """
-    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=kinds_publishing("decoder"))
     decoder = PretrainedDecoder(run.model_config, conditional=True, **run.hub_metadata())
     decoder.load_state_dict(run.modules["decoder"].state_dict())
     return decoder.eval()
@@ -291,7 +302,7 @@ def export_run(
     out = os.path.abspath(os.fspath(out_dir))
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)) and not overwrite:
         raise ConfigError(f"out_dir={out!r} exists and is not empty; pass overwrite=True to replace it")
-    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=kinds_publishing("encoder"))
     record, meta = run.record, run.meta
     entry = read_report_entry(report_dir, run_dir) if report_dir is not None else None
     encoder = encoder_from_run(run)
@@ -404,11 +415,7 @@ def push_run(
             license_id=license_id,
             datasets=datasets,
         )
-        files = sorted(
-            os.path.relpath(os.path.join(root, f), folder).replace(os.sep, "/")
-            for root, _, names in os.walk(folder)
-            for f in names
-        )
+        files = relative_files(folder)
         api = HfApi(token=token, library_name=LIBRARY_NAME, library_version=gaae_models.__version__)
         try:
             repo = api.create_repo(repo_id, private=private, exist_ok=True).repo_id

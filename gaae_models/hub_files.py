@@ -1,8 +1,10 @@
 """The files of a pretrained GAAE model: where they are, what ``config.json`` holds, how weights load.
 
 A model folder or Hub repository holds ``config.json`` (the architecture, the audiospec transform,
-the dataset statistics and the label names; read by :func:`read_hub_config`) and
-``model.safetensors``. :func:`resolve_model` finds both in a local folder or a Hub repository
+the dataset statistics and the label names; read by :func:`read_hub_config`),
+``model.safetensors`` and, since the audio preprocessing got its own class, the
+:class:`audiospec.preprocessor.Preprocessor`'s ``preprocessor_config.json``, which gives the
+transform and statistics when present. :func:`resolve_model` finds them in a local folder or a Hub repository
 (online, or from the local cache with ``HF_HUB_OFFLINE=1``) and refuses a place that holds only
 pickled weights (:data:`PICKLE_SUFFIXES`) before anything is read; :func:`load_weights` loads the
 safetensors keys a network needs. Nothing here unpickles. Tokens never appear in messages
@@ -21,6 +23,7 @@ from torch import nn
 
 from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudiospecError
+from audiospec.preprocessor import PREPROCESSOR_CONFIG_NAME, Preprocessor
 from audiospec.stats import DatasetStats
 from gaae_models.config import ModelConfig
 from gaae_models.errors import ConfigError, GaaeError, HubError
@@ -182,9 +185,8 @@ def _resolve_folder(folder: str, subfolder: str | None) -> ResolvedModel:
         raise _pickle_refusal(where, [n for n in names if n.lower().endswith(PICKLE_SUFFIXES)])
     if CONFIG_NAME not in names:
         raise HubError(f"{where} holds no {CONFIG_NAME}; it is not a model saved by gaae_models")
-    return ResolvedModel(
-        _load_json(os.path.join(path, CONFIG_NAME), where), os.path.join(path, WEIGHTS_NAME), where
-    )
+    preprocessor = os.path.join(path, PREPROCESSOR_CONFIG_NAME) if PREPROCESSOR_CONFIG_NAME in names else None
+    return _resolved(os.path.join(path, CONFIG_NAME), os.path.join(path, WEIGHTS_NAME), preprocessor, where)
 
 
 def _load_json(path: str, where: str) -> Any:
@@ -192,7 +194,22 @@ def _load_json(path: str, where: str) -> Any:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (OSError, json.JSONDecodeError) as exc:
-        raise HubError(f"{where}: cannot read {CONFIG_NAME}: {exc}") from None
+        raise HubError(f"{where}: cannot read {os.path.basename(path)}: {exc}") from None
+
+
+def _resolved(
+    config_path: str, weights_path: str, preprocessor_path: str | None, where: str
+) -> ResolvedModel:
+    """The model's files; ``preprocessor_config.json``, when there, gives the transform and the statistics
+    (folders written before it existed take both from ``config.json``)."""
+    config = _load_json(config_path, where)
+    if preprocessor_path is not None and isinstance(config, dict):
+        try:
+            pre = Preprocessor.from_dict(_load_json(preprocessor_path, where)).to_dict()
+        except AudiospecError as exc:
+            raise HubError(f"{where}: {PREPROCESSOR_CONFIG_NAME} is not valid: {exc}") from None
+        config = {**config, "audio_config": pre["audio_config"], "stats": pre["stats"]}
+    return ResolvedModel(config, weights_path, where)
 
 
 def _resolve_repo(
@@ -232,7 +249,7 @@ def _resolve_repo(
         where += f" (subfolder {subfolder!r})"
     offline = local_files_only or constants.is_offline_mode()
 
-    def fetch(filename: str) -> str | None:
+    def fetch(filename: str, *, optional: bool = False) -> str | None:
         try:
             return hf_hub_download(
                 repo_id,
@@ -256,6 +273,8 @@ def _resolve_repo(
                 "a token: HF_TOKEN, `hf auth login` or token=...)"
             ) from None
         except (LocalEntryNotFoundError, OfflineModeIsEnabled):
+            if optional:  # a file that older uploads lack: not in the cache of one downloaded before
+                return None
             cache = cache_dir or constants.HF_HUB_CACHE
             how = (
                 "offline mode is on (HF_HUB_OFFLINE=1 or local_files_only=True)"
@@ -297,7 +316,7 @@ def _resolve_repo(
         raise _pickle_refusal(where, pickles)
     if config_path is None:
         raise HubError(f"{where} holds no {CONFIG_NAME}; it is not a model saved by gaae_models")
-    return ResolvedModel(_load_json(config_path, where), weights_path, where)
+    return _resolved(config_path, weights_path, fetch(PREPROCESSOR_CONFIG_NAME, optional=True), where)
 
 
 def is_run_folder(path: Any) -> bool:

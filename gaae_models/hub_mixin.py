@@ -36,8 +36,8 @@ from torch import nn
 from audiospec.atomic import make_readable, temporary_name
 from audiospec.config import SpectrogramConfig
 from audiospec.io import load_audio
-from audiospec.stats import DatasetStats, normalize
-from audiospec.transform import stft_logmag
+from audiospec.preprocessor import Preprocessor
+from audiospec.stats import DatasetStats
 from gaae_models.card import MIXIN_CARD_TEMPLATE
 from gaae_models.config import ModelConfig
 from gaae_models.errors import ConfigError, HubError
@@ -55,8 +55,8 @@ from gaae_models.hub_files import (
     resolve_model,
     stats_to_dict,
 )
-from gaae_models.pipeline import Extractor, frame_windows
-from gaae_models.validation import as_waveform, hop_samples, preprocessing_of
+from gaae_models.pipeline import Extractor
+from gaae_models.validation import as_waveform, hop_samples, preprocessor_of
 
 __all__ = ["HubModelMixin", "EncoderHubMixin"]
 
@@ -124,6 +124,12 @@ class HubModelMixin(
         self.stats = stats
         self.label_names = label_names
 
+    @property
+    def preprocessor(self) -> Preprocessor:
+        """Audio -> this model's input: the :class:`audiospec.preprocessor.Preprocessor` of its
+        ``audio_config`` and ``stats`` (HubError when either is unset)."""
+        return preprocessor_of(self)
+
     def _hub_extra_config(self) -> dict[str, Any]:
         return {}
 
@@ -169,7 +175,8 @@ class HubModelMixin(
         model_card_kwargs: dict[str, Any] | None = None,
         **push_to_hub_kwargs: Any,
     ) -> str | None:
-        """Write ``config.json``, ``model.safetensors`` and (unless present) ``README.md`` atomically.
+        """Write ``config.json``, ``model.safetensors``, ``preprocessor_config.json`` (the
+        :attr:`preprocessor`) and (unless present) ``README.md`` atomically.
 
         The files are written to a temporary folder beside ``save_directory`` and moved into place
         with :func:`os.replace`. An existing ``README.md`` is kept (as huggingface_hub does).
@@ -198,6 +205,7 @@ class HubModelMixin(
         try:
             card_kwargs = {"architecture": self._hub_architecture, **(model_card_kwargs or {})}
             super().save_pretrained(tmp, config=data, model_card_kwargs=card_kwargs)
+            self.preprocessor.save_pretrained(tmp)
             target.mkdir(exist_ok=True)
             for item in sorted(tmp.iterdir()):
                 if item.name == "README.md" and (target / "README.md").exists():
@@ -352,10 +360,9 @@ class EncoderHubMixin(HubModelMixin):
             Window starts in seconds.
         """
         y = self._load(audio, sample_rate)
-        config, stats = preprocessing_of(self)
-        hop_n = hop_samples(hop, config.sample_rate, config.n_samples)
-        windows, starts = frame_windows(y, window=config.n_samples, hop=hop_n)
-        return normalize(stft_logmag(windows, config=config), stats), starts / config.sample_rate
+        pre = self.preprocessor
+        windows, starts = pre.frame(y, hop=hop_samples(hop, pre.sample_rate, pre.window))
+        return pre.spectrograms(windows), starts / pre.sample_rate
 
     def embed(
         self,

@@ -5,7 +5,8 @@
 1. the audio is read as mono float32 and resampled to ``audio_config.sample_rate`` (16 kHz) with
    :func:`audiospec.resample` (:func:`audiospec.load_audio` for paths);
 2. it is cut into windows of ``audio_config.n_samples`` samples (16384 = 1.024 s, the cache's
-   clip) starting at ``0, hop, 2 hop, ...`` until every sample is covered (:func:`window_starts`);
+   clip) starting at ``0, hop, 2 hop, ...`` until every sample is covered
+   (:func:`audiospec.preprocessor.window_starts`);
    the last window, and a clip shorter than one window, are **zero-padded at the end** (as the
    cache's ``start`` crop pads short files);
 3. each window becomes :func:`audiospec.stft_logmag` with the stored transform, then
@@ -14,7 +15,7 @@
    mean-pooled vector.
 
 So a window embedded from audio equals the encoder applied to the cache's spectrogram of the same
-crop. By default the encoder runs its inference form (``fused=True``, :mod:`gaae_models.fused`),
+crop. By default the encoder runs its inference form (``fused=True``, :mod:`gaae_models.models.fused`),
 equal to the module's own forward up to float rounding (about 1e-6 relative); ``fused=False`` runs
 the module's own forward.
 
@@ -41,22 +42,20 @@ import numpy as np
 import torch
 from torch.nn.utils import parametrize
 
-from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudiospecError
 from audiospec.io import load_audio
+from audiospec.preprocessor import Preprocessor, frame_windows, iter_windows, window_starts
 from audiospec.readers import AUDIO_EXTENSIONS
 from audiospec.runtime import n_cores
-from audiospec.stats import DatasetStats, normalize
-from audiospec.transform import stft_logmag
 from gaae_models.errors import ConfigError
 from gaae_models.feature_sets import Embedding, FeatureSet, pooled_mean
-from gaae_models.fused import build_inference_plan
+from gaae_models.models.fused import build_inference_plan
 from gaae_models.validation import (
     check_precision,
     check_which,
     hop_samples,
     positive_int,
-    preprocessing_of,
+    preprocessor_of,
     resolve_device,
 )
 
@@ -74,53 +73,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def window_starts(n_samples: int, *, window: int, hop: int) -> np.ndarray:
-    """First samples of the windows that cover ``n_samples`` samples.
-
-    Windows start at ``0, hop, 2 hop, ...`` until the last one reaches the end of the audio: with
-    ``n <= window`` that is one window; otherwise ``1 + ceil((n - window) / hop)``. The last window
-    (or the only one, for a short clip) is zero-padded at the end by the caller.
-
-    Parameters
-    ----------
-    n_samples : int >= 1
-        Length of the audio in samples.
-    window, hop : int >= 1
-        Window length and hop in samples.
-
-    Returns
-    -------
-    np.ndarray, shape (n_windows,), int64
-
-    Examples
-    --------
-    >>> window_starts(16000, window=16384, hop=16384).tolist()
-    [0]
-    >>> window_starts(40000, window=16384, hop=16384).tolist()
-    [0, 16384, 32768]
-    """
-    n_samples = positive_int("n_samples", n_samples)
-    window = positive_int("window", window)
-    hop = positive_int("hop", hop)
-    count = 1 + max(0, -(-(n_samples - window) // hop))
-    return np.arange(count, dtype=np.int64) * hop
-
-
-def iter_windows(y: np.ndarray, *, window: int, hop: int) -> Iterator[np.ndarray]:
-    """The windows of :func:`window_starts` over ``y`` (shape (n,)); the last is zero-padded to ``window``."""
-    for start in window_starts(y.shape[0], window=window, hop=hop):
-        segment = y[start : start + window]
-        if segment.shape[0] < window:
-            segment = np.pad(segment, (0, window - segment.shape[0]))
-        yield segment
-
-
-def frame_windows(y: np.ndarray, *, window: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
-    """All windows of ``y`` at once: ``(windows (n_windows, window), starts (n_windows,))``."""
-    starts = window_starts(y.shape[0], window=window, hop=hop)
-    return np.stack(list(iter_windows(y, window=window, hop=hop))), starts
 
 
 # --------------------------------------------------------------------------------------------------
@@ -151,7 +103,7 @@ class WindowRunner:
 
     The part :class:`Extractor` and :class:`~gaae_models.batch.WindowEncoder` share: the model's
     preprocessing (:func:`audiospec.stft_logmag`, then :func:`audiospec.normalize` with its
-    statistics, exactly as the cache) and its inference plan (:mod:`gaae_models.fused`) on
+    statistics, exactly as the cache) and its inference plan (:mod:`gaae_models.models.fused`) on
     ``device``, under bfloat16 autocast when ``precision="bfloat16"``.
 
     Parameters
@@ -172,11 +124,10 @@ class WindowRunner:
         precision: Any = "float32",
         fused: bool = True,
     ) -> None:
-        self.audio_config: SpectrogramConfig
-        self.stats: DatasetStats
-        self.audio_config, self.stats = preprocessing_of(model)
-        self.window = self.audio_config.n_samples
-        self.sample_rate = self.audio_config.sample_rate
+        self.preprocessor: Preprocessor = preprocessor_of(model)
+        self.audio_config, self.stats = self.preprocessor.config, self.preprocessor.stats
+        self.window = self.preprocessor.window
+        self.sample_rate = self.preprocessor.sample_rate
         self.which = check_which(which, model.outputs)
         self.batch_size = positive_int("batch_size", batch_size)
         self.precision = check_precision(precision)
@@ -186,7 +137,7 @@ class WindowRunner:
 
     def preprocess(self, windows: np.ndarray) -> np.ndarray:
         """``(B, n_samples)`` float32 -> normalised ``(B, F, T)`` float32, exactly as the cache."""
-        return normalize(stft_logmag(windows, config=self.audio_config), self.stats)
+        return self.preprocessor.spectrograms(windows)
 
     def run_plan(self, spectrograms: np.ndarray) -> dict[str, torch.Tensor]:
         """``(B, F, T)`` normalised spectrograms -> ``{name: (B, dim)}`` latents on :attr:`device`."""

@@ -30,7 +30,8 @@ from gaae_models.config import ModelConfig
 from gaae_models.errors import CheckpointError, HubError
 from gaae_models.hub_files import is_run_folder
 from gaae_models.hub_mixin import HubModelMixin
-from gaae_models.networks import Classifier, GuidedEncoder
+from gaae_models.kinds import kinds_publishing
+from gaae_models.models import Classifier, GuidedEncoder
 from gaae_models.pipeline import extract_features
 from gaae_models.runs import TrainedRun, as_run
 
@@ -86,7 +87,7 @@ def classifier_from_run(
 
     Parameters and errors as for :func:`gaae_models.hub.encoder_from_run`.
     """
-    run = as_run(run_dir, checkpoint=checkpoint, kinds=("gaae",))
+    run = as_run(run_dir, checkpoint=checkpoint, kinds=kinds_publishing("classifier"))
     metadata = run.hub_metadata()
     if not metadata["label_names"]:
         raise CheckpointError(f"run {run.run_dir!r} has no label names, so its classifier names nothing")

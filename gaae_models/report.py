@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from gaae_models.kinds import KINDS
+
 __all__ = ["fmt", "markdown_table", "evaluation_report"]
 
 
@@ -218,7 +220,8 @@ def evaluation_report(results: dict[str, Any], out_dir: str) -> str:
 
 
 def _fraction_entry(entry: dict) -> str:
-    if entry["model_kind"] == "biggan-unsupervised":
+    kind = KINDS.get(entry["model_kind"])
+    if kind is not None and not kind.uses_labels:
         return "none"
     if entry["labelled_fraction"] is None:
         return f"{entry['n_labelled']} (labelled cache)"
@@ -226,4 +229,5 @@ def _fraction_entry(entry: dict) -> str:
 
 
 def _classifier_name(kind: str) -> str:
-    return {"gaae": "GAAE classifier C", "bigan": "BiGAN probe", "cnn": "simple CNN"}.get(kind, kind)
+    entry = KINDS.get(kind)
+    return entry.classifier_name or kind if entry is not None else kind

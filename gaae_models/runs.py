@@ -18,17 +18,14 @@ import torch
 import torch.nn.functional as F
 
 from audiospec.config import SpectrogramConfig
+from audiospec.preprocessor import Preprocessor
 from audiospec.stats import DatasetStats
 from gaae_models.checkpoint import latest_checkpoint, load_checkpoint, verify_checkpoint
 from gaae_models.config import ModelConfig
 from gaae_models.errors import CheckpointError, ConfigError
-from gaae_models.networks import Classifier, Decoder, Encoder, GuidedEncoder, SimpleCNN
-from gaae_models.train_config import MODEL_KINDS
+from gaae_models.kinds import KINDS, ModelKind
 
 __all__ = ["TrainedRun", "load_run", "as_run", "is_run", "decoder_key"]
-
-#: Model kinds whose generator takes a label.
-CONDITIONAL_KINDS = ("gaae", "biggan-supervised")
 
 
 def is_run(path: str | os.PathLike) -> bool:
@@ -38,7 +35,7 @@ def is_run(path: str | os.PathLike) -> bool:
         return False
     try:
         with open(config_path) as f:
-            return json.load(f).get("model_kind") in MODEL_KINDS
+            return json.load(f).get("model_kind") in KINDS
     except (OSError, json.JSONDecodeError, AttributeError):
         return False
 
@@ -130,13 +127,23 @@ class TrainedRun:
         return os.path.basename(self.run_dir.rstrip(os.sep))
 
     @property
+    def preprocessor(self) -> Preprocessor:
+        """Audio -> the networks' input with the run's transform and training statistics."""
+        return Preprocessor(config=self.audio_config, stats=self.stats)
+
+    @property
+    def model_kind(self) -> ModelKind:
+        """The table entry of the run's kind (:data:`gaae_models.kinds.KINDS`)."""
+        return KINDS[self.kind]
+
+    @property
     def n_classes(self) -> int:
         return len(self.label_names)
 
     @property
     def conditional(self) -> bool:
         """True when the generator takes a label (GAAE, supervised BigGAN)."""
-        return self.kind in CONDITIONAL_KINDS
+        return self.model_kind.conditional
 
     @property
     def can_generate(self) -> bool:
@@ -145,7 +152,7 @@ class TrainedRun:
     @property
     def can_classify(self) -> bool:
         """True when the run predicts labels from spectrograms (GAAE's C, the BiGAN probe, the CNN)."""
-        return self.kind in ("gaae", "bigan", "cnn")
+        return self.model_kind.classifies
 
     @property
     def labelled_fraction(self) -> float | None:
@@ -180,16 +187,10 @@ class TrainedRun:
     @torch.inference_mode()
     def predict_logits(self, x: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         """Class logits (B, K) of normalised spectrograms (B, F, T): C(E_z(x)), probe(E(x)) or the CNN."""
-        if not self.can_classify:
+        predict = self.model_kind.predict
+        if predict is None:
             raise ConfigError(f"a {self.kind} run has no classifier")
-        m, out = self.modules, []
-        for xb in self._batches(x, batch_size):
-            if self.kind == "gaae":
-                out.append(m["classifier"](m["encoder"].encode_z(xb)))
-            elif self.kind == "bigan":
-                out.append(m["probe"](m["feature"](xb)))
-            else:
-                out.append(m["cnn"](xb))
+        out = [predict(self.modules, xb) for xb in self._batches(x, batch_size)]
         return torch.cat(out).float().cpu().numpy() if out else np.zeros((0, self.n_classes), np.float32)
 
     @torch.inference_mode()
@@ -199,19 +200,12 @@ class TrainedRun:
         Returns ``{"z": (B, z_dim), "s": (B, s_dim)}`` for a GAAE, ``{"e": (B, z_dim)}`` (the feature
         extractor) for a BiGAN and ``{"features": (B, 256)}`` (penultimate layer) for the CNN.
         """
-        m = self.modules
+        encode = self.model_kind.encode
+        if encode is None:
+            raise ConfigError(f"a {self.kind} run has no encoder")
         parts: dict[str, list[torch.Tensor]] = {}
         for xb in self._batches(x, batch_size):
-            if self.kind == "gaae":
-                z, s = m["encoder"](xb)
-                got = {"z": z, "s": s}
-            elif self.kind == "bigan":
-                got = {"e": m["feature"](xb)}
-            elif self.kind == "cnn":
-                got = {"features": m["cnn"].features(xb)}
-            else:
-                raise ConfigError(f"a {self.kind} run has no encoder")
-            for key, value in got.items():
+            for key, value in encode(self.modules, xb).items():
                 parts.setdefault(key, []).append(value.float().cpu())
         return {k: torch.cat(v).numpy() for k, v in parts.items()}
 
@@ -332,22 +326,9 @@ def load_run(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
     keys = _checkpoint_keys(path)
-    if kind == "gaae":
-        modules = {
-            "encoder": Encoder(cfg),
-            decoder_key(keys, use_ema=use_ema): Decoder(cfg),
-            "classifier": Classifier(cfg),
-        }
-    elif kind == "cnn":
-        modules = {"cnn": SimpleCNN(len(label_names), input_shape=tuple(audio_config.shape))}
-    elif kind in ("biggan-supervised", "biggan-unsupervised"):
-        modules = {decoder_key(keys, use_ema=use_ema): Decoder(cfg, conditional=kind == "biggan-supervised")}
-    else:
-        modules = {
-            "decoder": Decoder(cfg, conditional=False),
-            "feature": GuidedEncoder(cfg),
-            "probe": Classifier(cfg),
-        }
+    networks = KINDS[kind].networks(cfg, len(label_names), tuple(audio_config.shape))
+    # the decoder is read from its EMA copy when the run kept one (and it is wanted)
+    modules = {(decoder_key(keys, use_ema=use_ema) if k == "decoder" else k): m for k, m in networks.items()}
     loaded = load_checkpoint(path, modules=modules, map_location="cpu")
     named = {("decoder" if k == "ema_decoder" else k): m.to(dev).eval() for k, m in modules.items()}
     return TrainedRun(

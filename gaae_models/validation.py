@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from audiospec.config import SpectrogramConfig
 from audiospec.io import resample
-from audiospec.stats import DatasetStats
+from audiospec.preprocessor import Preprocessor
 from gaae_models.errors import ConfigError, HubError
 
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ __all__ = [
     "check_which",
     "as_waveform",
     "check_samples",
-    "preprocessing_of",
+    "preprocessor_of",
     "int_at_least",
     "finite_float",
     "float_array",
@@ -106,15 +105,16 @@ def check_which(which: Any, outputs: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
-def preprocessing_of(model: Any) -> tuple[SpectrogramConfig, DatasetStats]:
-    """``(model.audio_config, model.stats)``, or HubError when the model cannot preprocess audio."""
+def preprocessor_of(model: Any) -> Preprocessor:
+    """The :class:`audiospec.preprocessor.Preprocessor` of ``model.audio_config`` and ``model.stats``,
+    or HubError when the model cannot preprocess audio."""
     config, stats = getattr(model, "audio_config", None), getattr(model, "stats", None)
     if config is None or stats is None:
         raise HubError(
             f"this {type(model).__name__} has no audio_config/stats, so it cannot preprocess audio; "
             "load it with from_pretrained(), or pass audio_config= and stats= when building it"
         )
-    return config, stats
+    return Preprocessor(config=config, stats=stats)
 
 
 def check_samples(samples: np.ndarray, *, name: str) -> None:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a seeded rng, the default config, a tiny labelled cache and a short run of every model."""
+"""Shared fixtures: a seeded rng, the default config, a tiny labelled cache, a short run of every model and
+a loopback Hub."""
 
 from __future__ import annotations
 
@@ -74,3 +75,13 @@ def tiny_runs(tiny_data, tmp_path_factory):
             progress=False,
         )
     return runs
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """A loopback Hub server (:mod:`tests.gaae_models.hub_server`) that huggingface_hub talks to."""
+    from tests.gaae_models.hub_server import HubServer, point_client_at
+
+    with HubServer() as server:
+        point_client_at(monkeypatch, tmp_path, server.url)
+        yield server

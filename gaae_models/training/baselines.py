@@ -20,7 +20,7 @@ from gaae_models.batches import Batch, TrainingData, batch_maker, to_device
 from gaae_models.config import ModelConfig
 from gaae_models.distributed import DistInfo, average_gradients
 from gaae_models.errors import ConfigError
-from gaae_models.networks import (
+from gaae_models.models import (
     BiGANDiscriminator,
     Classifier,
     Decoder,

@@ -33,8 +33,8 @@ from gaae_models.config import ModelConfig
 from gaae_models.distributed import DistInfo, average_gradients
 from gaae_models.errors import ConfigError
 from gaae_models.health import gaae_health, gradient_shares
-from gaae_models.networks import Classifier, Decoder, Encoder, LatentDiscriminator, SampleDiscriminator
-from gaae_models.nn import scale_grad
+from gaae_models.models import Classifier, Decoder, Encoder, LatentDiscriminator, SampleDiscriminator
+from gaae_models.models.layers import scale_grad
 from gaae_models.train_config import TrainConfig
 from gaae_models.training.common import autocast, update_ema
 from gaae_models.training.losses import (

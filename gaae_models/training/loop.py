@@ -35,28 +35,20 @@ from gaae_models.config import ModelConfig
 from gaae_models.distributed import DistInfo, barrier, init_distributed
 from gaae_models.errors import ConfigError
 from gaae_models.health import format_health
+from gaae_models.kinds import model_kind
 from gaae_models.train_config import TrainConfig, departures_from_paper
 from gaae_models.training.baselines import BiGANTrainer, BigGANTrainer, CNNTrainer
 from gaae_models.training.gaae import GAAETrainer
 from gaae_models.training.run_folder import RUN_FORMAT_VERSION, RunFolder
 from gaae_models.validation import resolve_device
 
-__all__ = ["BAR_KEYS", "Trainer", "build_trainer", "cache_accuracy", "write_samples", "fit"]
+__all__ = ["Trainer", "build_trainer", "cache_accuracy", "write_samples", "fit"]
 
 #: Any of the trainers :func:`build_trainer` makes.
 Trainer = GAAETrainer | CNNTrainer | BigGANTrainer | BiGANTrainer
 
 #: The packages whose versions a run records (besides python and torch).
 _VERSIONED = ("gaae-audio", "numpy", "zarr", "safetensors")
-
-#: Progress-bar losses of each model kind.
-BAR_KEYS: dict[str, tuple[str, ...]] = {
-    "gaae": ("loss/d_x", "loss/gen", "loss/rec", "loss/cls_lab"),
-    "cnn": ("loss/cls", "acc/batch"),
-    "biggan-supervised": ("loss/d_x", "loss/gen"),
-    "biggan-unsupervised": ("loss/d_x", "loss/gen"),
-    "bigan": ("loss/d_x", "loss/d_joint", "loss/gen", "loss/bigan"),
-}
 
 
 def build_trainer(
@@ -67,22 +59,9 @@ def build_trainer(
     device: torch.device,
     dist_info: DistInfo | None = None,
 ) -> Trainer:
-    """The trainer of ``train.model`` (a kind of :data:`~gaae_models.train_config.MODEL_KINDS`)."""
-    kind = train.model
-    if kind == "gaae":
-        return GAAETrainer(model_config, train, data, device=device, dist_info=dist_info)
-    if kind == "cnn":
-        return CNNTrainer(train, data, tuple(model_config.input_shape), device=device, dist_info=dist_info)
-    if kind in ("biggan-supervised", "biggan-unsupervised"):
-        return BigGANTrainer(
-            model_config,
-            train,
-            data,
-            conditional=kind == "biggan-supervised",
-            device=device,
-            dist_info=dist_info,
-        )
-    return BiGANTrainer(model_config, train, data, device=device, dist_info=dist_info)
+    """The trainer of ``train.model``: its kind's ``make_trainer`` (:data:`gaae_models.kinds.KINDS`)."""
+    kind = model_kind(train.model)
+    return kind.make_trainer(model_config, train, data, device=device, dist_info=dist_info)
 
 
 @torch.no_grad()
@@ -139,8 +118,7 @@ def write_samples(
     from audiospec.plotting import plot_spectrogram_grid
 
     cache = open_cache(cache_path)
-    conditional = getattr(trainer, "conditional", not isinstance(trainer, BiGANTrainer))
-    k = trainer.data.n_classes if conditional else 0
+    k = trainer.data.n_classes if model_kind(trainer.train.model).conditional else 0
     names = trainer.data.label_names
     if k >= 2:
         per_class = max(1, min(4, 16 // k))
@@ -271,14 +249,13 @@ def fit(
         "command": sys.argv,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if train.model in ("gaae", "bigan") and not (
-        resume and os.path.exists(os.path.join(out_dir, "config.json"))
-    ):
+    kind = model_kind(train.model)
+    if kind.checks_latents and not (resume and os.path.exists(os.path.join(out_dir, "config.json"))):
         model_config.check_trainable()  # new runs only: old runs with rank-deficient latents still resume
     run = RunFolder(out_dir, record, resume=resume, dist_info=dist_info, tensorboard=tensorboard)
     trainer = build_trainer(model_config, train, data, device=dev, dist_info=dist_info)
     if train.compile:
-        if train.model != "gaae":
+        if not kind.compiles:
             raise ConfigError(f"compile=true is implemented for the GAAE only (model={train.model!r})")
         from gaae_models.compiling import compile_gaae
 
@@ -314,7 +291,7 @@ def fit(
     last_health: dict[str, float] = {}
     metrics: dict[str, float] = {}
     steps = range(start_step + 1, train.steps + 1)
-    latent_dim = model_config.z_dim if train.model == "bigan" else model_config.s_dim
+    latent_dim = getattr(model_config, kind.prior_dim)
     batches = step_batches(
         batch_maker(train.model, trainer.data, train, latent_dim, dist_info.rank),
         steps,
@@ -328,23 +305,18 @@ def fit(
         if any(not math.isfinite(v) for v in metrics.values()):
             raise ConfigError(f"step {step}: a loss is not finite ({metrics}); lower the learning rates")
         run.log({"step": step, **metrics, "time/step": time.perf_counter() - t0})
-        if (
-            hasattr(trainer, "health")
-            and dist_info.is_main
-            and (step % train.health_every == 0 or step == train.steps)
-        ):
+        if kind.health and dist_info.is_main and (step % train.health_every == 0 or step == train.steps):
             last_health = trainer.health(step)
             run.log({"step": step, **last_health})
             bar.write(f"step {step}: {format_health(last_health)}")
         if step % train.log_every == 0 or step == train.steps:
-            keys = BAR_KEYS[train.model]
-            bar.set_postfix({k.split("/")[1]: f"{metrics[k]:.3f}" for k in keys}, refresh=False)
+            bar.set_postfix({k.split("/")[1]: f"{metrics[k]:.3f}" for k in kind.bar_keys}, refresh=False)
         bar.update(1)
-        if step == train.steps and hasattr(trainer, "finish"):
+        if step == train.steps and kind.probe_at_end:
             finish_metrics = trainer.finish()  # the BiGAN probe, on every rank (same data and seed)
             run.log({"step": step, **finish_metrics})
             metrics.update(finish_metrics)
-        can_eval = hasattr(trainer, "predict") and (train.model != "bigan" or step == train.steps)
+        can_eval = kind.classifies and (not kind.probe_at_end or step == train.steps)
         if (
             eval_cache
             and can_eval
@@ -356,11 +328,7 @@ def fit(
             )
             run.log({"step": step, "eval/accuracy": last_eval})
             bar.write(f"step {step}: test accuracy {last_eval:.4f}")
-        if (
-            train.model != "cnn"
-            and (step % train.sample_every == 0 or step == train.steps)
-            and dist_info.is_main
-        ):
+        if kind.generates and (step % train.sample_every == 0 or step == train.steps) and dist_info.is_main:
             write_samples(trainer, run, step, cache_path, health=last_health)
         if (step % train.checkpoint_every == 0 or step == train.steps) and dist_info.is_main:
             save_checkpoint(

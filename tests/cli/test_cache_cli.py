@@ -47,40 +47,16 @@ def test_build_info_invert_plot(demo_root, tmp_path):
     assert "wrote" in result.output and "12 items" in result.output
     result = runner.invoke(main, args)  # the same command again: nothing to do
     assert result.exit_code == 0 and "already complete" in result.output
-    result = runner.invoke(
-        main,
-        [
-            "build-cache",
-            "nsynth",
-            str(demo_root),
-            str(test),
-            "--split",
-            "test",
-            "--sources",
-            "all",
-            "--quiet",
-        ],
-    )
+    test_args = [
+        "build-cache",
+        "nsynth",
+        str(demo_root),
+        str(test),
+        *"--split test --sources all --quiet".split(),
+    ]
+    result = runner.invoke(main, test_args)
     assert result.exit_code == 2 and "--stats-from TRAIN_CACHE" in result.output
-    result = runner.invoke(
-        main,
-        [
-            "build-cache",
-            "nsynth",
-            str(demo_root),
-            str(test),
-            "--split",
-            "test",
-            "--sources",
-            "all",
-            "--stats-from",
-            str(train),
-            "--quiet",
-            "--workers",
-            "1",
-            "--keep-logmag",
-        ],
-    )
+    result = runner.invoke(main, [*test_args, "--stats-from", str(train), "--workers", "1", "--keep-logmag"])
     assert result.exit_code == 0, result.output
     assert open_cache(test).stats.to_dict() == open_cache(train).stats.to_dict()
 

@@ -10,7 +10,6 @@ import pytest
 import soundfile as sf
 import torch
 from click.testing import CliRunner
-from huggingface_hub import constants
 
 from audiospec import DatasetStats, SpectrogramConfig
 from audiospec.cache import build_cache
@@ -20,7 +19,7 @@ from gaae_cli.gaae_hub_cli import features, push
 from gaae_models import Encoder
 from gaae_models.config import model_config
 from gaae_models.train_config import TrainConfig
-from gaae_models.training import fit
+from tests.gaae_models.helpers import fit_one_thread
 from tests.gaae_models.hub_server import HubServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,36 +36,9 @@ def tiny_run(tmp_path_factory):
     listing = list_nsynth(str(root / "nsynth"), split="train", sources=("all",))
     build_cache(listing, cache, workers=1, progress=False)
     train = TrainConfig(steps=2, batch_size=2, labelled_batch_size=2, seed=0, n_sample_wavs=0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny layers on 2 shared cores: one thread is much faster
-    try:
-        fit(
-            cache,
-            str(root / "run"),
-            model_config=model_config("small", **TINY),
-            train=train,
-            device="cpu",
-            progress=False,
-        )
-    finally:
-        torch.set_num_threads(threads)
-    return str(root / "run")
-
-
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    with HubServer() as server:
-        monkeypatch.setattr(constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(
-            constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}"
-        )
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
-        monkeypatch.setattr(constants, "HF_HOME", str(tmp_path / "hf_home"))
-        monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf_home" / "token"))
-        monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf_home" / "stored_tokens"))
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.delenv("HF_TOKEN", raising=False)
-        yield server
+    return fit_one_thread(
+        cache, root / "run", model_config=model_config("small", **TINY), train=train, device="cpu"
+    )
 
 
 @pytest.fixture

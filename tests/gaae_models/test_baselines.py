@@ -13,7 +13,7 @@ from gaae_models.batches import _STREAM_LABELLED
 from gaae_models.config import model_config
 from gaae_models.data import batch_indices
 from gaae_models.errors import ConfigError
-from gaae_models.networks import Decoder, SampleDiscriminator
+from gaae_models.models import Decoder, SampleDiscriminator
 from gaae_models.runs import load_run
 from gaae_models.train_config import TrainConfig
 from gaae_models.training import BiGANTrainer, BigGANTrainer, hinge_d, prepare_data

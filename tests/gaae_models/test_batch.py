@@ -90,7 +90,7 @@ def test_bad_batches_name_the_argument(encoder, rng):
 def test_the_inference_plan_is_reused_until_a_weight_changes(rng):
     """Repeated calls reuse the fused plan (no rebuild per call); an in-place weight change (an
     optimiser step, load_state_dict) is seen at the next call, which then equals a fresh model."""
-    from gaae_models.fused import build_inference_plan
+    from gaae_models.models.fused import build_inference_plan
 
     torch.manual_seed(1)
     enc = Encoder(model_config("small", **TINY), audio_config=SpectrogramConfig(), stats=STATS).eval()

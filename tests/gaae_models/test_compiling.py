@@ -22,7 +22,7 @@ from gaae_models.compiling import (
 )
 from gaae_models.config import model_config
 from gaae_models.data import ArraySource
-from gaae_models.nn import Whitening, sn_conv2d, sn_linear
+from gaae_models.models.layers import Whitening, sn_conv2d, sn_linear
 from gaae_models.train_config import TrainConfig
 from gaae_models.training import GAAE, GAAETrainer, TrainingData
 from tests.gaae_models.helpers import GAAE_LOSSES

@@ -20,7 +20,7 @@ from gaae_models.hub import PretrainedDecoder, encoder_from_run, export_run, loa
 from gaae_models.pretrained import AudioClassifier, PretrainedClassifier
 from gaae_models.runs import load_run
 from gaae_models.train_config import TrainConfig
-from gaae_models.training import fit
+from tests.gaae_models.helpers import fit_one_thread
 
 TINY = {"ch": 1, "z_dim": 16, "s_dim": 12, "attention": False}
 
@@ -32,12 +32,7 @@ def run(tiny_data, tmp_path_factory):
     train = TrainConfig(
         steps=2, batch_size=2, labelled_batch_size=2, labelled_fraction=0.5, seed=5, n_sample_wavs=0
     )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        fit(tiny_data["train"], out, model_config=model_config("small", **TINY), train=train, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    fit_one_thread(tiny_data["train"], out, model_config=model_config("small", **TINY), train=train)
     return out
 
 
@@ -73,10 +68,13 @@ def test_export_folder_layout_modes_and_card(exported):
         "README.md",
         "classifier/config.json",
         "classifier/model.safetensors",
+        "classifier/preprocessor_config.json",
         "config.json",
         "decoder/config.json",
         "decoder/model.safetensors",
+        "decoder/preprocessor_config.json",
         "model.safetensors",
+        "preprocessor_config.json",
     ]
     for root, _, names in os.walk(exported):
         assert stat.S_IMODE(os.stat(root).st_mode) == 0o755, root

@@ -210,15 +210,15 @@ def test_the_parameter_ceiling_is_computed_from_the_config():
 
 
 def test_parameter_counts_match_the_built_networks():
-    from gaae_models import networks
+    from gaae_models import models
 
     cfg = ModelConfig(ch=2, z_dim=16, s_dim=12, n_classes=3)
     built = {
-        "encoder": networks.Encoder(cfg),
-        "decoder": networks.Decoder(cfg),
-        "classifier": networks.Classifier(cfg),
-        "d_x": networks.SampleDiscriminator(cfg),
-        "d_latent": networks.LatentDiscriminator(cfg),
+        "encoder": models.Encoder(cfg),
+        "decoder": models.Decoder(cfg),
+        "classifier": models.Classifier(cfg),
+        "d_x": models.SampleDiscriminator(cfg),
+        "d_latent": models.LatentDiscriminator(cfg),
     }
     for name, estimate in cfg.parameter_counts().items():
         actual = sum(p.numel() for p in built[name].parameters())

@@ -4,6 +4,7 @@ The real huggingface_hub client talks HTTP to 127.0.0.1; only its endpoint, cach
 constants are pointed at the test server and temporary folders.
 """
 
+import dataclasses
 import json
 import os
 import pickle
@@ -17,6 +18,7 @@ from huggingface_hub import constants
 from safetensors.torch import save_file
 
 from audiospec.cache import open_cache
+from audiospec.preprocessor import Preprocessor
 from gaae_models import Encoder, GuidedEncoder, StyleEncoder
 from gaae_models.config import model_config
 from gaae_models.errors import CheckpointError, ConfigError, HubError
@@ -30,8 +32,8 @@ from gaae_models.hub import (
 )
 from gaae_models.pretrained import classifier_from_run
 from gaae_models.train_config import TrainConfig
-from gaae_models.training import fit
-from tests.gaae_models.hub_server import HubServer
+from tests.gaae_models.helpers import fit_one_thread
+from tests.gaae_models.hub_server import HubServer, point_client_at
 
 TINY = {"ch": 1, "z_dim": 16, "s_dim": 12, "attention": False}
 SECRET = "hf_TestSecretToken0123456789"
@@ -44,34 +46,9 @@ def tiny_run(tiny_data, tmp_path_factory):
     train = TrainConfig(
         steps=2, batch_size=2, labelled_batch_size=2, labelled_fraction=0.5, seed=3, n_sample_wavs=0
     )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # on 2 shared cores, one thread is several times faster for these tiny layers
-    try:
-        cfg = model_config("small", **TINY)
-        fit(tiny_data["train"], out, model_config=cfg, train=train, device="cpu", progress=False)
-    finally:
-        torch.set_num_threads(threads)
-    return out
-
-
-def _point_client_at(monkeypatch, tmp_path, url):
-    monkeypatch.setattr(constants, "ENDPOINT", url)
-    monkeypatch.setattr(
-        constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}"
+    return fit_one_thread(
+        tiny_data["train"], out, model_config=model_config("small", **TINY), train=train, device="cpu"
     )
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
-    monkeypatch.setattr(constants, "HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf_home" / "token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(tmp_path / "hf_home" / "stored_tokens"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-
-
-@pytest.fixture
-def hub(monkeypatch, tmp_path):
-    with HubServer() as server:
-        _point_client_at(monkeypatch, tmp_path, server.url)
-        yield server
 
 
 @pytest.fixture
@@ -96,7 +73,13 @@ def test_save_pretrained_round_trip(tiny_data, tmp_path, clip):
     ).eval()
     folder = tmp_path / "enc"
     enc.save_pretrained(folder)
-    assert sorted(os.listdir(folder)) == ["README.md", "config.json", "model.safetensors"]
+    assert sorted(os.listdir(folder)) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+    ]
+    assert Preprocessor.from_pretrained(folder) == enc.preprocessor
     config = json.loads((folder / "config.json").read_text())
     assert config["architecture"] == "Encoder" and config["config"] == enc.config.to_dict()
     assert config["audio_config"] == cache.config.to_dict() and config["label_names"] == cache.label_names
@@ -135,8 +118,10 @@ def test_push_download_embed_and_offline(tiny_run, hub, monkeypatch, clip):
         "README.md",
         "classifier/config.json",
         "classifier/model.safetensors",
+        "classifier/preprocessor_config.json",
         "config.json",
         "model.safetensors",
+        "preprocessor_config.json",
     ]
     assert result["commit"] == hub.repos["alice/gaae-tiny"].branches["main"]
     local = encoder_from_run(tiny_run)
@@ -187,7 +172,7 @@ def test_decoder_and_revision_branch(tiny_run, hub):
 
 def test_private_repo_token_never_leaks(tiny_run, tmp_path, monkeypatch):
     with HubServer(required_token=SECRET) as server:
-        _point_client_at(monkeypatch, tmp_path, server.url)
+        point_client_at(monkeypatch, tmp_path, server.url)
         result = push_run(tiny_run, "bob/private", private=True, token=SECRET)
         assert server.repos["bob/private"].private and set(server.tokens) == {SECRET}
         for content in server.files("bob/private").values():
@@ -211,6 +196,8 @@ def test_config_without_transform_is_a_clear_error(tiny_run, hub, tmp_path):
     original = json.loads((tmp_path / "export" / "config.json").read_text())
     no_transform = {k: v for k, v in original.items() if k != "audio_config"}
     (tmp_path / "export" / "config.json").write_text(json.dumps(no_transform))
+    Encoder.from_pretrained(folder)  # preprocessor_config.json gives the transform
+    os.remove(tmp_path / "export" / "preprocessor_config.json")  # a folder written before it existed
     with pytest.raises(HubError, match=r"config.json lacks the key 'audio_config' \(the audiospec transform"):
         Encoder.from_pretrained(folder)
     weights = (tmp_path / "export" / "model.safetensors").read_bytes()
@@ -325,3 +312,25 @@ def test_mixin_push_to_hub(hub, tiny_data, clip):
     assert {"config.json", "model.safetensors", "README.md"} <= set(hub.files("erin/mixin"))
     loaded = StyleEncoder.from_pretrained("erin/mixin")
     assert np.array_equal(loaded.embed(clip, 22050).s, enc.embed(clip, 22050).s)
+
+
+def test_preprocessor_config_is_read_when_present(tiny_data, tmp_path, clip):
+    """preprocessor_config.json gives the transform and statistics; folders written before it existed
+    (config.json only) load as they did."""
+    cache = open_cache(tiny_data["train"])
+    enc = Encoder(model_config("small", **TINY), audio_config=cache.config, stats=cache.stats).eval()
+    folder = tmp_path / "enc"
+    enc.save_pretrained(folder)
+    pre = Preprocessor.from_pretrained(folder)
+    np.testing.assert_array_equal(pre(clip, 22050), enc.spectrograms(clip, 22050)[0][:, None])
+    shifted = Preprocessor(
+        config=cache.config, stats=dataclasses.replace(cache.stats, mean=cache.stats.mean + 1)
+    )
+    shifted.save_pretrained(folder)
+    assert Encoder.from_pretrained(folder).stats.mean == cache.stats.mean + 1
+    os.remove(folder / "preprocessor_config.json")  # an old folder
+    old = Encoder.from_pretrained(folder)
+    assert old.stats == enc.stats and old.preprocessor == enc.preprocessor
+    (folder / "preprocessor_config.json").write_text('{"preprocessor_type": "other"}')
+    with pytest.raises(HubError, match="preprocessor_config.json is not valid: preprocessor_type='other'"):
+        Encoder.from_pretrained(folder)

@@ -20,8 +20,8 @@ from gaae_models.health import (
     saturation,
     two_sample_accuracy,
 )
-from gaae_models.networks import Classifier, Decoder, Encoder
-from gaae_models.nn import scale_grad
+from gaae_models.models import Classifier, Decoder, Encoder
+from gaae_models.models.layers import scale_grad
 from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig, departures_from_paper
 from gaae_models.training import GAAETrainer, fit, labelled_weight, prepare_data
 
@@ -111,7 +111,7 @@ def test_style_heads_match_the_first_two_moments():
 
 
 def test_whitening_of_a_known_covariance():
-    from gaae_models.nn import Whitening
+    from gaae_models.models.layers import Whitening
 
     g = torch.Generator().manual_seed(0)
     mixing = torch.randn(6, 6, generator=g)
@@ -384,7 +384,7 @@ def test_gaae_health_sees_a_saturating_generator():
     torch.manual_seed(0)
     cfg = model_config("small", n_classes=3, **TINY)
     enc, dec = Encoder(cfg), Decoder(cfg)
-    from gaae_models.networks import Classifier
+    from gaae_models.models import Classifier
 
     clf = Classifier(cfg)
     x = torch.rand(8, 1, 256, 128) * 1.6 - 0.8

@@ -1,4 +1,4 @@
-"""Tests of gaae_models.config, gaae_models.nn and gaae_models.networks (tiny inputs, CPU)."""
+"""Tests of gaae_models.config and gaae_models.models (layers, networks; tiny inputs, CPU)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from torch.nn.utils import parametrize
 
 from gaae_models.config import PRESETS, ModelConfig, model_config
 from gaae_models.errors import ConfigError
-from gaae_models.networks import (
+from gaae_models.models import (
     BiGANDiscriminator,
     Classifier,
     Decoder,
@@ -27,7 +27,7 @@ from gaae_models.networks import (
     StyleEncoder,
     Trunk,
 )
-from gaae_models.nn import (
+from gaae_models.models.layers import (
     BatchNorm2d,
     ConditionalBatchNorm2d,
     DownBlock,

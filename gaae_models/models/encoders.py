@@ -1,9 +1,9 @@
 """The GAAE encoders as pretrained models: E (z and s), E_z (z) and E_s (s).
 
-Each is a network (a :class:`~gaae_models.networks.Trunk` and dense heads, Table XX of the paper)
+Each is a network (a :class:`~gaae_models.models.networks.Trunk` and dense heads, Table XX of the paper)
 with the Hub mixin of :mod:`gaae_models.hub_mixin`: ``from_pretrained`` / ``save_pretrained`` keep
 the architecture, the audiospec transform, the dataset statistics and the label names in
-``config.json``, and ``embed`` turns raw audio into latents. :mod:`gaae_models.networks` (which
+``config.json``, and ``embed`` turns raw audio into latents. :mod:`gaae_models.models.networks` (which
 computes only) still gives them by name.
 """
 
@@ -18,8 +18,8 @@ from audiospec.config import SpectrogramConfig
 from audiospec.stats import DatasetStats
 from gaae_models.config import ModelConfig, check_model_config
 from gaae_models.hub_mixin import EncoderHubMixin
-from gaae_models.networks import Trunk
-from gaae_models.nn import Whitening, init_weights, sn_linear
+from gaae_models.models.layers import Whitening, init_weights, sn_linear
+from gaae_models.models.networks import Trunk
 
 __all__ = ["Encoder", "GuidedEncoder", "StyleEncoder", "S_NORM_EPS"]
 

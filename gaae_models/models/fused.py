@@ -2,7 +2,7 @@
 
 :func:`build_inference_plan` copies an encoder's trunk and the requested heads into an
 :class:`InferencePlan` (``(B, 1, F, T) -> {name: (B, dim)}``). With ``fused=True`` spectral norms
-are folded into plain weights (:func:`bake`), each downsampling :class:`~gaae_models.nn.DownBlock`
+are folded into plain weights (:func:`bake`), each downsampling :class:`~gaae_models.models.layers.DownBlock`
 with a 1x1 shortcut becomes a :class:`FusedDownBlock` (3x3 conv + 2x2 average pooling = one 4x4
 stride-2 conv; the shortcut's pooling moved before its 1x1 conv) and the plan runs channels-last.
 It equals the module's own forward up to float rounding (about 1e-6 relative); blocks that
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from gaae_models.nn import DownBlock
+from gaae_models.models.layers import DownBlock
 
 if TYPE_CHECKING:
     from gaae_models.hub_mixin import EncoderHubMixin
@@ -29,7 +29,7 @@ __all__ = ["FusedDownBlock", "InferencePlan", "is_fusable", "bake", "build_infer
 
 
 class FusedDownBlock(nn.Module):
-    """A :class:`~gaae_models.nn.DownBlock` (downsampling, 1x1 shortcut) computed with fewer FLOPs.
+    """A :class:`~gaae_models.models.layers.DownBlock` (downsampling, 1x1 shortcut) computed with fewer FLOPs.
 
     ``avg_pool2x2(conv3x3(h))`` is one 4x4 stride-2 convolution whose kernel is the 3x3 kernel
     spread over the four pooling offsets and divided by 4; ``avg_pool2x2(conv1x1(x))`` is

@@ -2,16 +2,16 @@
 
 Architecture of Haque, Rana & Schuller, "High-Fidelity Audio Generation and Representation Learning
 with Guided Adversarial Autoencoder" (IEEE Access 2020), appendix A, with the BigGAN-PyTorch layer
-conventions of :mod:`gaae_models.nn`. Spectrograms are ``(B, 1, F, T)`` = ``(B, 1, 256, 128)``
+conventions of :mod:`gaae_models.models.layers`. Spectrograms are ``(B, 1, F, T)`` = ``(B, 1, 256, 128)``
 tensors in [-1, 1] (frequency = height, time = width); labels are one-hot or soft float vectors
 ``y`` of shape ``(B, K)``; z is the guided latent (head E_z, read by C) and s the style latent
 (head E_s, decoded by G, matched to N(0, I) by D_latent).
 
 * :class:`Trunk`: x -> h (B, 16ch), the body shared by E, D_x and the BiGAN networks (XIII, XX).
-* :class:`~gaae_models.encoders.Encoder`: x -> (z, s) (Table XX); :class:`GuidedEncoder` (E_z,
+* :class:`~gaae_models.models.encoders.Encoder`: x -> (z, s) (Table XX); :class:`GuidedEncoder` (E_z,
   also the BiGAN feature extractor of Table XVIII) and :class:`StyleEncoder` (E_s) are its
   single-head parts. They are pretrained models too (Hub mixin), so they live in
-  :mod:`gaae_models.encoders`; this module, which only computes, gives them by name.
+  :mod:`gaae_models.models.encoders`.
 * :class:`Decoder`: (s, y) -> x (Table XXI; XII and XVI for the BigGAN baselines).
 * :class:`Classifier`: z -> K logits (Table XXII).
 * :class:`SampleDiscriminator`: (x, y) -> score (B,) (Table XIII; XVII unconditional).
@@ -27,7 +27,6 @@ and losses live in the trainer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +34,7 @@ from torch import nn
 
 from gaae_models.config import N_RESAMPLINGS, ModelConfig, check_model_config
 from gaae_models.errors import ConfigError
-from gaae_models.nn import (
+from gaae_models.models.layers import (
     BatchNorm2d,
     DownBlock,
     SelfAttention,
@@ -46,14 +45,8 @@ from gaae_models.nn import (
     sn_linear,
 )
 
-if TYPE_CHECKING:
-    from gaae_models.encoders import Encoder, GuidedEncoder, StyleEncoder
-
 __all__ = [
     "Trunk",
-    "Encoder",
-    "GuidedEncoder",
-    "StyleEncoder",
     "Decoder",
     "Classifier",
     "SampleDiscriminator",
@@ -65,19 +58,6 @@ __all__ = [
 
 #: Width of the hidden dense layers of C, D_latent and the BiGAN joint head (Tables XIX, XXII, XXIII).
 HIDDEN_FEATURES: int = 128
-
-
-#: The encoders E, E_z and E_s are networks with the Hub mixin (save/load, ``embed``): they live in
-#: :mod:`gaae_models.encoders`, which builds on this module, and are found here on first use.
-_ENCODERS = ("Encoder", "GuidedEncoder", "StyleEncoder", "S_NORM_EPS")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _ENCODERS:
-        from gaae_models import encoders
-
-        return getattr(encoders, name)
-    raise AttributeError(f"module 'gaae_models.networks' has no attribute {name!r}")
 
 
 def _check_shape(name: str, tensor: torch.Tensor, expected: Sequence[int | None]) -> None:
