@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gaae_models.errors import ConfigError
-from gaae_models.train_config import MODEL_KINDS
 
 if TYPE_CHECKING:
     import torch
@@ -271,9 +270,6 @@ KINDS: dict[str, ModelKind] = {
         ),
     )
 }
-
-if tuple(KINDS) != MODEL_KINDS:  # TrainConfig validates ``model`` against MODEL_KINDS
-    raise ImportError(f"KINDS {tuple(KINDS)} and train_config.MODEL_KINDS {MODEL_KINDS} differ")
 
 
 def model_kind(name: str, *, argument: str = "model") -> ModelKind:

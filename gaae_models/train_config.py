@@ -11,6 +11,7 @@ from typing import Any
 
 from gaae_models.config import PAPER_MODEL_SETTINGS, ModelConfig
 from gaae_models.errors import ConfigError
+from gaae_models.kinds import KINDS
 
 __all__ = [
     "TrainConfig",
@@ -24,7 +25,7 @@ __all__ = [
 ]
 
 #: What ``gaae fit --model`` trains: the GAAE and the paper's baselines (appendix A-A..A-C, A-E).
-MODEL_KINDS: tuple[str, ...] = ("gaae", "cnn", "biggan-supervised", "biggan-unsupervised", "bigan")
+MODEL_KINDS: tuple[str, ...] = tuple(KINDS)  #: the names of gaae_models.kinds.KINDS, in order
 
 #: The paper's settings for every training field whose default departs from it (``--paper-settings``).
 PAPER_TRAIN_SETTINGS: dict[str, Any] = {
