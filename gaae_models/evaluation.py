@@ -37,6 +37,7 @@ from audiospec.runtime import package_versions
 from gaae_models import metrics
 from gaae_models.data import ArraySource, CacheSource
 from gaae_models.errors import ConfigError
+from gaae_models.probes import spectral_profile
 from gaae_models.report import evaluation_report, fmt
 from gaae_models.runs import TrainedRun, load_run
 from gaae_models.train_config import TrainConfig
@@ -537,7 +538,8 @@ def _representations(
                 )
                 entry["figures"][f"tsne_{key}_{colour}"] = os.path.relpath(path, out_dir)
         say(f"  t-SNE of {', '.join(codes)} ({pick.size} test items)")
-    # linear probes: the label and every attribute, on each representation
+    # linear probes: the label and every attribute, on each representation and on the baseline
+    codes["profile"] = spectral_profile(test_x_all)
     targets: list[tuple[str, np.ndarray, str]] = []
     if test.has_labels:
         targets.append(("label", labels, "label"))
@@ -562,7 +564,8 @@ def _representations(
                 known = np.sort(rng.choice(known, size=min(known.size, 4000), replace=False))
                 memo = known.tobytes()
                 if memo not in encoded_train:  # read and encode each training subset once
-                    encoded_train[memo] = run.encode(_read(train_cache, known))
+                    train_x = _read(train_cache, known)
+                    encoded_train[memo] = {**run.encode(train_x), "profile": spectral_profile(train_x)}
                 result = _probe(encoded_train[memo][key], train_codes[known], value, target_codes)
                 source = "training cache -> test cache"
             else:

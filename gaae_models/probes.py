@@ -15,7 +15,25 @@ import numpy as np
 from gaae_models.errors import ConfigError
 from gaae_models.validation import finite_float, float_array, int_at_least, label_array
 
-__all__ = ["linear_probe"]
+__all__ = ["linear_probe", "spectral_profile"]
+
+
+def spectral_profile(x: np.ndarray) -> np.ndarray:
+    """The time-averaged spectrogram of each item: a representation nothing learned, the baseline
+    that a learned one should beat on what it claims to capture.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (N, F, T) or (N, 1, F, T)
+        Normalised spectrograms.
+
+    Returns
+    -------
+    np.ndarray, shape (N, F), float64
+        The mean over frames of each frequency bin.
+    """
+    x = np.asarray(x)
+    return x.reshape(x.shape[0], -1, x.shape[-1]).mean(axis=-1, dtype=np.float64)
 
 
 def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

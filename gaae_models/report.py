@@ -194,8 +194,9 @@ def evaluation_report(results: dict[str, Any], out_dir: str) -> str:
         lines += [
             "",
             "z is the guided latent (E_z, read by C) and s the style latent (E_s); e is the BiGAN feature "
-            "extractor's output. A target that training never used (an attribute, not the label) shows "
-            "what the representation learned by itself.",
+            "extractor's output; profile is the time-averaged spectrogram (F values), which nothing learned: "
+            "the baseline a learned representation should beat. A target that training never used (an "
+            "attribute, not the label) shows what the representation learned by itself.",
         ]
     else:
         lines.append("No run has an encoder.")

@@ -102,7 +102,9 @@ def test_cas_probes_and_tsne_are_reported(report):
             assert 0.0 <= cas[key] <= 1.0
     assert by_kind["biggan-unsupervised"]["cas"] is None  # no labels to condition on
     gaae = by_kind["gaae"]
-    assert set(gaae["probes"]["label"]) == {"z", "s"}
+    assert set(gaae["probes"]["label"]) == {"z", "s", "profile"}
+    # the baseline: a probe of the time-averaged spectrogram, the same for every run
+    assert gaae["probes"]["velocity"]["profile"] == by_kind["bigan"]["probes"]["velocity"]["profile"]
     assert "velocity" in gaae["probes"]  # an attribute training never used
     assert gaae["probes"]["label"]["z"]["source"] == "training cache -> test cache"
     for key in ("tsne_z_label", "tsne_s_label", "tsne_s_velocity"):
