@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: the CPU's name and writing a result as JSON + markdown.
+"""What the benchmark scripts share: a seeded sample of a corpus, the CPU's name and writing a result
+as JSON + markdown.
 
 The scripts run as ``python benchmarks/bench_*.py`` (this folder is then first on ``sys.path``), so
 they import it as ``from _common import ...``.
@@ -8,10 +9,24 @@ from __future__ import annotations
 
 import json
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cpu_name", "write_results", "write_rows"]
+import numpy as np
+
+__all__ = ["find_wavs", "cpu_name", "write_results", "write_rows"]
+
+
+def find_wavs(root: Path, n: int, seed: int) -> list[Path]:
+    """A seeded sample of ``n`` .wav files under ``root`` (sorted, so the draw is reproducible)."""
+    files = sorted(root.rglob("*.wav"))
+    if not files:
+        sys.exit(f"no .wav files under {root}; render the corpora first (see benchmarks/README.md)")
+    if len(files) > n:
+        pick = np.random.default_rng(seed).choice(len(files), size=n, replace=False)
+        files = [files[i] for i in sorted(pick)]
+    return files
 
 
 def cpu_name() -> str:

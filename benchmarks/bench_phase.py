@@ -90,7 +90,7 @@ import librosa
 import numba
 import numpy as np
 import pghipy
-from _common import cpu_name, write_results
+from _common import cpu_name, find_wavs, write_results
 
 import audiospec
 
@@ -182,22 +182,11 @@ def build_methods(cfg: audiospec.SpectrogramConfig) -> list[Method]:
     return methods
 
 
-def find_files(root: Path, n: int, seed: int) -> list[Path]:
-    """A seeded sample of ``n`` .wav files under ``root`` (sorted, so the draw is reproducible)."""
-    files = sorted(root.rglob("*.wav"))
-    if not files:
-        sys.exit(f"no .wav files under {root}; render the corpora first (see benchmarks/README.md)")
-    if len(files) > n:
-        pick = np.random.default_rng(seed).choice(len(files), size=n, replace=False)
-        files = [files[i] for i in sorted(pick)]
-    return files
-
-
 def load_clips(root: Path, policy: str, n: int, cfg: audiospec.SpectrogramConfig) -> tuple[list[Clip], int]:
     """Load and analyse up to ``n`` clips; silent crops (AudioError) are skipped and counted."""
     lkw = librosa_kwargs(cfg)
     clips, skipped = [], 0
-    for path in find_files(root, n, SEED):
+    for path in find_wavs(root, n, SEED):
         try:
             y, _ = audiospec.load_clip(path, config=cfg, policy=policy)
         except audiospec.AudioError:

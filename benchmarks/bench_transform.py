@@ -58,22 +58,11 @@ import numpy as np
 import scipy
 import scipy.signal
 import soundfile as sf
-from _common import cpu_name, write_results
+from _common import cpu_name, find_wavs, write_results
 
 import audiospec
 
 SEED = 1234
-
-
-def find_files(root: Path, n: int) -> list[Path]:
-    """A seeded sample of ``n`` .wav files under ``root``."""
-    files = sorted(root.rglob("*.wav"))
-    if not files:
-        sys.exit(f"no .wav files under {root}; render the corpora first (see benchmarks/README.md)")
-    if len(files) > n:
-        pick = np.random.default_rng(SEED).choice(len(files), size=n, replace=False)
-        files = [files[i] for i in sorted(pick)]
-    return files
 
 
 def median_time(fn: Callable[[], object], repeat: int) -> float:
@@ -208,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     cfg = audiospec.SpectrogramConfig()
-    files = find_files(args.corpus, args.n)
+    files = find_wavs(args.corpus, args.n, SEED)
     clips = []
     for path in files:
         try:
