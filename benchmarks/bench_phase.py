@@ -77,9 +77,7 @@ writes ``benchmarks/results/phase.json`` and ``phase.md`` and prints the markdow
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -87,10 +85,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import librosa
-import numba
 import numpy as np
 import pghipy
-from _common import cpu_name, find_wavs, write_results
+from _common import environment, find_wavs, write_results
 
 import audiospec
 
@@ -399,15 +396,7 @@ def main(argv: list[str] | None = None) -> None:
             }
             for c in corpora
         },
-        "environment": {
-            "cpu": cpu_name(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "numba": numba.__version__,
-            "librosa": librosa.__version__,
-            "pghipy": importlib.metadata.version("pghipy"),
-            "audiospec": audiospec.__version__,
-        },
+        "environment": environment("numpy", "numba", "librosa", "pghipy", "audiospec"),
     }
     write_results(results, markdown(results), args.out)
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -58,7 +57,7 @@ import numpy as np
 import scipy
 import scipy.signal
 import soundfile as sf
-from _common import cpu_name, find_wavs, write_results
+from _common import environment, find_wavs, write_results
 
 import audiospec
 
@@ -233,15 +232,9 @@ def main(argv: list[str] | None = None) -> None:
         "n_decode": len(decode_files),
         "decode_cores": len(all_cores) or os.cpu_count(),
         "decode": decode,
-        "environment": {
-            "cpu": cpu_name(),
-            "cores_available": len(all_cores) or os.cpu_count(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "librosa": librosa.__version__,
-            "audiospec": audiospec.__version__,
-        },
+        "environment": environment(
+            "numpy", "scipy", "librosa", "audiospec", cores_available=len(all_cores) or os.cpu_count()
+        ),
     }
     write_results(res, markdown(res), args.out)
 
