@@ -46,7 +46,8 @@ class _TrunkEncoder(nn.Module, EncoderHubMixin):
             setattr(self, name, head)
         self._init_hub_metadata(audio_config, stats, label_names)
 
-    def _heads(self, config: ModelConfig) -> dict[str, nn.Module]:
+    @staticmethod
+    def _heads(config: ModelConfig) -> dict[str, nn.Module]:
         """``{attribute: head}``, built in this order after the trunk."""
         raise NotImplementedError
 
@@ -130,7 +131,8 @@ class GuidedEncoder(_LatentEncoder):
     _hub_optional_prefixes = ("head_s.",)
     outputs = ("z",)
 
-    def _heads(self, config: ModelConfig) -> dict[str, nn.Module]:
+    @staticmethod
+    def _heads(config: ModelConfig) -> dict[str, nn.Module]:
         return {"head_z": _encoder_head(config, config.z_dim)}
 
 
@@ -155,7 +157,8 @@ class StyleEncoder(_LatentEncoder):
     _hub_optional_prefixes = ("head_z.",)
     outputs = ("s",)
 
-    def _heads(self, config: ModelConfig) -> dict[str, nn.Module]:
+    @staticmethod
+    def _heads(config: ModelConfig) -> dict[str, nn.Module]:
         return {"head_s": _encoder_head(config, config.s_dim, s_norm=config.s_norm)}
 
 
@@ -196,8 +199,9 @@ class Encoder(_TrunkEncoder):
     _hub_loads_from = ("Encoder",)
     outputs = ("z", "s")
 
-    def _heads(self, config: ModelConfig) -> dict[str, nn.Module]:
-        return {**GuidedEncoder._heads(self, config), **StyleEncoder._heads(self, config)}
+    @staticmethod
+    def _heads(config: ModelConfig) -> dict[str, nn.Module]:
+        return {**GuidedEncoder._heads(config), **StyleEncoder._heads(config)}
 
     def latent_heads(self) -> dict[str, nn.Module]:
         """``{"z": head_z, "s": head_s}``."""
