@@ -226,16 +226,20 @@ def crop(
     if policy not in CROP_POLICIES:
         raise ParameterError(f"policy={policy!r} is not a crop policy; choose one of {list(CROP_POLICIES)}")
     n = y.shape[0]
-    if policy == "start":
-        offset = 0
-    elif policy == "random":
-        offset = int(valid_rng(rng).integers(0, max(n - n_samples, 0) + 1))
-    else:
-        offset = (n - n_samples) // 2
+    offset = _crop_offset(n, n_samples, policy, rng)
     out = np.zeros(n_samples, dtype=y.dtype)
     src_lo, src_hi = max(offset, 0), min(offset + n_samples, n)
     out[src_lo - offset : src_hi - offset] = y[src_lo:src_hi]
     return out, offset
+
+
+def _crop_offset(n: int, n_samples: int, policy: CropPolicy, rng: np.random.Generator | int | None) -> int:
+    """Index in a waveform of ``n`` samples of the first sample of its ``policy`` crop of ``n_samples``."""
+    if policy == "start":
+        return 0
+    if policy == "random":
+        return int(valid_rng(rng).integers(0, max(n - n_samples, 0) + 1))
+    return (n - n_samples) // 2
 
 
 def _unreadable_reason(path: str, exc: BaseException) -> str:
@@ -374,13 +378,7 @@ def _load_open(
     g = math.gcd(file_sr, target_sr)
     up, down = target_sr // g, file_sr // g
     n_target = -(-declared * up // down)  # length of the whole file after resampling
-    # the crop offset is decided on the resampled length, exactly as crop() would
-    if policy == "start":
-        offset = 0
-    elif policy == "random":
-        offset = int(valid_rng(rng).integers(0, max(n_target - n, 0) + 1))
-    else:
-        offset = (n_target - n) // 2
+    offset = _crop_offset(n_target, n, policy, rng)  # on the resampled length, as crop() decides it
     lo_t, hi_t = max(offset, 0), min(offset + n, n_target)  # needed samples at the target rate
 
     def read(lo: int, hi: int) -> np.ndarray:

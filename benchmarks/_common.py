@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: the CPU's name and writing a result as JSON + markdown.
+"""What the benchmark scripts share: a seeded sample of a corpus, the CPU's name and versions, and
+writing a result as JSON + markdown.
 
 The scripts run as ``python benchmarks/bench_*.py`` (this folder is then first on ``sys.path``), so
 they import it as ``from _common import ...``.
@@ -6,12 +7,28 @@ they import it as ``from _common import ...``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import platform
+import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cpu_name", "write_results", "write_rows"]
+import numpy as np
+
+__all__ = ["find_wavs", "cpu_name", "environment", "write_results", "write_rows"]
+
+
+def find_wavs(root: Path, n: int, seed: int) -> list[Path]:
+    """A seeded sample of ``n`` .wav files under ``root`` (sorted, so the draw is reproducible)."""
+    files = sorted(root.rglob("*.wav"))
+    if not files:
+        sys.exit(f"no .wav files under {root}; render the corpora first (see benchmarks/README.md)")
+    if len(files) > n:
+        pick = np.random.default_rng(seed).choice(len(files), size=n, replace=False)
+        files = [files[i] for i in sorted(pick)]
+    return files
 
 
 def cpu_name() -> str:
@@ -23,6 +40,22 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def environment(*packages: str, **extra: Any) -> dict[str, Any]:
+    """``{"cpu", **extra, "python", **packages}``: the CPU, ``extra``, then the Python and package versions
+    (a package's ``__version__``, else its distribution's)."""
+
+    def version(name: str) -> str:
+        module_version = getattr(importlib.import_module(name), "__version__", None)
+        return module_version if isinstance(module_version, str) else metadata.version(name)
+
+    return {
+        "cpu": cpu_name(),
+        **extra,
+        "python": platform.python_version(),
+        **{p: version(p) for p in packages},
+    }
 
 
 def write_results(results: dict[str, Any], text: str, out: Path | None) -> None:

@@ -56,7 +56,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -65,12 +64,11 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import cpu_name, write_results
+from _common import environment, write_results
 
 N_SAMPLES = 16384
 SAMPLE_RATE = 16000
@@ -343,16 +341,6 @@ def slope_rows(raw: dict, n_small: int, n_large: int) -> dict[str, dict]:
     return rows
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and the packages involved."""
-    import audiospec
-
-    out = {"python": platform.python_version(), "audiospec": audiospec.__version__}
-    for dist in ("numpy", "scipy", "soundfile", "zarr", "librosa", "numba"):
-        out[dist] = metadata.version(dist)
-    return out
-
-
 def measure_rounds(
     variants: dict[str, dict], sizes: dict[str, int], args: Any, corpus: str, work: Path, cores: set | None
 ) -> tuple[dict, dict]:
@@ -572,7 +560,7 @@ def main(argv: list[str] | None = None) -> None:
                               "core": next(iter(pinned))}  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    res["environment"] = {"cpu": cpu_name(), **versions()}
+    res["environment"] = environment("audiospec", "numpy", "scipy", "soundfile", "zarr", "librosa", "numba")
     res["load_average"] = {"before": load_before, "after": os.getloadavg()}
     write_results(res, markdown(res), args.out)
 

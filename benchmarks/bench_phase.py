@@ -77,9 +77,7 @@ writes ``benchmarks/results/phase.json`` and ``phase.md`` and prints the markdow
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -87,10 +85,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import librosa
-import numba
 import numpy as np
 import pghipy
-from _common import cpu_name, write_results
+from _common import environment, find_wavs, write_results
 
 import audiospec
 
@@ -182,22 +179,11 @@ def build_methods(cfg: audiospec.SpectrogramConfig) -> list[Method]:
     return methods
 
 
-def find_files(root: Path, n: int, seed: int) -> list[Path]:
-    """A seeded sample of ``n`` .wav files under ``root`` (sorted, so the draw is reproducible)."""
-    files = sorted(root.rglob("*.wav"))
-    if not files:
-        sys.exit(f"no .wav files under {root}; render the corpora first (see benchmarks/README.md)")
-    if len(files) > n:
-        pick = np.random.default_rng(seed).choice(len(files), size=n, replace=False)
-        files = [files[i] for i in sorted(pick)]
-    return files
-
-
 def load_clips(root: Path, policy: str, n: int, cfg: audiospec.SpectrogramConfig) -> tuple[list[Clip], int]:
     """Load and analyse up to ``n`` clips; silent crops (AudioError) are skipped and counted."""
     lkw = librosa_kwargs(cfg)
     clips, skipped = [], 0
-    for path in find_files(root, n, SEED):
+    for path in find_wavs(root, n, SEED):
         try:
             y, _ = audiospec.load_clip(path, config=cfg, policy=policy)
         except audiospec.AudioError:
@@ -410,15 +396,7 @@ def main(argv: list[str] | None = None) -> None:
             }
             for c in corpora
         },
-        "environment": {
-            "cpu": cpu_name(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "numba": numba.__version__,
-            "librosa": librosa.__version__,
-            "pghipy": importlib.metadata.version("pghipy"),
-            "audiospec": audiospec.__version__,
-        },
+        "environment": environment("numpy", "numba", "librosa", "pghipy", "audiospec"),
     }
     write_results(results, markdown(results), args.out)
 

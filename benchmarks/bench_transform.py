@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -58,22 +57,11 @@ import numpy as np
 import scipy
 import scipy.signal
 import soundfile as sf
-from _common import cpu_name, write_results
+from _common import environment, find_wavs, write_results
 
 import audiospec
 
 SEED = 1234
-
-
-def find_files(root: Path, n: int) -> list[Path]:
-    """A seeded sample of ``n`` .wav files under ``root``."""
-    files = sorted(root.rglob("*.wav"))
-    if not files:
-        sys.exit(f"no .wav files under {root}; render the corpora first (see benchmarks/README.md)")
-    if len(files) > n:
-        pick = np.random.default_rng(SEED).choice(len(files), size=n, replace=False)
-        files = [files[i] for i in sorted(pick)]
-    return files
 
 
 def median_time(fn: Callable[[], object], repeat: int) -> float:
@@ -208,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     cfg = audiospec.SpectrogramConfig()
-    files = find_files(args.corpus, args.n)
+    files = find_wavs(args.corpus, args.n, SEED)
     clips = []
     for path in files:
         try:
@@ -244,15 +232,9 @@ def main(argv: list[str] | None = None) -> None:
         "n_decode": len(decode_files),
         "decode_cores": len(all_cores) or os.cpu_count(),
         "decode": decode,
-        "environment": {
-            "cpu": cpu_name(),
-            "cores_available": len(all_cores) or os.cpu_count(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "librosa": librosa.__version__,
-            "audiospec": audiospec.__version__,
-        },
+        "environment": environment(
+            "numpy", "scipy", "librosa", "audiospec", cores_available=len(all_cores) or os.cpu_count()
+        ),
     }
     write_results(res, markdown(res), args.out)
 

@@ -7,15 +7,13 @@ One subcommand per reader of :mod:`audiospec.readers` (``nsynth``, ``sc09``, ``l
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import click
 
 import audiospec
 from audiospec import AudiospecError, SpectrogramConfig
 from audiospec.cache import build_cache, open_cache
 from audiospec.readers import DatasetListing, list_folder, list_librispeech, list_nsynth, list_sc09
-from gaae_cli._common import friendly_errors, skip_line
+from gaae_cli._common import friendly_errors, option_group, skip_line
 
 __all__ = ["build_cache_group", "build_options", "build"]
 
@@ -24,103 +22,97 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def build_options(func: Callable) -> Callable:
-    """Add the cache options shared by every ``build-cache`` subcommand (passed on to :func:`build`)."""
-    options = [
-        click.option(
-            "--stats-from",
-            type=click.Path(exists=True),
-            help="Normalise with a training cache's statistics (or a stats JSON file).",
-        ),
-        click.option(
-            "--own-stats",
-            is_flag=True,
-            help="Allow a non-training split to use its own statistics (not recommended).",
-        ),
-        click.option(
-            "--r",
-            "r",
-            type=float,
-            default=None,
-            help="Lower clip in standard deviations (default: the 1 % quantile rule).",
-        ),
-        click.option(
-            "--clip-quantile",
-            type=float,
-            default=0.01,
-            show_default=True,
-            help="Fraction of training values clipped to the floor when --r is not given.",
-        ),
-        click.option(
-            "--workers",
-            type=click.IntRange(min=1),
-            default=None,
-            help="Local worker processes [default: all cores].",
-        ),
-        click.option(
-            "--scheduler",
-            default=None,
-            metavar="ADDRESS",
-            help="A dask.distributed scheduler address (tcp://host:8786) to run on.",
-        ),
-        click.option(
-            "--shard-size",
-            type=click.IntRange(min=1),
-            default=64,
-            show_default=True,
-            help="Items per shard (and per task).",
-        ),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of random crops."),
-        click.option("--overwrite", is_flag=True, help="Replace an existing cache at OUT."),
-        click.option(
-            "--strict", is_flag=True, help="Fail on the first bad audio file instead of skipping it."
-        ),
-        click.option(
-            "--upper-quantile",
-            type=float,
-            default=0.99,
-            show_default=True,
-            help="Upper clip: this quantile of the per-item peaks (robust to a few outlier files).",
-        ),
-        click.option(
-            "--range-policy",
-            type=click.Choice(["skip", "keep"]),
-            default="skip",
-            show_default=True,
-            help="Clips out of range (float peaks > 1, clipped, DC only): skip them, or keep them; "
-            "both report each file.",
-        ),
-        click.option(
-            "--keep-logmag/--drop-logmag",
-            default=False,
-            show_default=True,
-            help="Also keep the raw log-magnitudes (to renormalise without decoding again).",
-        ),
-        click.option(
-            "--dtype",
-            type=click.Choice(["float16", "float32"]),
-            default="float16",
-            show_default=True,
-            help="Storage dtype of the spectrograms (reads return float32).",
-        ),
-        click.option(
-            "--sharded/--one-file-per-item",
-            default=True,
-            show_default=True,
-            help="Store --shard-size items per file, each written whole (default), or one file per item "
-            "(format 2's layout, slower to write).",
-        ),
-        click.option(
-            "--window", type=click.Choice(list(audiospec.WINDOWS)), default="hamming", show_default=True
-        ),
-        click.option("--n-fft", type=int, default=512, show_default=True),
-        click.option("--hop-length", type=int, default=128, show_default=True),
-        click.option("--n-samples", type=int, default=16384, show_default=True),
-        click.option("--quiet", is_flag=True, help="No progress bars."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+#: Add the cache options shared by every ``build-cache`` subcommand (passed on to :func:`build`).
+build_options = option_group(
+    click.option(
+        "--stats-from",
+        type=click.Path(exists=True),
+        help="Normalise with a training cache's statistics (or a stats JSON file).",
+    ),
+    click.option(
+        "--own-stats",
+        is_flag=True,
+        help="Allow a non-training split to use its own statistics (not recommended).",
+    ),
+    click.option(
+        "--r",
+        "r",
+        type=float,
+        default=None,
+        help="Lower clip in standard deviations (default: the 1 % quantile rule).",
+    ),
+    click.option(
+        "--clip-quantile",
+        type=float,
+        default=0.01,
+        show_default=True,
+        help="Fraction of training values clipped to the floor when --r is not given.",
+    ),
+    click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Local worker processes [default: all cores].",
+    ),
+    click.option(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="A dask.distributed scheduler address (tcp://host:8786) to run on.",
+    ),
+    click.option(
+        "--shard-size",
+        type=click.IntRange(min=1),
+        default=64,
+        show_default=True,
+        help="Items per shard (and per task).",
+    ),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of random crops."),
+    click.option("--overwrite", is_flag=True, help="Replace an existing cache at OUT."),
+    click.option("--strict", is_flag=True, help="Fail on the first bad audio file instead of skipping it."),
+    click.option(
+        "--upper-quantile",
+        type=float,
+        default=0.99,
+        show_default=True,
+        help="Upper clip: this quantile of the per-item peaks (robust to a few outlier files).",
+    ),
+    click.option(
+        "--range-policy",
+        type=click.Choice(["skip", "keep"]),
+        default="skip",
+        show_default=True,
+        help="Clips out of range (float peaks > 1, clipped, DC only): skip them, or keep them; "
+        "both report each file.",
+    ),
+    click.option(
+        "--keep-logmag/--drop-logmag",
+        default=False,
+        show_default=True,
+        help="Also keep the raw log-magnitudes (to renormalise without decoding again).",
+    ),
+    click.option(
+        "--dtype",
+        type=click.Choice(["float16", "float32"]),
+        default="float16",
+        show_default=True,
+        help="Storage dtype of the spectrograms (reads return float32).",
+    ),
+    click.option(
+        "--sharded/--one-file-per-item",
+        default=True,
+        show_default=True,
+        help="Store --shard-size items per file, each written whole (default), or one file per item "
+        "(format 2's layout, slower to write).",
+    ),
+    click.option(
+        "--window", type=click.Choice(list(audiospec.WINDOWS)), default="hamming", show_default=True
+    ),
+    click.option("--n-fft", type=int, default=512, show_default=True),
+    click.option("--hop-length", type=int, default=128, show_default=True),
+    click.option("--n-samples", type=int, default=16384, show_default=True),
+    click.option("--quiet", is_flag=True, help="No progress bars."),
+)
 
 
 def build(

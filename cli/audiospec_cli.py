@@ -12,7 +12,6 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
 
 import click
 import numpy as np
@@ -26,41 +25,34 @@ from gaae_cli._common import (
     friendly_errors,
     int_option,
     label_name,
+    option_group,
     skip_line,
 )
 
 __all__ = ["main"]
 
 
-def _config_options(func: Callable) -> Callable:
-    options = [
-        click.option(
-            "--window", type=click.Choice(list(audiospec.WINDOWS)), default="hamming", show_default=True
-        ),
-        click.option("--n-fft", type=int, default=512, show_default=True, help="FFT size in samples."),
-        click.option("--hop-length", type=int, default=128, show_default=True, help="Hop in samples."),
-        click.option(
-            "--n-samples", type=int, default=16384, show_default=True, help="Clip length in samples."
-        ),
-        click.option(
-            "--whole",
-            is_flag=True,
-            help="Use the whole file (padded to a multiple of the hop), not one clip.",
-        ),
-        click.option(
-            "--crop",
-            "crop_policy",
-            type=click.Choice(list(audiospec.CROP_POLICIES)),
-            default="start",
-            show_default=True,
-        ),
-        click.option(
-            "--seed", type=int, default=0, show_default=True, help="Seed for random crops and phases."
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+_config_options = option_group(
+    click.option(
+        "--window", type=click.Choice(list(audiospec.WINDOWS)), default="hamming", show_default=True
+    ),
+    click.option("--n-fft", type=int, default=512, show_default=True, help="FFT size in samples."),
+    click.option("--hop-length", type=int, default=128, show_default=True, help="Hop in samples."),
+    click.option("--n-samples", type=int, default=16384, show_default=True, help="Clip length in samples."),
+    click.option(
+        "--whole",
+        is_flag=True,
+        help="Use the whole file (padded to a multiple of the hop), not one clip.",
+    ),
+    click.option(
+        "--crop",
+        "crop_policy",
+        type=click.Choice(list(audiospec.CROP_POLICIES)),
+        default="start",
+        show_default=True,
+    ),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed for random crops and phases."),
+)
 
 
 def _load(

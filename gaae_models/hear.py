@@ -214,12 +214,15 @@ def load_model(
     )
 
 
-def _check_model(model: Any) -> HearModel:
+def _embeddings(audio: Any, model: Any, hop: str) -> tuple[torch.Tensor, torch.Tensor, torch.device]:
+    """``model``'s embeddings of ``audio`` every ``getattr(model, hop)`` samples, their centres in
+    milliseconds, and the device of ``audio`` (where the results go)."""
     if not isinstance(model, HearModel):
         raise ConfigError(
             f"model={type(model).__name__} must be the HearModel that gaae_models.hear.load_model returns"
         )
-    return model
+    embeddings, ms = model._centred(audio, getattr(model, hop))
+    return embeddings, ms, audio.device if isinstance(audio, torch.Tensor) else embeddings.device
 
 
 def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[torch.Tensor, torch.Tensor]:
@@ -239,9 +242,7 @@ def get_timestamp_embeddings(audio: torch.Tensor, model: HearModel) -> tuple[tor
         Centre of each embedding's window in milliseconds: 0, hop_ms, 2 hop_ms, ...
         ``n_timestamps = 1 + n_samples // hop``.
     """
-    model = _check_model(model)
-    embeddings, ms = model._centred(audio, model.hop_samples)
-    device = audio.device if isinstance(audio, torch.Tensor) else embeddings.device
+    embeddings, ms, device = _embeddings(audio, model, "hop_samples")
     timestamps = ms.unsqueeze(0).expand(embeddings.shape[0], -1).contiguous()
     return embeddings.to(device), timestamps.to(device)
 
@@ -251,16 +252,13 @@ def get_scene_embeddings(audio: torch.Tensor, model: HearModel) -> torch.Tensor:
 
     Parameters
     ----------
-    audio : torch.Tensor, shape (n_sounds, n_samples), float
-        Mono audio in [-1, 1] at ``model.sample_rate``; any length.
-    model : HearModel
+    audio, model
+        As for :func:`get_timestamp_embeddings`.
 
     Returns
     -------
     torch.Tensor, shape (n_sounds, scene_embedding_size), float32
         On the device of ``audio``.
     """
-    model = _check_model(model)
-    embeddings, _ = model._centred(audio, model.scene_hop_samples)
-    device = audio.device if isinstance(audio, torch.Tensor) else embeddings.device
+    embeddings, _, device = _embeddings(audio, model, "scene_hop_samples")
     return embeddings.double().mean(dim=1).float().to(device)

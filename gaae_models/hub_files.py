@@ -212,16 +212,26 @@ def _resolved(
     return ResolvedModel(config, weights_path, where)
 
 
-def _resolve_repo(
-    repo_id: str,
+def resolve_model(
+    model: str | os.PathLike,
     *,
-    subfolder: str | None,
-    revision: str | None,
-    cache_dir: str | os.PathLike | None,
-    force_download: bool,
-    local_files_only: bool,
-    token: str | bool | None,
+    subfolder: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    force_download: bool = False,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
 ) -> ResolvedModel:
+    """Find ``config.json`` and ``model.safetensors`` of a local folder or a Hub repository."""
+    if not isinstance(model, (str, os.PathLike)):
+        raise ConfigError(f"model={model!r} must be a Hub repository id OWNER/NAME or a folder path")
+    repo_id = os.fspath(model)
+    if os.path.isdir(repo_id):
+        return _resolve_folder(repo_id, subfolder)
+    if os.path.exists(repo_id):
+        raise HubError(
+            f"model={repo_id!r} is a file; pass the folder that holds {CONFIG_NAME} and {WEIGHTS_NAME}"
+        )
     from huggingface_hub import HfApi, constants, hf_hub_download
     from huggingface_hub.errors import (
         HfHubHTTPError,
@@ -326,37 +336,6 @@ def is_run_folder(path: Any) -> bool:
     from gaae_models.runs import is_run
 
     return is_run(path)
-
-
-def resolve_model(
-    model: str | os.PathLike,
-    *,
-    subfolder: str | None = None,
-    revision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    force_download: bool = False,
-    local_files_only: bool = False,
-    token: str | bool | None = None,
-) -> ResolvedModel:
-    """Find ``config.json`` and ``model.safetensors`` of a local folder or a Hub repository."""
-    if not isinstance(model, (str, os.PathLike)):
-        raise ConfigError(f"model={model!r} must be a Hub repository id OWNER/NAME or a folder path")
-    path = os.fspath(model)
-    if os.path.isdir(path):
-        return _resolve_folder(path, subfolder)
-    if os.path.exists(path):
-        raise HubError(
-            f"model={path!r} is a file; pass the folder that holds {CONFIG_NAME} and {WEIGHTS_NAME}"
-        )
-    return _resolve_repo(
-        path,
-        subfolder=subfolder,
-        revision=revision,
-        cache_dir=cache_dir,
-        force_download=force_download,
-        local_files_only=local_files_only,
-        token=token,
-    )
 
 
 # --------------------------------------------------------------------------------------------------

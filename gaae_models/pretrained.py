@@ -219,18 +219,17 @@ class AudioClassifier(nn.Module):
             The repository or folder has no ``classifier/`` (exported before it was published:
             run ``gaae export RUN DIR`` again), or any loading error.
         """
+        kwargs: dict[str, Any] = dict(
+            revision=revision,
+            token=token,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            map_location=map_location,
+        )
+        encoder = GuidedEncoder.from_pretrained(model, **kwargs)  # a run folder too
         if is_run_folder(model):
-            encoder = model_from_run(GuidedEncoder, model)
             classifier = classifier_from_run(model)
         else:
-            kwargs: dict[str, Any] = dict(
-                revision=revision,
-                token=token,
-                cache_dir=cache_dir,
-                local_files_only=local_files_only,
-                map_location=map_location,
-            )
-            encoder = GuidedEncoder.from_pretrained(model, **kwargs)
             try:
                 classifier = PretrainedClassifier.from_pretrained(
                     model, subfolder=CLASSIFIER_SUBFOLDER, **kwargs

@@ -198,19 +198,22 @@ def tour(tmp_path_factory):
         yield workdir, env, hub
 
 
-def run_shell(command: str, workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """Run ``command`` through the shell in ``workdir``; fail with its output tail if it fails."""
+def run_checked(
+    command: str | list[str], workdir: Path, env: dict[str, str], *, what: str = "README command"
+) -> subprocess.CompletedProcess:
+    """Run ``command`` in ``workdir`` (a string through the shell); fail with its output tail if it fails."""
     result = subprocess.run(
         command,
-        shell=True,
+        shell=isinstance(command, str),
         cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT_S,
     )
+    shown = f"  {command}\n" if isinstance(command, str) else ""
     assert result.returncode == 0, (
-        f"README command failed (exit {result.returncode}):\n  {command}\n"
+        f"{what} failed (exit {result.returncode}):\n{shown}"
         f"--- stdout (tail) ---\n{result.stdout[-3000:]}\n--- stderr (tail) ---\n{result.stderr[-3000:]}"
     )
     return result
@@ -245,7 +248,7 @@ def test_readme_tour(tour):
     assert len(commands) >= MIN_TOUR_COMMANDS, f"only {len(commands)} tour commands found in README.md"
 
     for command in commands:
-        run_shell(shrink(command), workdir, env)
+        run_checked(shrink(command), workdir, env)
 
     # caches and their label names
     expected_labels = {
@@ -301,16 +304,5 @@ def test_readme_tour(tour):
     write_clip(workdir / "speech.wav", tone_clip(150.0, 1.6, kind=1, seed=3))
     write_clip(workdir / "recording.flac", tone_clip(260.0, 2.3, sample_rate=44100, kind=0, seed=4), 44100)
     code = shrink_python(python_example(readme))
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_S,
-    )
-    assert result.returncode == 0, (
-        f"README Python example failed (exit {result.returncode}):\n"
-        f"--- stdout (tail) ---\n{result.stdout[-3000:]}\n--- stderr (tail) ---\n{result.stderr[-3000:]}"
-    )
+    result = run_checked([sys.executable, "-c", code], workdir, env, what="README Python example")
     assert result.stdout.strip().endswith("dB")

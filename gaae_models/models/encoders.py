@@ -27,10 +27,8 @@ __all__ = ["Encoder", "GuidedEncoder", "StyleEncoder", "S_NORM_EPS"]
 S_NORM_EPS: float = 1e-10
 
 
-class _LatentEncoder(nn.Module, EncoderHubMixin):
-    """Trunk + one dense head: the shared code of :class:`GuidedEncoder` and :class:`StyleEncoder`."""
-
-    _head_name: str
+class _TrunkEncoder(nn.Module, EncoderHubMixin):
+    """Trunk + dense heads (:meth:`_heads`): the construction shared by every encoder."""
 
     def __init__(
         self,
@@ -44,17 +42,20 @@ class _LatentEncoder(nn.Module, EncoderHubMixin):
         check_model_config(config)
         self.config = config
         self.trunk = Trunk(config, sn=config.encoder_sn)
-        head = _encoder_head(config, self._latent_dim(config), s_norm=self._s_norm(config))
-        setattr(self, self._head_name, head)
+        for name, head in self._heads(config).items():
+            setattr(self, name, head)
         self._init_hub_metadata(audio_config, stats, label_names)
 
     @staticmethod
-    def _latent_dim(config: ModelConfig) -> int:
+    def _heads(config: ModelConfig) -> dict[str, nn.Module]:
+        """``{attribute: head}``, built in this order after the trunk."""
         raise NotImplementedError
 
-    @staticmethod
-    def _s_norm(config: ModelConfig) -> str:
-        return "none"
+
+class _LatentEncoder(_TrunkEncoder):
+    """Trunk + one dense head: the shared code of :class:`GuidedEncoder` and :class:`StyleEncoder`."""
+
+    _head_name: str
 
     @classmethod
     def _from_modules(
@@ -131,8 +132,8 @@ class GuidedEncoder(_LatentEncoder):
     outputs = ("z",)
 
     @staticmethod
-    def _latent_dim(config: ModelConfig) -> int:
-        return config.z_dim
+    def _heads(config: ModelConfig) -> dict[str, nn.Module]:
+        return {"head_z": _encoder_head(config, config.z_dim)}
 
 
 class StyleEncoder(_LatentEncoder):
@@ -157,15 +158,11 @@ class StyleEncoder(_LatentEncoder):
     outputs = ("s",)
 
     @staticmethod
-    def _latent_dim(config: ModelConfig) -> int:
-        return config.s_dim
-
-    @staticmethod
-    def _s_norm(config: ModelConfig) -> str:
-        return config.s_norm
+    def _heads(config: ModelConfig) -> dict[str, nn.Module]:
+        return {"head_s": _encoder_head(config, config.s_dim, s_norm=config.s_norm)}
 
 
-class Encoder(nn.Module, EncoderHubMixin):
+class Encoder(_TrunkEncoder):
     """The GAAE encoder E: one trunk and two dense heads, ``x -> (z, s)`` (Table XX).
 
     The heads ``head_z`` (E_z, the guided latent read by C) and ``head_s`` (E_s, the style latent
@@ -202,21 +199,9 @@ class Encoder(nn.Module, EncoderHubMixin):
     _hub_loads_from = ("Encoder",)
     outputs = ("z", "s")
 
-    def __init__(
-        self,
-        config: ModelConfig,
-        *,
-        audio_config: SpectrogramConfig | None = None,
-        stats: DatasetStats | None = None,
-        label_names: Sequence[str] | None = None,
-    ) -> None:
-        super().__init__()
-        check_model_config(config)
-        self.config = config
-        self.trunk = Trunk(config, sn=config.encoder_sn)
-        self.head_z = _encoder_head(config, config.z_dim)
-        self.head_s = _encoder_head(config, config.s_dim, s_norm=config.s_norm)
-        self._init_hub_metadata(audio_config, stats, label_names)
+    @staticmethod
+    def _heads(config: ModelConfig) -> dict[str, nn.Module]:
+        return {**GuidedEncoder._heads(config), **StyleEncoder._heads(config)}
 
     def latent_heads(self) -> dict[str, nn.Module]:
         """``{"z": head_z, "s": head_s}``."""

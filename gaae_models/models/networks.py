@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gaae_models import models
 from gaae_models.config import N_RESAMPLINGS, ModelConfig, check_model_config
 from gaae_models.errors import ConfigError
 from gaae_models.models.layers import (
@@ -45,16 +46,7 @@ from gaae_models.models.layers import (
     sn_linear,
 )
 
-__all__ = [
-    "Trunk",
-    "Decoder",
-    "Classifier",
-    "SampleDiscriminator",
-    "LatentDiscriminator",
-    "BiGANDiscriminator",
-    "SimpleCNN",
-    "HIDDEN_FEATURES",
-]
+__all__ = [name for name in models.__all__ if name not in models._ENCODERS]
 
 #: Width of the hidden dense layers of C, D_latent and the BiGAN joint head (Tables XIX, XXII, XXIII).
 HIDDEN_FEATURES: int = 128

@@ -29,6 +29,7 @@ import base64
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -117,13 +118,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _parts(self) -> list[str]:
         return [unquote(p) for p in urlsplit(self.path).path.strip("/").split("/")]
 
-    def _repo(self, org: str, name: str) -> tuple[str, Repo] | None:
+    def _on_repo(self, org: str, name: str, route: Callable[..., None], *args: Any) -> None:
+        """``route(repo_id, repo, *args)``, or a 404 when there is no repository ORG/NAME."""
         repo_id = f"{org}/{name}"
         repo = self.server.hub.repos.get(repo_id)
         if repo is None:
             self._error(404, "RepoNotFound", f"Repository not found: {repo_id}")
-            return None
-        return repo_id, repo
+        else:
+            route(repo_id, repo, *args)
+
+    def _revision(self, repo: Repo, revision: str) -> str | None:
+        """The commit of ``revision``, or None after answering 404."""
+        sha = repo.resolve(revision)
+        if sha is None:
+            self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        return sha
+
+    #: The actions of POST api/models/ORG/NAME/<action>/<revision>, each answered by ``_<action>``.
+    _REPO_POSTS = ("preupload", "commit", "branch")
 
     # --- verbs --------------------------------------------------------------------------------
     def do_HEAD(self) -> None:
@@ -135,9 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = self._parts()
         with self.server.hub.lock:
             if parts[:2] == ["api", "models"] and len(parts) >= 4:
-                self._api_get(parts)
+                self._on_repo(parts[2], parts[3], self._api_get, parts[4:])
             elif len(parts) >= 5 and parts[2] == "resolve":
-                self._resolve(parts)
+                self._on_repo(parts[0], parts[1], self._resolve, parts[3], "/".join(parts[4:]))
             else:
                 self._error(404, None, f"no route for {self.path}")
 
@@ -151,12 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._create(json.loads(body))
             elif parts == ["api", "validate-yaml"]:
                 self._send(200, {"errors": [], "warnings": []})
-            elif parts[:2] == ["api", "models"] and len(parts) == 6 and parts[4] == "preupload":
-                self._preupload(parts, json.loads(body))
-            elif parts[:2] == ["api", "models"] and len(parts) == 6 and parts[4] == "commit":
-                self._commit(parts, body)
-            elif parts[:2] == ["api", "models"] and len(parts) == 6 and parts[4] == "branch":
-                self._branch(parts, json.loads(body or b"{}"))
+            elif parts[:2] == ["api", "models"] and len(parts) == 6 and parts[4] in self._REPO_POSTS:
+                self._on_repo(parts[2], parts[3], getattr(self, f"_{parts[4]}"), parts[5], body)
             else:
                 self._error(404, None, f"no route for POST {self.path}")
 
@@ -176,23 +184,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.hub.repos[repo_id] = repo
         self._send(200, {"url": url})
 
-    def _preupload(self, parts: list[str], payload: dict) -> None:
-        if self._repo(parts[2], parts[3]) is None:
-            return
+    def _preupload(self, repo_id: str, repo: Repo, revision: str, body: bytes) -> None:
         files = [
-            {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in payload["files"]
+            {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+            for f in json.loads(body)["files"]
         ]
         self._send(200, {"files": files})
 
-    def _commit(self, parts: list[str], body: bytes) -> None:
-        found = self._repo(parts[2], parts[3])
-        if found is None:
-            return
-        repo_id, repo = found
-        revision = parts[5]
-        parent = repo.resolve(revision)
+    def _commit(self, repo_id: str, repo: Repo, revision: str, body: bytes) -> None:
+        parent = self._revision(repo, revision)
         if parent is None:
-            self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
             return
         files = dict(repo.commits[parent])
         for line in body.splitlines():
@@ -219,12 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = f"{self.server.hub.url}/{repo_id}/commit/{sha}"
         self._send(200, {"commitUrl": url, "commitOid": sha, "pullRequestUrl": None})
 
-    def _branch(self, parts: list[str], payload: dict) -> None:
-        found = self._repo(parts[2], parts[3])
-        if found is None:
-            return
-        _, repo = found
-        branch = parts[5]
+    def _branch(self, repo_id: str, repo: Repo, branch: str, body: bytes) -> None:
+        payload = json.loads(body or b"{}")
         if branch in repo.branches:
             self._error(409, None, f"Reference already exists: {branch}")
             return
@@ -235,17 +232,11 @@ class _Handler(BaseHTTPRequestHandler):
         repo.branches[branch] = start
         self._send(200, {})
 
-    def _api_get(self, parts: list[str]) -> None:
-        found = self._repo(parts[2], parts[3])
-        if found is None:
-            return
-        repo_id, repo = found
-        rest = parts[4:]
+    def _api_get(self, repo_id: str, repo: Repo, rest: list[str]) -> None:
         if rest and rest[0] == "tree":
             revision, path = rest[1], "/".join(rest[2:])
-            sha = repo.resolve(revision)
+            sha = self._revision(repo, revision)
             if sha is None:
-                self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
                 return
             prefix = f"{path.rstrip('/')}/" if path else ""
             entries = [
@@ -255,10 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
             ]
             self._send(200, entries)
             return
-        revision = rest[1] if rest[:1] == ["revision"] and len(rest) > 1 else "main"
-        sha = repo.resolve(revision)
+        sha = self._revision(repo, rest[1] if rest[:1] == ["revision"] and len(rest) > 1 else "main")
         if sha is None:
-            self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
             return
         self._send(
             200,
@@ -271,15 +260,9 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _resolve(self, parts: list[str]) -> None:
-        found = self._repo(parts[0], parts[1])
-        if found is None:
-            return
-        _, repo = found
-        revision, path = parts[3], "/".join(parts[4:])
-        sha = repo.resolve(revision)
+    def _resolve(self, repo_id: str, repo: Repo, revision: str, path: str) -> None:
+        sha = self._revision(repo, revision)
         if sha is None:
-            self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
             return
         content = repo.commits[sha].get(path)
         if content is None:

@@ -188,28 +188,14 @@ def test_labelled_subset_is_stratified_and_seeded():
 
 def test_clear_errors(tiny_data, tmp_path):
     cfg = model_config("small", **TINY)
-    with pytest.raises(ConfigError, match="has no labels: pass --labelled-cache"):
-        fit_on_cpu(
-            tiny_data["unlabelled"],
-            str(tmp_path / "a"),
-            model_config=cfg,
-            train=TrainConfig(steps=1),
-        )
-    with pytest.raises(ConfigError, match="leaves class"):
-        fit_on_cpu(
-            tiny_data["train"],
-            str(tmp_path / "b"),
-            model_config=cfg,
-            train=TrainConfig(steps=1, labelled_fraction=0.01),
-        )
-    with pytest.raises(CheckpointError, match="holds no run"):
-        fit_on_cpu(
-            tiny_data["train"],
-            str(tmp_path / "c"),
-            model_config=cfg,
-            train=TrainConfig(steps=1),
-            resume=True,
-        )
+    refused = [
+        ("unlabelled", TrainConfig(steps=1), False, ConfigError, "has no labels: pass --labelled-cache"),
+        ("train", TrainConfig(steps=1, labelled_fraction=0.01), False, ConfigError, "leaves class"),
+        ("train", TrainConfig(steps=1), True, CheckpointError, "holds no run"),
+    ]
+    for i, (cache, train, resume, error, match) in enumerate(refused):
+        with pytest.raises(error, match=match):
+            fit_on_cpu(tiny_data[cache], str(tmp_path / str(i)), model_config=cfg, train=train, resume=resume)
     with pytest.raises(ConfigError, match="batch_size=0"):
         TrainConfig(batch_size=0)
     with pytest.raises(ConfigError, match=r"unknown training option\(s\) \['lr'\]"):
