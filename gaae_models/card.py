@@ -129,6 +129,42 @@ def _evaluation_section(entry: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _eval_results(entry: dict[str, Any] | None) -> list[Any]:
+    """The report's test accuracy, FID and IS as the card's machine-readable ``model-index``."""
+    from huggingface_hub import EvalResult
+
+    if entry is None:
+        return []
+    test_cache = entry.get("test_cache") or "test split"
+    dataset = {
+        "dataset_type": "audiospec-cache",
+        "dataset_name": os.path.basename(os.path.normpath(test_cache)),
+        "dataset_split": "test",
+    }
+    out = []
+    if entry.get("accuracy") is not None:
+        out.append(
+            EvalResult(
+                task_type="audio-classification",
+                metric_type="accuracy",
+                metric_value=float(entry["accuracy"]),
+                **dataset,
+            )
+        )
+    for key, metric in (("fid", "fid"), ("inception_score", "inception_score")):
+        value = entry.get(key)
+        if isinstance(value, dict) and value.get("mean") is not None:
+            out.append(
+                EvalResult(
+                    task_type="audio-generation",
+                    metric_type=metric,
+                    metric_value=float(value["mean"]),
+                    **dataset,
+                )
+            )
+    return out
+
+
 def model_card(
     *,
     repo_id: str,
@@ -168,6 +204,8 @@ def model_card(
     from huggingface_hub import ModelCardData
 
     card_data = ModelCardData(
+        model_name=repo_id,
+        eval_results=_eval_results(report_entry) or None,
         library_name=LIBRARY_NAME,
         license=license_id,
         pipeline_tag="feature-extraction",

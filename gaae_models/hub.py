@@ -241,7 +241,7 @@ def read_report_entry(report_dir: str | os.PathLike, run_dir: str | os.PathLike)
     target = os.path.realpath(os.fspath(run_dir))
     for entry in runs:
         if isinstance(entry, dict) and entry.get("run_dir") and os.path.realpath(entry["run_dir"]) == target:
-            return entry
+            return {**entry, "test_cache": report.get("test_cache")}  # the card names the test set
     listed = [e.get("run_dir") for e in runs if isinstance(e, dict)]
     raise ConfigError(f"the report {path!r} has no entry for the run {target!r} (it lists {listed})")
 

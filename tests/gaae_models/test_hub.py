@@ -296,6 +296,13 @@ def test_model_card_with_and_without_report(tiny_run, tmp_path):
     assert "| Inception score | 2.35 ± 0.10 |" in readme and "no evaluation report" not in readme
     meta = card_metadata(readme)
     assert meta["datasets"] == ["google/nsynth"] and meta["license"] == "cc-by-4.0"
+    # machine-readable results (the Hub's model-index), read back by huggingface_hub itself
+    from huggingface_hub import ModelCard
+
+    results = {r.metric_type: r for r in ModelCard(readme).data.eval_results}
+    assert results["accuracy"].metric_value == pytest.approx(0.734)
+    assert results["accuracy"].task_type == "audio-classification" and results["fid"].metric_value == 12.345
+    assert results["inception_score"].metric_value == pytest.approx(2.3456)
     (report / "results.json").write_text(json.dumps({"runs": entries[:1]}))
     with pytest.raises(ConfigError, match="has no entry for the run"):
         export_run(tiny_run, tmp_path / "again", report_dir=report)
