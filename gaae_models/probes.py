@@ -31,9 +31,23 @@ def spectral_profile(x: np.ndarray) -> np.ndarray:
     -------
     np.ndarray, shape (N, F), float64
         The mean over frames of each frequency bin.
+
+    Raises
+    ------
+    ConfigError
+        ``x`` is not numeric, finite and (N, F, T) or (N, 1, F, T).
     """
-    x = np.asarray(x)
-    return x.reshape(x.shape[0], -1, x.shape[-1]).mean(axis=-1, dtype=np.float64)
+    a = np.asarray(x)
+    if a.ndim == 4 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 3 or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise ConfigError(
+            f"x has shape {a.shape} and dtype {a.dtype}; it must be numeric (N, F, T) or (N, 1, F, T)"
+        )
+    profile = a.mean(axis=-1, dtype=np.float64)  # no float64 copy of the spectrograms
+    if not np.all(np.isfinite(profile)):  # a NaN or inf anywhere in a row reaches its mean
+        raise ConfigError("x has non-finite values (NaN or inf); spectrograms must be finite")
+    return profile
 
 
 def _standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

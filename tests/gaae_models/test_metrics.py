@@ -492,3 +492,18 @@ def test_linear_probe_is_scikit_learns_logistic_regression(rng):
         want = direct.predict((x[h:] - mean) / std)
         got = linear_probe(x[:h], y[:h], x[h:], y[h:], l2_grid=(l2,))
         assert got["accuracy"] == pytest.approx(np.mean(want == y[h:]))
+
+
+def test_spectral_profile_is_the_mean_over_frames(rng):
+    from gaae_models.probes import spectral_profile
+
+    x = rng.standard_normal((5, 1, 8, 6)).astype(np.float32)
+    expected = np.array([[x[n, 0, f].astype(np.float64).sum() / 6 for f in range(8)] for n in range(5)])
+    np.testing.assert_allclose(spectral_profile(x), expected, rtol=1e-12)
+    np.testing.assert_allclose(spectral_profile(x[:, 0]), expected, rtol=1e-12)
+    with pytest.raises(ConfigError, match=r"x has shape \(5, 8\)"):
+        spectral_profile(x[:, 0, :, 0])
+    bad = x[:, 0].copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ConfigError, match="non-finite"):
+        spectral_profile(bad)
