@@ -83,19 +83,29 @@ class Trunk(nn.Module):
     channels : sequence of 6 ints, optional
         Output widths of the six blocks; default ``config.trunk_channels`` (the encoder's). The
         discriminators pass ``config.d_trunk_channels``.
+    freq_pool_block : int, optional
+        Concatenate block ``k``'s output after ReLU, averaged over time only and flattened
+        (channel-major), to the global sum pool (``config.freq_pool_block`` for the encoders;
+        the discriminators pool globally only).
 
     Attributes
     ----------
     out_features : int
-        The last width (``16 * config.ch`` by default), the width of the pooled features.
+        The width of the pooled features: the last width (``16 * config.ch`` by default), plus
+        ``width_k * F / 2**k`` with ``freq_pool_block``.
 
     Shapes
     ------
-    x : (B, 1, F, T) with (F, T) = config.input_shape -> (B, 16ch)
+    x : (B, 1, F, T) with (F, T) = config.input_shape -> (B, out_features)
     """
 
     def __init__(
-        self, config: ModelConfig, *, sn: bool = True, channels: Sequence[int] | None = None
+        self,
+        config: ModelConfig,
+        *,
+        sn: bool = True,
+        channels: Sequence[int] | None = None,
+        freq_pool_block: int | None = None,
     ) -> None:
         super().__init__()
         check_model_config(config)
@@ -106,7 +116,15 @@ class Trunk(nn.Module):
             for i in range(N_RESAMPLINGS)
         )
         self.attention = SelfAttention(widths[1], sn=sn, sn_eps=config.sn_eps) if config.attention else None
-        self.out_features = widths[-1]
+        if freq_pool_block is not None and not 1 <= freq_pool_block <= N_RESAMPLINGS:
+            raise ConfigError(f"freq_pool_block={freq_pool_block!r} must be in 1..{N_RESAMPLINGS}")
+        self.freq_pool_block = freq_pool_block
+        extra = (
+            0
+            if freq_pool_block is None
+            else widths[freq_pool_block] * (config.input_shape[0] // 2**freq_pool_block)
+        )
+        self.out_features = widths[-1] + extra
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -114,9 +132,16 @@ class Trunk(nn.Module):
         h = self.blocks[0](x)
         if self.attention is not None:
             h = self.attention(h)
-        for block in self.blocks[1:]:
+        k = self.freq_pool_block
+        profile = h if k == 1 else None
+        for i, block in enumerate(self.blocks[1:], start=2):
             h = block(h)
-        return global_sum_pool(h)
+            if i == k:
+                profile = h
+        pooled = global_sum_pool(h)
+        if profile is None:
+            return pooled
+        return torch.cat([pooled, F.relu(profile).mean(dim=3).flatten(1)], dim=1)
 
 
 class Decoder(nn.Module):
