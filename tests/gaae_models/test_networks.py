@@ -125,6 +125,9 @@ def test_presets():
         ("bn_eps", float("nan"), "bn_eps=nan"),
         ("bn_momentum", 0.0, r"bn_momentum=0.0 must be a number in \(0, 1\]"),
         ("bn_momentum", 1.5, "bn_momentum=1.5"),
+        ("freq_pool_block", 0, r"freq_pool_block=0 must be null .* from 1 to 6"),
+        ("freq_pool_block", 7, "freq_pool_block=7"),
+        ("freq_pool_block", 2.0, "freq_pool_block=2.0"),
     ],
 )
 def test_config_validation(field, value, match):
@@ -216,7 +219,7 @@ def _expected_counts(cfg: ModelConfig) -> dict[str, int]:
     g = linear(cfg.s_dim, 16 * ch * 4 * 2) + 5 * up(16 * ch, 16 * ch) + up(16 * ch, ch)
     g += attention(16 * ch) + 2 * ch + conv(ch, 1, 3)  # output BN (affine) and conv
     return {
-        "E": trunk + linear(16 * ch, cfg.z_dim) + linear(16 * ch, cfg.s_dim),
+        "E": trunk + linear(cfg.pooled_features, cfg.z_dim) + linear(cfg.pooled_features, cfg.s_dim),
         "G": g,
         "C": linear(cfg.z_dim, 128) + linear(128, k),
         "D_x": trunk + linear(16 * ch, 1) + linear(k, 16 * ch, bias=False),
@@ -460,6 +463,48 @@ def test_bigan_discriminator_formula(small):
 
 
 # --- encoder parts ------------------------------------------------------------------------------
+@pytest.mark.parametrize("block", [1, 3, 6])
+def test_freq_pool_block_against_a_slow_reference(block):
+    """The pooled features are [global sum pool of the last block, block k's ReLU output averaged
+    over time (channel-major)], checked against a per-element loop; the heads, E_z / E_s, the fused
+    inference plan and the discriminator (global pool only) follow the width."""
+    from gaae_models.models.fused import build_inference_plan
+
+    cfg = model_config("small", input_shape=(128, 64), attention=False, z_dim=8, s_dim=8)
+    cfg = dataclasses.replace(cfg, freq_pool_block=block)
+    width = cfg.trunk_channels[block - 1] * (128 // 2**block)
+    assert cfg.pooled_features == 32 + width and cfg.freq_pool_features == width
+    torch.manual_seed(0)
+    enc = Encoder(cfg).eval()
+    x, _, _ = _batch(3, cfg)
+    outs = []
+    hook = enc.trunk.blocks[block - 1].register_forward_hook(lambda m, i, o: outs.append(o))
+    with torch.no_grad():
+        h = enc.trunk(x)
+    hook.remove()
+    assert h.shape == (3, enc.trunk.out_features) and enc.trunk.out_features == cfg.pooled_features
+    last = h[:, :32]
+    ref = outs[0].relu()
+    c_k, f_k, t_k = ref.shape[1:]
+    for b in range(3):
+        for c in range(0, c_k, 3):
+            for f in range(0, f_k, 5):
+                want = sum(float(ref[b, c, f, t]) for t in range(t_k)) / t_k
+                assert float(h[b, 32 + c * f_k + f]) == pytest.approx(want, rel=1e-5, abs=1e-7)
+    with torch.no_grad():
+        plain = Trunk(cfg, sn=cfg.encoder_sn)
+        plain.load_state_dict(enc.trunk.state_dict())
+        assert torch.allclose(plain.eval()(x), last, atol=1e-5)  # the global pool is unchanged
+        z, s = enc(x)
+        plan = build_inference_plan(enc, ("z", "s"), torch.device("cpu"), True)
+        fused = plan(x)
+        assert torch.allclose(fused["z"], z, atol=1e-4) and torch.allclose(fused["s"], s, atol=1e-4)
+        assert torch.equal(enc.style_encoder()(x), s)
+    assert SampleDiscriminator(cfg).trunk.out_features == cfg.d_trunk_channels[-1]
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    assert _n_params(Encoder(cfg)) == _expected_counts(cfg)["E"] == cfg.parameter_counts()["encoder"]
+
+
 def test_encoder_parts_match(small):
     torch.manual_seed(0)
     enc = Encoder(small).eval()
