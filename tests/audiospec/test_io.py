@@ -4,6 +4,7 @@ import soundfile as sf
 
 import audiospec
 from audiospec import AudioError, ParameterError, SpectrogramConfig
+from audiospec.io import load_clip_with_notes, range_problem
 from tests.signals import tone
 
 
@@ -117,3 +118,104 @@ def test_partial_read_equals_cropping_the_whole_resampled_file(tmp_path, file_sr
     )
     assert offset == ref_offset
     np.testing.assert_allclose(clip, ref, atol=2e-6)
+
+
+@pytest.mark.parametrize(
+    ("subtype", "suffix"), [("PCM_16", "wav"), ("PCM_24", "wav"), ("FLOAT", "wav"), ("PCM_16", "flac")]
+)
+@pytest.mark.parametrize("n", [9000, 16384, 40000])
+def test_crop_only_read_equals_the_full_read_bit_for_bit(tmp_path, subtype, suffix, n):
+    # at the file's own rate the crop is read straight into the clip (16-bit WAV as scaled integers):
+    # the same bits as decoding the whole file as float and cropping it, at the start, the centre,
+    # random offsets and the very end
+    rng = np.random.default_rng(n)
+    y = (0.4 * rng.standard_normal(n)).clip(-1, 1).astype(np.float32)
+    path = tmp_path / f"x.{suffix}"
+    sf.write(path, y, 16000, subtype=subtype)
+    whole = audiospec.load_audio(path)
+    cfg = SpectrogramConfig()
+    cases = [("start", None), ("center", None)] + [("random", seed) for seed in range(6)]
+    offsets = set()
+    for policy, seed in cases:
+        clip, offset = audiospec.load_clip(path, config=cfg, policy=policy, rng=seed)
+        ref, ref_offset = audiospec.crop(whole, n_samples=cfg.n_samples, policy=policy, rng=seed)
+        assert offset == ref_offset and clip.dtype == np.float32
+        np.testing.assert_array_equal(clip, ref)
+        offsets.add(offset)
+    if n > cfg.n_samples:  # a random crop that ends on the file's last sample
+        last = n - cfg.n_samples
+        seed = next(s for s in range(10_000) if np.random.default_rng(s).integers(0, last + 1) == last)
+        clip, offset = audiospec.load_clip(path, config=cfg, policy="random", rng=seed)
+        assert offset == last
+        np.testing.assert_array_equal(clip, whole[last:])
+        assert len(offsets) > 2
+
+
+def test_16_bit_wav_integers_scaled_are_libsndfile_floats(tmp_path):
+    # every 16-bit value, including both extremes: int16 / 32768 is what libsndfile decodes
+    y = np.arange(-32768, 32768, dtype=np.int16)
+    path = tmp_path / "all.wav"
+    sf.write(path, y, 16000, subtype="PCM_16")
+    cfg = SpectrogramConfig(n_samples=65536)
+    clip, _ = audiospec.load_clip(path, config=cfg)
+    np.testing.assert_array_equal(clip, sf.read(path, dtype="float32")[0])
+
+
+def test_truncated_file_is_still_reported_by_the_crop_read(tmp_path):
+    y = (0.5 * np.sin(np.arange(64000) * 0.05)).astype(np.float32)
+    path = tmp_path / "cut.wav"
+    sf.write(path, y, 16000, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: 44 + 2 * 40000])  # the header still declares 64000 frames
+    clip, offset, notes = load_clip_with_notes(path, policy="start")
+    assert offset == 0 and len(notes) == 1 and "declares 64000 frames, only 40000" in notes[0]
+    np.testing.assert_array_equal(clip, sf.read(path, dtype="float32", frames=16384)[0])
+    with pytest.raises(AudioError, match="truncated.*needs frames"):
+        load_clip_with_notes(path, policy="center")  # the centre of 64000 frames is partly missing
+
+
+def test_crop_read_errors(tmp_path):
+    cfg = SpectrogramConfig()
+    path = tmp_path / "nan.wav"
+    y = np.full(20000, 0.1, np.float32)
+    y[100] = np.nan
+    sf.write(path, y, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="non-finite"):
+        audiospec.load_clip(path, config=cfg)
+    sf.write(path, np.full(20000, 1e-5, np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="silent"):
+        audiospec.load_clip(path, config=cfg)
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), 16000, subtype="PCM_16")
+    with pytest.raises(AudioError, match="empty"):
+        audiospec.load_clip(empty, config=cfg)
+
+
+def _range_problem_reference(y):
+    """range_problem as first written (an |y| temporary for each rule)."""
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 1.0 + 1e-6:
+        return f"out of range: peak {peak:.4g} > 1 (float samples beyond full scale)"
+    at_full_scale = int(np.count_nonzero(np.abs(y) >= 0.999))
+    if at_full_scale >= max(4, 0.01 * y.size):
+        return f"out of range: clipped ({at_full_scale} of {y.size} samples at full scale, rule >= 1%)"
+    if y.size and float(np.max(np.abs(y - y.mean()))) < 1e-4:
+        return f"out of range: DC only (constant {float(y.mean()):.4g}, no signal around it)"
+    return None
+
+
+def test_range_problem_equals_its_reference():
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(16384).astype(np.float32)
+    cases = [np.zeros(0, np.float32), np.zeros(16384, np.float32), 0.3 * noise]
+    for level in (0.2, -0.7, 0.999, 1.0):
+        for spread in (0.0, 1e-5, 4.9e-5, 5e-5, 5.1e-5, 1e-4, 2e-4, 3.9e-4, 4e-4, 4.1e-4, 1e-3):
+            cases.append((level + spread * noise).astype(np.float32))
+            cases.append((level + spread * np.linspace(-1, 1, 16384)).astype(np.float32))
+    clipped = np.clip(3 * noise, -1, 1)
+    cases += [clipped, 50 * noise, np.where(noise > 2.5, 0.9995, 0.5 * noise).astype(np.float32)]
+    with_nan = 0.3 * noise
+    with_nan[7] = np.nan
+    cases += [with_nan, np.array([1e-6, -1e-6], np.float32), np.float64(0.3) * noise.astype(np.float64)]
+    for y in cases:
+        assert range_problem(y) == _range_problem_reference(y)
