@@ -1,5 +1,5 @@
-"""Numba kernels: PGHI's heap integration (one spectrogram at a time), one-pass statistics and a
-float32 -> float16 cast.
+"""Numba kernels: PGHI's heap integration (one spectrogram at a time), one-pass statistics, a
+float32 -> float16 cast and the STFT's windowed frames.
 
 Heap integration is inherently sequential (each bin's phase comes from an already-integrated
 neighbour, largest magnitude first), so it cannot be vectorised in numpy; a compiled loop is
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["heap_integrate", "summarise"]
+__all__ = ["heap_integrate", "summarise", "windowed_frames"]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -228,3 +228,31 @@ def normalize_half(values, scale, offset, out):  # pragma: no cover - compiled
             v = v + offset
             scratch[i] = min(max(v, np.float32(-1.0)), np.float32(1.0))
         _half_block(scratch, bits, denorm, denorm_bits, out, lo, k)
+
+
+@njit(cache=True, nogil=True)
+def windowed_frames(y, window, hop, out):  # pragma: no cover - compiled
+    """Circular, centred frames of ``y`` times ``window``, written into ``out``.
+
+    y : float (m, n), C-contiguous, ``n >= n_fft // 2``; window : (n_fft,), the same dtype;
+    out : (m, n_frames, n_fft), the same dtype. ``out[c, f, t] = y[c, (f * hop + t - n_fft // 2) mod n]
+    * window[t]``: one IEEE product per value, the bits of numpy's ``frames * window`` on the padded
+    signal's strided view, without the padded copy and the product's temporary.
+    """
+    m, n = y.shape
+    n_frames, n_fft = out.shape[1], out.shape[2]
+    half = n_fft // 2
+    for c in range(m):
+        for f in range(n_frames):
+            start = f * hop - half
+            if start >= 0 and start + n_fft <= n:
+                for t in range(n_fft):
+                    out[c, f, t] = y[c, start + t] * window[t]
+            else:  # a frame that wraps around the clip's ends
+                for t in range(n_fft):
+                    i = start + t
+                    if i < 0:
+                        i += n
+                    elif i >= n:
+                        i -= n
+                    out[c, f, t] = y[c, i] * window[t]

@@ -9,7 +9,6 @@ of ``n_samples`` gives ``n_samples // hop_length`` frames).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -77,17 +76,6 @@ def _synthesis_window(config: SpectrogramConfig, dtype: str) -> np.ndarray:
     return dual
 
 
-def _frames(y: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
-    """Circularly padded frames, shape (..., n_frames, n_fft), a strided view."""
-    half = config.n_fft // 2
-    n = y.shape[-1]
-    if n < half:
-        raise ParameterError(f"y has {n} samples; at least n_fft // 2 = {half} are needed")
-    padded = np.concatenate([y[..., n - half :], y, y[..., :half]], axis=-1)
-    view = np.lib.stride_tricks.sliding_window_view(padded, config.n_fft, axis=-1)
-    return view[..., :: config.hop_length, :][..., : n // config.hop_length, :]
-
-
 def stft(y: np.ndarray, *, config: SpectrogramConfig | None = None, **librosa_kwargs: Any) -> np.ndarray:
     """Complex STFT with circular, centred frames.
 
@@ -131,20 +119,41 @@ def _whole_hops(y: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
 
 
 def stft_kernel(
-    y: np.ndarray, config: SpectrogramConfig, n_bins: int, post: Callable | None = None
+    y: np.ndarray, config: SpectrogramConfig, n_bins: int, floor: np.ndarray | None = None
 ) -> np.ndarray:
-    """Unchecked blocked STFT of (..., n): (..., n_bins, n_frames), optionally mapped by ``post``."""
+    """Unchecked blocked STFT of (..., n): complex (..., n_bins, n_frames); with ``floor`` (a 0-d array
+    of the input's dtype), the real log-magnitude ``ln(max(|X|, floor))`` instead.
+
+    Each block of clips is framed and windowed by a compiled kernel into one buffer, transformed by
+    one single-threaded ``rfft``; for log-magnitudes, ``|X|``, the floor and the logarithm are numpy's
+    vectorised loops over contiguous memory (the same operations, hence the same bits, as on the
+    transposed spectra), with one transposing copy into the output between floor and logarithm.
+    """
+    from audiospec._heap import windowed_frames  # compiled once, cached on disk
+
+    half, hop = config.n_fft // 2, config.hop_length
+    n = y.shape[-1]
+    if n < half:
+        raise ParameterError(f"y has {n} samples; at least n_fft // 2 = {half} are needed")
     dtype = "float32" if y.dtype == np.float32 else "float64"
-    flat = y.astype(dtype, copy=False).reshape(-1, y.shape[-1])
+    flat = y.astype(dtype, copy=False).reshape(-1, n)
     window = _window(config, dtype)
-    n_frames = y.shape[-1] // config.hop_length
-    out_dtype = np.dtype(dtype) if post is not None else np.result_type(dtype, np.complex64)
+    n_frames = n // hop
+    out_dtype = np.dtype(dtype) if floor is not None else np.result_type(dtype, np.complex64)
     out = np.empty((flat.shape[0], n_bins, n_frames), dtype=out_dtype)
 
     def run(lo: int, hi: int) -> None:
-        spec = scipy.fft.rfft(_frames(flat[lo:hi], config) * window, axis=-1, workers=1)
-        spec = np.swapaxes(spec, -1, -2)[:, :n_bins, :]
-        out[lo:hi] = spec if post is None else post(spec)
+        frames = np.empty((hi - lo, n_frames, config.n_fft), dtype=dtype)
+        windowed_frames(np.ascontiguousarray(flat[lo:hi]), window, hop, frames)
+        spec = scipy.fft.rfft(frames, axis=-1, workers=1, overwrite_x=True)  # (clips, frames, bins)
+        block = out[lo:hi]
+        if floor is None:
+            block[...] = np.swapaxes(spec, -1, -2)[:, :n_bins, :]
+            return
+        magnitude = np.abs(spec, out=frames.reshape(-1)[: spec.size].reshape(spec.shape))  # reuses frames
+        np.maximum(magnitude, floor, out=magnitude)
+        block[...] = np.swapaxes(magnitude, -1, -2)[:, :n_bins, :]
+        np.log(block, out=block)
 
     map_blocks(run, flat.shape[0])
     return out.reshape(*y.shape[:-1], n_bins, n_frames)
@@ -251,5 +260,4 @@ def stft_logmag(
     _refuse_librosa_keywords("stft_logmag", librosa_kwargs)
     config = valid_config(config)
     y = _whole_hops(valid_audio(y), config)
-    floor = np.asarray(config.amin, dtype=y.dtype)
-    return stft_kernel(y, config, config.n_bins, post=lambda spec: np.log(np.maximum(np.abs(spec), floor)))
+    return stft_kernel(y, config, config.n_bins, floor=np.asarray(config.amin, dtype=y.dtype))
