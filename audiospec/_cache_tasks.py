@@ -25,6 +25,7 @@ from audiospec.config import SpectrogramConfig
 from audiospec.errors import AudioError, CacheError
 from audiospec.io import load_clip_with_notes, range_problem
 from audiospec.readers import Item
+from audiospec.runtime import single_threaded
 from audiospec.stats import DatasetStats, normalize, normalize_affine, partial_stats
 from audiospec.transform import stft_logmag
 
@@ -105,7 +106,13 @@ def decode_task(
             continue
         clips[k], valid[k] = clip, True
         warnings.extend({"index": start + k, "path": item.path, "reason": note} for note in notes)
-    kept = stft_logmag(clips[valid], config=config) if valid.any() else np.zeros((0, *config.shape), "f4")
+    with single_threaded():  # a task is one core's work: the other cores run the other tasks
+        if valid.all():  # the usual block: no copy of its clips
+            kept = stft_logmag(clips, config=config)
+        elif valid.any():
+            kept = stft_logmag(clips[valid], config=config)
+        else:
+            kept = np.zeros((0, *config.shape), "f4")
     os.makedirs(os.path.join(build_dir, STAGING), exist_ok=True)
     with open(staging_path(build_dir, block), "wb") as f:
         np.save(f, kept)

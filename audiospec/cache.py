@@ -253,6 +253,7 @@ def build_cache(
         Files per task (and items per shard file with ``sharded``).
     workers : int, optional
         Local worker processes; default all cores this process may use. Ignored with ``scheduler``.
+        Each task runs on one thread (its worker's), in-process builds (``workers=1``) included.
     scheduler : str, optional
         Address of a running dask.distributed scheduler (``tcp://host:8786``); the dataset and
         ``out`` must be on a filesystem all workers share. Checked before anything is created.

@@ -6,13 +6,15 @@ Shared by audiospec and gaae_models, so that "how many cores", "run these blocks
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 
-__all__ = ["BLOCK_SIZE", "n_cores", "map_blocks", "package_versions"]
+__all__ = ["BLOCK_SIZE", "n_cores", "map_blocks", "single_threaded", "package_versions"]
 
 #: Clips per block: batches are transformed 8 clips at a time (single-threaded FFTs, blocks spread
 #: over threads), which keeps the working set (frames and spectra, ~2 MB each) in cache; one huge
@@ -26,10 +28,29 @@ def n_cores() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+#: True inside :func:`single_threaded` (per thread and task: a context variable).
+_SINGLE_THREADED: contextvars.ContextVar[bool] = contextvars.ContextVar("single_threaded", default=False)
+
+
+@contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """Within the block, :func:`map_blocks` calls run in the calling thread only.
+
+    For work that is itself one of several parallel tasks (a cache build's task in one of its
+    worker processes): threads of its own would oversubscribe the cores the other tasks use.
+    """
+    token = _SINGLE_THREADED.set(True)
+    try:
+        yield
+    finally:
+        _SINGLE_THREADED.reset(token)
+
+
 def map_blocks(fn: Callable[[int, int], None], n: int, *, block_size: int = BLOCK_SIZE) -> None:
-    """Call ``fn(lo, hi)`` on consecutive blocks of ``range(n)``, on all cores when there are several."""
+    """Call ``fn(lo, hi)`` on consecutive blocks of ``range(n)``, on all cores when there are several
+    (in the calling thread only inside :func:`single_threaded`)."""
     blocks = [(lo, min(lo + block_size, n)) for lo in range(0, n, block_size)]
-    threads = min(n_cores(), len(blocks))
+    threads = 1 if _SINGLE_THREADED.get() else min(n_cores(), len(blocks))
     if threads <= 1:
         for lo, hi in blocks:
             fn(lo, hi)

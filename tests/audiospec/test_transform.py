@@ -163,3 +163,25 @@ def test_compiled_framing_gives_the_bits_of_numpy_framing(cfg, dtype, rng):
         out = audiospec.stft_logmag(x, config=cfg)
         assert out.dtype == dtype
         np.testing.assert_array_equal(out, logmag)
+
+
+def test_single_threaded_keeps_the_blocks_in_the_calling_thread(monkeypatch, rng):
+    import threading
+
+    from audiospec import runtime
+
+    monkeypatch.setattr(runtime, "n_cores", lambda: 4)
+    seen: list[int] = []
+
+    def fn(lo, hi):
+        seen.append(threading.get_ident())
+
+    runtime.map_blocks(fn, 64, block_size=4)
+    assert set(seen) != {threading.get_ident()}  # several cores: other threads
+    seen.clear()
+    with runtime.single_threaded():
+        runtime.map_blocks(fn, 64, block_size=4)
+        y = rng.standard_normal((20, 2048)).astype(np.float32)
+        single = audiospec.stft_logmag(y)
+    assert set(seen) == {threading.get_ident()} and len(seen) == 16
+    np.testing.assert_array_equal(single, audiospec.stft_logmag(y))  # the same bits either way
