@@ -168,16 +168,17 @@ _HALF_BLOCK = 2048  # values per inner block of the float16 kernels (their scrat
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _half_block(scratch, scratch_bits, denorm, denorm_bits, out, lo, k):  # pragma: no cover - compiled
-    """float16 bits of ``scratch[:k]`` (float32, finite, magnitude < 65520) into ``out[lo:lo + k]``.
+def _half_block(scratch, scratch_bits, denorm_bits, dst, k):  # pragma: no cover - compiled
+    """float16 bits of ``scratch[:k]`` (float32, finite, magnitude < 65520) into ``dst[:k]``, given
+    ``denorm[:k] = |scratch[:k]| + 0.5`` (float32; ``denorm_bits`` its bits).
 
-    Round to nearest, ties to even, as numpy's cast. Branch-free (so the loops vectorise): normal
+    Round to nearest, ties to even, as numpy's cast. Branch-free (so the loop vectorises): normal
     results rebias the exponent and round away 13 mantissa bits in integer arithmetic; subnormal
     results come from the float32 sum ``|v| + 0.5``, whose rounding puts ``|v| / 2**-24``, rounded
-    to an integer, in the low mantissa bits (F. Giesen's float_to_half_fast3_rtne).
+    to an integer, in the low mantissa bits (F. Giesen's float_to_half_fast3_rtne). ``dst`` is a
+    slice and every index starts at 0, so the compiled loop needs no index arithmetic or wraparound
+    checks and vectorises.
     """
-    for i in range(k):
-        denorm[i] = abs(scratch[i]) + np.float32(0.5)
     for i in range(k):
         u = scratch_bits[i]
         a = u & np.uint32(0x7FFFFFFF)
@@ -185,7 +186,7 @@ def _half_block(scratch, scratch_bits, denorm, denorm_bits, out, lo, k):  # prag
         normal = (a + np.uint32(0xC8000FFF) + odd) >> np.uint32(13)  # a - (112 << 23) + 0xFFF, mod 2**32
         sub = denorm_bits[i] - np.uint32(0x3F000000)
         r = normal if a >= np.uint32(0x38800000) else sub
-        out[lo + i] = np.uint16(((u >> np.uint32(16)) & np.uint32(0x8000)) | r)
+        dst[i] = np.uint16(((u >> np.uint32(16)) & np.uint32(0x8000)) | r)
 
 
 @njit(cache=True, nogil=True)
@@ -202,9 +203,11 @@ def float16_bits(values, out):  # pragma: no cover - compiled
     n = values.shape[0]
     for lo in range(0, n, _HALF_BLOCK):
         k = min(_HALF_BLOCK, n - lo)
+        src = values[lo : lo + k]
         for i in range(k):
-            scratch[i] = values[lo + i]
-        _half_block(scratch, bits, denorm, denorm_bits, out, lo, k)
+            scratch[i] = src[i]
+            denorm[i] = abs(src[i]) + np.float32(0.5)
+        _half_block(scratch, bits, denorm_bits, out[lo : lo + k], k)
 
 
 @njit(cache=True, nogil=True, fastmath={"nnan", "ninf", "nsz"})
@@ -223,11 +226,14 @@ def normalize_half(values, scale, offset, out):  # pragma: no cover - compiled
     n = values.shape[0]
     for lo in range(0, n, _HALF_BLOCK):
         k = min(_HALF_BLOCK, n - lo)
+        src = values[lo : lo + k]
         for i in range(k):
-            v = values[lo + i] * scale
+            v = src[i] * scale
             v = v + offset
-            scratch[i] = min(max(v, np.float32(-1.0)), np.float32(1.0))
-        _half_block(scratch, bits, denorm, denorm_bits, out, lo, k)
+            v = min(max(v, np.float32(-1.0)), np.float32(1.0))
+            scratch[i] = v
+            denorm[i] = abs(v) + np.float32(0.5)
+        _half_block(scratch, bits, denorm_bits, out[lo : lo + k], k)
 
 
 @njit(cache=True, nogil=True)
