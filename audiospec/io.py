@@ -74,6 +74,14 @@ def _decoder_quiet(path: str) -> Iterator[None]:
 
 _SHOULD_BE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
+#: RIFF WAV containers, where libsndfile (1) decodes 16-bit PCM to float as ``sample * (1 / 32768)``
+#: (a conversion and a power-of-two scale, both exact): reading the integers and scaling them with
+#: numpy gives the same bits at half the cost (libsndfile converts through a small internal buffer);
+#: (2) counts the frames of uncompressed data (:data:`_PLAIN_PCM`) from the data bytes in the file.
+_WAV_FORMATS = ("WAV", "WAVEX")
+#: Uncompressed subtypes, whose frame count libsndfile derives from the data bytes in the file.
+_PLAIN_PCM = ("PCM_U8", "PCM_S8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+
 #: Crop policies: ``start`` keeps the first n_samples (NSynth); ``random`` takes a seeded random
 #: offset (LibriSpeech); ``center`` keeps the middle (Speech Commands). All zero-pad short audio:
 #: ``start`` and ``random`` at the end, ``center`` on both sides.
@@ -336,6 +344,10 @@ def _truncation(path: str, f: sf.SoundFile) -> tuple[str | None, int, int]:
         declared = frames * int(match.group(1)) // int(match.group(2))
         note = f"truncated: the header of {path!r} declares {declared} frames, only {frames} are in the file"
         return note, declared, frames
+    if f.format in _WAV_FORMATS and f.subtype in _PLAIN_PCM:
+        # libsndfile cuts a WAV's data length to the bytes in the file and counts whole frames of
+        # it, so every frame it reports is there: the probe below would read the last one anyway
+        return None, frames, frames
     try:
         f.seek(frames - 1)
         if f.read(out=np.empty((1, f.channels), np.float32)).shape[0] == 1:
@@ -431,25 +443,19 @@ def _silent(path: str, policy: str, offset: int) -> AudioError:
     )
 
 
-#: Container formats whose 16-bit PCM libsndfile decodes to float as ``sample * (1 / 32768)`` (a
-#: conversion and a power-of-two scale, both exact): reading the integers and scaling them with numpy
-#: gives the same bits at half the cost (libsndfile converts through a small internal buffer).
-_PCM16_SCALED = ("WAV", "WAVEX")
-
-
 def _read_crop(f: sf.SoundFile, path: str, n: int, offset: int, lo: int, hi: int, policy: str) -> np.ndarray:
     """The crop of a mono file read at its own rate: frames ``lo .. hi`` decoded straight into their
     place in a zeroed clip of ``n`` samples (the common case of :func:`_load_open`: no resampling,
     no channels to average, no truncation). The same samples, errors and silence rule as the
     general path, with one read call and no intermediate copies (16-bit PCM WAV: the integers,
-    scaled in place; see :data:`_PCM16_SCALED`).
+    scaled in place; see :data:`_WAV_FORMATS`).
     """
     clip = np.zeros(n, dtype=np.float32)
     if hi > lo:
         place = clip[lo - offset : hi - offset]
         try:
             f.seek(lo)
-            if f.subtype == "PCM_16" and f.format in _PCM16_SCALED:
+            if f.subtype == "PCM_16" and f.format in _WAV_FORMATS:
                 pcm = f.read(out=np.empty(hi - lo, np.int16))  # shorter if the file ends early
                 piece = np.multiply(pcm, np.float32(1 / 32768), out=place[: pcm.shape[0]])
             else:

@@ -172,6 +172,12 @@ def test_truncated_file_is_still_reported_by_the_crop_read(tmp_path):
     np.testing.assert_array_equal(clip, sf.read(path, dtype="float32", frames=16384)[0])
     with pytest.raises(AudioError, match="truncated.*needs frames"):
         load_clip_with_notes(path, policy="center")  # the centre of 64000 frames is partly missing
+    flac = tmp_path / "cut.flac"  # FLAC keeps the declared length: the last frame is probed
+    sf.write(flac, y, 16000, subtype="PCM_16")
+    flac.write_bytes(flac.read_bytes()[: flac.stat().st_size // 2])
+    clip, _, notes = load_clip_with_notes(flac, policy="start")
+    assert len(notes) == 1 and "declares 64000 frames, the file ends earlier" in notes[0]
+    np.testing.assert_array_equal(clip, sf.read(flac, frames=16384, dtype="float32")[0])
 
 
 def test_crop_read_errors(tmp_path):
@@ -219,3 +225,45 @@ def test_range_problem_equals_its_reference():
     cases += [with_nan, np.array([1e-6, -1e-6], np.float32), np.float64(0.3) * noise.astype(np.float64)]
     for y in cases:
         assert range_problem(y) == _range_problem_reference(y)
+
+
+def _probed_truncation(path):
+    """The truncation check with the one-frame probe of the last declared frame, whatever the format."""
+    import audiospec.io as io_module
+
+    with sf.SoundFile(path) as f:
+        frames = int(f.frames)
+        match = io_module._SHOULD_BE.search(f.extra_info or "")
+        if match is not None and 0 < int(match.group(2)) < int(match.group(1)):
+            return "log", frames * int(match.group(1)) // int(match.group(2)), frames
+        f.seek(frames - 1)
+        ok = f.read(1, dtype="float32", always_2d=True).shape[0] == 1
+        return (None, frames, frames) if ok else ("probe", frames, 0)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "FLOAT", "DOUBLE"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_wav_truncation_needs_no_probe(tmp_path, subtype, channels):
+    # uncompressed WAV: libsndfile counts only the frames whose bytes are in the file, so skipping
+    # the probe changes nothing: cut anywhere (header, mid-frame, data), the verdict is the probe's
+    import audiospec.io as io_module
+
+    y = (0.5 * np.sin(np.arange(3000) * 0.05)).astype(np.float32)
+    full = tmp_path / "full.wav"
+    sf.write(full, np.stack([y] * channels, axis=1) if channels == 2 else y, 16000, subtype=subtype)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.wav"
+    checked = 0
+    for n_bytes in [*range(40, 120, 3), *range(120, len(data) + 1, 211), len(data) - 1, len(data)]:
+        cut.write_bytes(data[:n_bytes])
+        try:
+            expected = _probed_truncation(cut)
+        except (sf.LibsndfileError, RuntimeError):
+            continue  # not openable at all: both paths fail alike before the check
+        if expected[1] <= 0:
+            continue
+        with sf.SoundFile(cut) as f:
+            note, declared, readable = io_module._truncation(str(cut), f)
+        assert (note is None, declared, readable) == (expected[0] is None, expected[1], expected[2])
+        checked += 1
+    assert checked > 10
