@@ -171,8 +171,8 @@ def _fingerprint(listing: DatasetListing, config: SpectrogramConfig, settings: d
         ).encode()
     )
     h.update(json.dumps([listing.reader, listing.options, listing.label_names], sort_keys=True).encode())
-    for item in listing.items:
-        h.update(json.dumps(item_record(item), sort_keys=True).encode())
+    encode = json.JSONEncoder(sort_keys=True).encode  # json.dumps(..., sort_keys=True), built once
+    h.update("".join([encode(item_record(item)) for item in listing.items]).encode())  # = one update each
     return h.hexdigest()
 
 
@@ -439,10 +439,9 @@ def _build(
 
     out_blocks = output_blocks([sum(record) for record in valid_by_block], block)
     todo = [blk for blk in out_blocks if not os.path.exists(marker("normalize", blk[0]))]
-    args = [
-        (out, build_dir, j, lo, sources, stats.to_dict(), settings["keep_logmag"])
-        for j, lo, sources, _ in todo
-    ]
+    stats_dict = stats.to_dict(histogram=False)  # all a task needs, serialised once for every task
+    keep_logmag = settings["keep_logmag"]
+    args = [(out, build_dir, j, lo, sources, stats_dict, keep_logmag) for j, lo, sources, _ in todo]
     with progress_bar(sum(k for _, _, _, k in todo), desc="[2/2] normalise", enabled=progress) as bar:
         for _ in executor.run(normalize_task, args, bar=bar):
             pass

