@@ -135,7 +135,9 @@ def summarise(values, low, scale, hist):  # pragma: no cover - compiled
     """One pass over ``values`` (1-D float): (count, mean, m2, min, max), histogram added in place.
 
     Sums are taken about the first value (shifted data) in float64, so m2 is accurate whatever
-    the offset; a value's bin is floor((v - low) * scale), clamped to the histogram.
+    the offset; a value's bin is floor((v - low) * scale), clamped to the histogram. A NaN or
+    infinite value stops the pass at once with count -1 (the histogram is then partial): the
+    caller's finiteness check, without a pass of its own.
     """
     n = values.shape[0]
     n_bins = hist.shape[0]
@@ -146,6 +148,8 @@ def summarise(values, low, scale, hist):  # pragma: no cover - compiled
     hi = -np.inf
     for i in range(n):
         v = np.float64(values[i])
+        if not abs(v) < np.inf:  # NaN or inf: before its (undefined) histogram bin
+            return -1, 0.0, 0.0, lo, hi
         d = v - shift
         total += d
         total_sq += d * d

@@ -96,6 +96,13 @@ def test_errors(rng):
         audiospec.DatasetStats.from_dict({"mean": 0.0})
     with pytest.raises(ParameterError, match="non-finite"):
         audiospec.partial_stats(np.array([np.nan, 1.0]))
+    for bad in (np.nan, np.inf, -np.inf):  # anywhere: first, middle, last (float32 and float64)
+        for where in (0, 500, -1):
+            for dtype in (np.float32, np.float64):
+                values = np.linspace(-5, 5, 1000).astype(dtype)
+                values[where] = bad
+                with pytest.raises(ParameterError, match="non-finite"):
+                    audiospec.partial_stats(values.reshape(10, 100))
 
 
 def test_dataset_stats_to_dict_without_histogram(rng):
