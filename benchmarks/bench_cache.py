@@ -28,7 +28,9 @@ Parts (``--part``, all by default)
 ``scaling``
     Not pinned: ``workers=1`` and ``workers=2`` (local spawn process pool) builds at N and 3N; the
     speedup is the ratio of the slopes (the pool's start cancels). Needs 2 idle cores. The 3N
-    caches of the first round must hold identical arrays.
+    caches of the first round must hold identical arrays. Build tasks run on one thread each
+    (``audiospec.runtime.single_threaded``), so ``workers=1`` uses one core (before, its STFT
+    threads used both when unpinned, and each of 2 workers ran 2 STFT threads on the 2 cores).
 ``storage``
     The layouts a cache could use, each written with ``--storage-items`` items (real normalised
     spectrograms of the corpus, repeated), 64 items per write call as a build task does: write
