@@ -62,6 +62,7 @@ def test_permission_denied_is_named(wav, monkeypatch):
         raise soundfile.LibsndfileError(2, "Error opening: ")
 
     monkeypatch.setattr(soundfile, "info", refuse)  # root reads every file: simulate the refusal
+    monkeypatch.setattr(soundfile, "SoundFile", refuse)  # (load_clip opens the file once, no info())
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     with pytest.raises(AudioError, match="permission denied"):
         load_clip(wav)
