@@ -27,7 +27,9 @@ Departures from the paper's architecture (recorded in every config, reverted by
 plain linears, as in BigGAN-PyTorch, whose authors found that spectral norm there "seems to
 randomly cripple G"), ``c_norm="batch"`` (C standardises z first) and ``s_norm="whiten"`` (E_s
 ends in a ZCA whitening with running statistics, so s has mean 0 and identity covariance over the
-data, the first two moments of N(0, I), and D_latent is left to match the rest). Configs stored
+data, the first two moments of N(0, I), and D_latent is left to match the rest) and
+``freq_pool_block=3`` (the latent heads also read the third encoder block's output averaged over
+time only, so z and s can keep where in frequency the energy lies). Configs stored
 before these fields existed load with the values those runs had (:data:`LEGACY_DEFAULTS`).
 """
 
@@ -74,10 +76,20 @@ MAX_INPUT_SIZE: int = 2**14
 MAX_CLASSES: int = 10**6
 
 #: Values of fields added after format 1 that a stored config without them had implicitly.
-LEGACY_DEFAULTS: dict[str, Any] = {"cbn_sn": True, "s_norm": "none", "c_norm": "none"}
+LEGACY_DEFAULTS: dict[str, Any] = {
+    "cbn_sn": True,
+    "s_norm": "none",
+    "c_norm": "none",
+    "freq_pool_block": None,
+}
 
 #: The paper's (BigGAN-lineage) choices for the fields where the defaults depart from it.
-PAPER_MODEL_SETTINGS: dict[str, Any] = {"cbn_sn": True, "s_norm": "none", "c_norm": "none"}
+PAPER_MODEL_SETTINGS: dict[str, Any] = {
+    "cbn_sn": True,
+    "s_norm": "none",
+    "c_norm": "none",
+    "freq_pool_block": None,
+}
 
 #: What the style head may end in (:class:`ModelConfig` ``s_norm``).
 S_NORMS: tuple[str, ...] = ("whiten", "batch", "none")
@@ -156,7 +168,7 @@ class ModelConfig:
         global sum pool. The paper's global sum pool keeps no absolute frequency, and a linear
         probe reads speaker gender from the trained trunk's sum-pooled features at 0.62-0.67
         balanced accuracy against 0.79 from block 3's time-averaged map (and 0.80 from the
-        input's time-averaged spectrum). None (the paper) pools globally only.
+        input's time-averaged spectrum). Default 3; None (the paper) pools globally only.
 
     Raises
     ------
@@ -191,7 +203,7 @@ class ModelConfig:
     cbn_sn: bool = False
     s_norm: str = "whiten"
     c_norm: str = "batch"
-    freq_pool_block: int | None = None
+    freq_pool_block: int | None = 3
 
     def __post_init__(self) -> None:
         for name, most in (("ch", MAX_WIDTH // 16), ("z_dim", MAX_WIDTH), ("s_dim", MAX_WIDTH)):
@@ -373,7 +385,8 @@ class ModelConfig:
         if self.pooled_features < need:
             raise ConfigError(
                 f"the encoder pools {self.pooled_features} features (last entry of trunk widths "
-                f"{self.trunk_channels}) but z_dim={self.z_dim}, s_dim={self.s_dim}: the pooled width "
+                f"{self.trunk_channels}, plus {self.freq_pool_features} from freq_pool_block="
+                f"{self.freq_pool_block}) but z_dim={self.z_dim}, s_dim={self.s_dim}: the pooled width "
                 f"must be >= max(z_dim, s_dim) = {need} for full-rank latents; use --preset cpu, a "
                 "larger model.ch or model.encoder_channels, or smaller latents"
             )
@@ -435,9 +448,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The paper's ResBlocks and heads at ch = 2 (trunk 2..32, generator 32 channels) without the
     # non-local blocks: with them a CPU GAAE step at batch 8 took ~2.4 s on 2 cores, about half of it
     # in attention (8192 queries x 2048 keys per sample whatever ch is); without, ~1.2 s.
-    "small": {"ch": 2, "z_dim": 128, "s_dim": 128, "attention": False},
+    # Its encoder keeps the global sum pool only (freq_pool_block None): old runs load from their
+    # stored configs, and new ones are refused for rank-deficient latents (check_trainable).
+    "small": {"ch": 2, "z_dim": 128, "s_dim": 128, "attention": False, "freq_pool_block": None},
     # Full-rank latents and an encoder with real capacity at high resolution, at the FLOPs per step
-    # of "small" (E 28k -> 330k parameters; G tapers instead of ending in 2 channels).
+    # of "small" (E 28k -> 330k parameters; G tapers instead of ending in 2 channels). Pools 128 + 512
+    # features (freq_pool_block 3: 16 channels x 32 frequency rows averaged over time).
     "cpu": {
         "ch": 8,
         "z_dim": 128,

@@ -58,6 +58,8 @@ def test_stored_configs_without_the_new_fields_load_as_they_were_trained():
     )
     new = ModelConfig.from_dict(stored)
     assert (new.cbn_sn, new.s_norm) == (False, "whiten")
+    assert old.freq_pool_block is None and new.freq_pool_block == 3  # the old runs' global sum pool
+    assert old.pooled_features == 32 < new.pooled_features
     # an old (format-1) encoder state dict loads into the network that from_stored rebuilds
     state = {k: v for k, v in Encoder(old).state_dict().items()}
     assert "head_s.weight" in {k.replace(".parametrizations.weight.original", ".weight") for k in state}
@@ -74,6 +76,7 @@ def test_departures_are_recorded_and_paper_settings_undo_them():
         "cbn_sn": [True, False],
         "s_norm": ["none", "whiten"],
         "c_norm": ["none", "batch"],
+        "freq_pool_block": [None, 3],
     }
     assert set(record["train"]) == {k for k, v in PAPER_TRAIN_SETTINGS.items() if getattr(train, k) != v}
     assert {"gen_latent", "fresh_g_draws", "cls_gen_gate", "lr_c"} <= set(record["train"])

@@ -98,7 +98,8 @@ def test_presets():
     assert paper.d_trunk_channels == (16, 16, 32, 64, 128, 256)
     assert paper.decoder_channels == (256,) * 6 + (16,)
     cpu = model_config("cpu", n_classes=3)
-    assert cpu.trunk_channels == (8, 8, 16, 32, 64, 128) and cpu.pooled_features == 128
+    assert cpu.trunk_channels == (8, 8, 16, 32, 64, 128) and cpu.pooled_features == 128 + 16 * 32
+    assert model_config("cpu", freq_pool_block=None).pooled_features == 128
     assert cpu.d_trunk_channels == (4, 4, 8, 16, 32, 64)
     assert cpu.decoder_channels == (64, 64, 64, 32, 16, 16, 8)
     with pytest.raises(ConfigError, match=r"preset='big'.*\['cpu', 'paper', 'small'\]"):
@@ -190,7 +191,9 @@ def test_paper_shapes_and_parameter_counts(paper_nets):
     assert counts == _expected_counts(cfg)
     # the generator carries most of the weights: ~5 up blocks of two 3x3 convs at 256 channels
     assert 6.0e6 < counts["G"] < 7.0e6
-    assert 1.0e6 < counts["E"] < 1.5e6 and 1.0e6 < counts["D_x"] < 1.5e6
+    # the paper's E; freq_pool_block (a departure) adds 1024 head inputs for each of z and s
+    assert cfg.freq_pool_features == 32 * 32
+    assert 1.0e6 < counts["E"] - 2 * 128 * cfg.freq_pool_features < 1.5e6 and 1.0e6 < counts["D_x"] < 1.5e6
 
 
 def _expected_counts(cfg: ModelConfig) -> dict[str, int]:
