@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import reduce
 from typing import Any
 
@@ -157,16 +157,11 @@ class PartialStats:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the histogram as a list of ints)."""
-        return {
-            "count": self.count,
-            "mean": self.mean,
-            "m2": self.m2,
-            "minimum": self.minimum,
-            "maximum": self.maximum,
-            "hist": np.asarray(self.hist, dtype=np.int64).tolist(),  # Python ints, 10x faster than a loop
-            "hist_low": self.hist_low,
-            "hist_high": self.hist_high,
-        }
+        # the fields as they are (dataclasses.asdict would deep-copy the histogram first), then the
+        # histogram as Python ints (tolist: 10x faster than a loop)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["hist"] = np.asarray(self.hist, dtype=np.int64).tolist()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PartialStats:

@@ -116,8 +116,14 @@ class Trunk(nn.Module):
             for i in range(N_RESAMPLINGS)
         )
         self.attention = SelfAttention(widths[1], sn=sn, sn_eps=config.sn_eps) if config.attention else None
-        if freq_pool_block is not None and not 1 <= freq_pool_block <= N_RESAMPLINGS:
-            raise ConfigError(f"freq_pool_block={freq_pool_block!r} must be in 1..{N_RESAMPLINGS}")
+        if freq_pool_block is not None and (
+            not isinstance(freq_pool_block, int)
+            or isinstance(freq_pool_block, bool)
+            or not 1 <= freq_pool_block <= N_RESAMPLINGS
+        ):
+            raise ConfigError(
+                f"freq_pool_block={freq_pool_block!r} must be None or an integer from 1 to {N_RESAMPLINGS}"
+            )
         self.freq_pool_block = freq_pool_block
         extra = (
             0

@@ -504,6 +504,9 @@ def test_freq_pool_block_against_a_slow_reference(block):
         assert torch.allclose(fused["z"], z, atol=1e-4) and torch.allclose(fused["s"], s, atol=1e-4)
         assert torch.equal(enc.style_encoder()(x), s)
     assert SampleDiscriminator(cfg).trunk.out_features == cfg.d_trunk_channels[-1]
+    for bad in (0, 7, 2.0, True):  # a Trunk built directly validates it as the config does
+        with pytest.raises(ConfigError, match=f"freq_pool_block={bad!r} must be None or an integer"):
+            Trunk(cfg, freq_pool_block=bad)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     assert _n_params(Encoder(cfg)) == _expected_counts(cfg)["E"] == cfg.parameter_counts()["encoder"]
 
