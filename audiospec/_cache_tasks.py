@@ -27,7 +27,7 @@ from audiospec.io import load_clip_with_notes, range_problem
 from audiospec.readers import Item
 from audiospec.runtime import single_threaded
 from audiospec.stats import DatasetStats, normalize, normalize_affine, partial_stats
-from audiospec.transform import stft_logmag
+from audiospec.transform import stft_kernel
 
 __all__ = [
     "decode_task",
@@ -94,6 +94,7 @@ def decode_task(
                 config=config,
                 policy=item.crop,
                 rng=item_rng(seed, item) if item.crop == "random" else None,  # only random crops draw
+                out=clips[k],  # decoded in place (a plain 16-bit WAV), else copied there
             )
             problem = range_problem(clip)
             if problem is not None and range_policy == "skip":
@@ -104,13 +105,16 @@ def decode_task(
                 raise
             skipped.append({"index": start + k, "path": item.path, "reason": str(exc)})
             continue
-        clips[k], valid[k] = clip, True
+        valid[k] = True
         warnings.extend({"index": start + k, "path": item.path, "reason": note} for note in notes)
+    # stft_logmag's kernel without its input checks: the clips are float32, finite (decoding checks
+    # it) and config.n_samples long (a multiple of the hop, at least n_fft: the config checks it)
+    floor = np.asarray(config.amin, dtype=np.float32)
     with single_threaded():  # a task is one core's work: the other cores run the other tasks
         if valid.all():  # the usual block: no copy of its clips
-            kept = stft_logmag(clips, config=config)
+            kept = stft_kernel(clips, config, config.n_bins, floor=floor)
         elif valid.any():
-            kept = stft_logmag(clips[valid], config=config)
+            kept = stft_kernel(clips[valid], config, config.n_bins, floor=floor)
         else:
             kept = np.zeros((0, *config.shape), "f4")
     os.makedirs(os.path.join(build_dir, STAGING), exist_ok=True)

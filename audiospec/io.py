@@ -366,20 +366,35 @@ def load_clip_with_notes(
     config: SpectrogramConfig | None = None,
     policy: CropPolicy = "start",
     rng: np.random.Generator | int | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, list[str]]:
     """:func:`load_clip` plus notes on problems that did not stop it (a truncated file whose
-    crop lies in its readable part)."""
+    crop lies in its readable part).
+
+    ``out``, a float32 array of shape ``(config.n_samples,)``, receives the clip (and is returned as
+    it); plain 16-bit WAV files are decoded straight into it. Its content is undefined after an
+    error.
+    """
     config = valid_config(config)
     if policy not in CROP_POLICIES:
         raise ParameterError(f"policy={policy!r} is not a crop policy; choose one of {list(CROP_POLICIES)}")
+    if out is not None and not (
+        isinstance(out, np.ndarray) and out.dtype == np.float32 and out.shape == (config.n_samples,)
+    ):
+        got = f"{out.dtype} array of shape {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise ParameterError(f"out must be a float32 array of shape ({config.n_samples},) (got a {got})")
     path = os.fspath(path)
-    direct = _load_pcm16(path, config, policy, rng)
+    direct = _load_pcm16(path, config, policy, rng, out)
     if direct is not None:
         return direct
     with _open_audio(path) as f:  # one open for the header, the truncation probe and the crop's frames
         if f.frames <= 0:
             raise AudioError(f"audio file {path!r} is empty (0 samples)")
-        return _load_open(f, path, config, policy, rng)
+        clip, offset, notes = _load_open(f, path, config, policy, rng)
+    if out is None:
+        return clip, offset, notes
+    out[...] = clip
+    return out, offset, notes
 
 
 def _load_open(
@@ -438,12 +453,18 @@ def _load_open(
 
 
 def _load_pcm16(
-    path: str, config: SpectrogramConfig, policy: CropPolicy, rng: np.random.Generator | int | None
+    path: str,
+    config: SpectrogramConfig,
+    policy: CropPolicy,
+    rng: np.random.Generator | int | None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, list[str]] | None:
     """:func:`_load_open`'s result for a plain 16-bit PCM mono WAV file at the config's rate, read
     without libsndfile (:mod:`audiospec._wav`); None for any other file (decided before the crop
-    draws from ``rng``). The same crop offset, samples (``int16 * (1 / 32768)``, as libsndfile's
-    and :func:`_read_crop`'s), silence rule and error as the libsndfile path."""
+    draws from ``rng``, and before ``out`` is written). The same crop offset, samples
+    (``int16 * (1 / 32768)``, as libsndfile's and :func:`_read_crop`'s), silence rule and error as
+    the libsndfile path. ``out``: a float32 (n_samples,) array to decode into (returned as the
+    clip), instead of a new one."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -455,17 +476,20 @@ def _load_pcm16(
         n = config.n_samples
         offset = _crop_offset(header.frames, n, policy, rng)
         lo, hi = max(offset, 0), min(offset + n, header.frames)
-        clip = np.zeros(n, dtype=np.float32)
-        peak = 0.0
+        clip = np.zeros(n, dtype=np.float32) if out is None else out
+        peak, start, end = 0.0, 0, 0  # clip[start:end] holds samples, the rest is zero
         if hi > lo:
             try:
                 raw = os.pread(fd, 2 * (hi - lo), header.data_offset + 2 * lo)
             except OSError as exc:
                 raise AudioError(f"cannot read audio file {path!r}: {exc}") from None
             pcm = np.frombuffer(raw, dtype="<i2", count=len(raw) // 2)  # shorter if the file shrank
-            place = clip[lo - offset : lo - offset + pcm.shape[0]]
-            piece = np.multiply(pcm, np.float32(1 / 32768), out=place)
+            start, end = lo - offset, lo - offset + pcm.shape[0]
+            piece = np.multiply(pcm, np.float32(1 / 32768), out=clip[start:end])
             peak = _peak(piece) if piece.shape[0] else 0.0
+        if out is not None:  # the padding, zeroed
+            out[:start] = 0.0
+            out[end:] = 0.0
         if peak < SILENCE_THRESHOLD:
             raise _silent(path, policy, offset)
         return clip, offset, []

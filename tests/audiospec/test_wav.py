@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 import audiospec.io as io_module
-from audiospec import SpectrogramConfig
+from audiospec import ParameterError, SpectrogramConfig
 from audiospec._wav import pcm16_mono_header
 from audiospec.io import load_clip_with_notes
 
@@ -144,3 +144,27 @@ def test_plain_wav_is_read_without_libsndfile(tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="libsndfile opened"):
         load_clip_with_notes(eight_khz)
     np.testing.assert_array_equal(clip, _tone(30000)[offset : offset + 16384] / np.float32(32768))
+
+
+def test_out_receives_the_clip_whatever_it_held(tmp_path):
+    # a cache build decodes each clip into its row of the block: the same clip as a new array,
+    # padding zeroed, on the direct path and on libsndfile's (a float WAV), and a bad buffer refused
+    cfg = SpectrogramConfig()
+    plain_short = tmp_path / "short.wav"
+    plain_short.write_bytes(_wav_bytes(_tone(5000)))
+    plain_long = tmp_path / "long.wav"
+    plain_long.write_bytes(_wav_bytes(_tone(40000)))
+    float_short = tmp_path / "float.wav"
+    sf.write(float_short, (0.3 * np.sin(np.arange(7000) * 0.05)).astype(np.float32), 16000, subtype="FLOAT")
+    for path in (plain_short, plain_long, float_short):
+        for policy, seed in (("start", None), ("center", None), ("random", 3)):
+            expected, offset, notes = load_clip_with_notes(path, config=cfg, policy=policy, rng=seed)
+            out = np.full(cfg.n_samples, np.nan, np.float32)
+            clip, got_offset, got_notes = load_clip_with_notes(
+                path, config=cfg, policy=policy, rng=seed, out=out
+            )
+            assert clip is out and (got_offset, got_notes) == (offset, notes)
+            assert clip.tobytes() == expected.tobytes(), (path.name, policy)
+    for bad in (np.zeros(cfg.n_samples, np.float64), np.zeros(100, np.float32), [0.0] * cfg.n_samples):
+        with pytest.raises(ParameterError, match=r"out must be a float32 array of shape \(16384,\) \(got a "):
+            load_clip_with_notes(plain_long, config=cfg, out=bad)
