@@ -13,6 +13,19 @@ slopes (each round times N and 3N back to back). Per core, slopes are also given
 process sharing its core with another one does not inflate the way it inflates wall time. Files
 are read once before the first run, so every variant reads warm files.
 
+Longer intervals: ``--copies K``
+--------------------------------
+With K > 1 the corpus is first replicated into the scratch folder: the same layout, holding every
+file K times under K names (``c00_<note>.wav``, ``c01_<note>.wav``, ...: hard links where the
+filesystem allows, else copies) with the same ``examples.json`` entries, so N and 3N are K times
+larger. Every file is still opened, decoded, transformed and written for real (a hard link is
+another name for the same bytes, not a cached result), so the target means the same: a slope
+between N and 3N files. What changes is the length of the timed interval: with the 939-file
+benchmark corpus, t(3N) - t(N) of a 1-worker build is ~0.3 s at K = 1, short enough for the
+variance of the fixed costs (the 2-worker pool's start alone takes ~0.7 s) to swamp it; at K = 4 it
+is ~1.2 s. In listing order the copies follow one another (all of ``c00_``, then ``c01_``, ...), so
+at K >= 3 N holds every original file once and 3N - N a whole mix of them.
+
 Parts (``--part``, all by default)
 ----------------------------------
 ``per-core``
@@ -48,6 +61,9 @@ Usage
     # worker scaling: on 2 idle cores
     python benchmarks/bench_cache.py --corpus .bench/corpora/nsynth --part scaling \\
         --out benchmarks/results/cache_v3_scaling
+    # everything on an idle machine, with 4 names per file (N = 1,252, 3N = 3,756) and 5 rounds
+    python benchmarks/bench_cache.py --corpus .bench/corpora/nsynth --copies 4 --repeat 5 \\
+        --out benchmarks/results/cache_v4_idle
 
 Each writes ``OUT.json`` and ``OUT.md`` and prints the markdown.
 """
@@ -97,6 +113,29 @@ def corpus_listing(corpus: str, n_items: int | None) -> Any:
 
     listing = list_nsynth(corpus, split="train", sources=("all",))
     return listing if n_items is None else dataclasses.replace(listing, items=listing.items[:n_items])
+
+
+def replicate_corpus(source: Path, target: Path, copies: int) -> Path:
+    """An NSynth-layout corpus (train split) at ``target`` that holds every file of ``source``'s
+    train split under ``copies`` names, ``c00_<note>.wav`` ... (hard links, else copies), with the
+    same ``examples.json`` entries; returns ``target``."""
+    split = source if source.name == "nsynth-train" else source / "nsynth-train"
+    examples = json.loads((split / "examples.json").read_text())
+    audio = target / "nsynth-train" / "audio"
+    audio.mkdir(parents=True)
+    replicated = {}
+    for j in range(copies):
+        for note, entry in examples.items():
+            name = f"c{j:02d}_{note}"
+            original = split / "audio" / f"{note}.wav"
+            if original.exists():  # a listed but missing file stays missing (skipped by the build)
+                try:
+                    os.link(original, audio / f"{name}.wav")
+                except OSError:
+                    shutil.copyfile(original, audio / f"{name}.wav")
+            replicated[name] = {**entry, "note_str": name}
+    (target / "nsynth-train" / "examples.json").write_text(json.dumps(replicated))
+    return target
 
 
 def folder_bytes(path: str) -> int:
@@ -366,8 +405,10 @@ def measure_rounds(
 
 def markdown(res: dict) -> str:
     """Result tables as markdown."""
+    copies = res.get("copies", 1)
+    times = f" x {copies} (each file under {copies} names, hard links)" if copies > 1 else ""
     lines = [
-        f"Corpus `{res['corpus']}`: {res['n_files']} files listed; N = {res['n_small']} and "
+        f"Corpus `{res['corpus']}`{times}: {res['n_files']} files listed; N = {res['n_small']} and "
         f"3N = {res['n_large']} files (the first ones in listing order). Rates are slopes, "
         f"2N / (t(3N) - t(N)), medians over {res['repeat']} rounds; every run a fresh subprocess after "
         "an untimed warm-up.",
@@ -461,6 +502,10 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3, help="rounds, median kept (default 3)")
     parser.add_argument("--n-small", type=int, default=None, help="N (default: a third of the corpus)")
+    parser.add_argument(
+        "--copies", type=int, default=1,
+        help="time a corpus holding each file under this many names (hard links): longer, steadier slopes",
+    )  # fmt: skip
     parser.add_argument("--core", type=int, default=None, help="core for pinned parts (default: the last)")
     parser.add_argument("--storage-items", type=int, default=1024, help="items per storage layout")
     parser.add_argument("--note", default="", help="a note on the machine's state, printed with the tables")
@@ -474,23 +519,30 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(CHILDREN[spec["kind"]](spec)))
         return
 
+    if args.copies < 1:
+        sys.exit(f"--copies {args.copies} must be at least 1")
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
     corpus = str(args.corpus.resolve())
+    if args.copies > 1:
+        shutil.rmtree(work / "corpus", ignore_errors=True)
+        corpus = str(replicate_corpus(Path(corpus), work / "corpus", args.copies))
     n_files = len(corpus_listing(corpus, None).items)
     n_small = args.n_small or n_files // 3
     if 3 * n_small > n_files:
+        shutil.rmtree(work / "corpus", ignore_errors=True)
         sys.exit(f"--n-small {n_small}: 3N = {3 * n_small} is more than the {n_files} files of {corpus}")
     if "scaling" in args.part and n_small <= 64:
+        shutil.rmtree(work / "corpus", ignore_errors=True)
         sys.exit(f"--n-small {n_small}: the scaling part needs N > 64 (one 64-file task starts no pool)")
     sizes = {"small": n_small, "large": 3 * n_small}
     all_cores = sorted(os.sched_getaffinity(0))
     pinned = {args.core if args.core is not None else all_cores[-1]}
-    work = args.work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
     for path in sorted(Path(corpus).rglob("*.wav")):  # page cache: every variant reads warm files
         path.read_bytes()
     res: dict[str, Any] = {
-        "corpus": str(args.corpus), "repeat": args.repeat, "cores": len(all_cores), "n_files": n_files,
-        "n_small": n_small, "n_large": 3 * n_small, "targets": [],
+        "corpus": str(args.corpus), "copies": args.copies, "repeat": args.repeat, "cores": len(all_cores),
+        "n_files": n_files, "n_small": n_small, "n_large": 3 * n_small, "targets": [],
     }  # fmt: skip
     load_before = os.getloadavg()
     try:
