@@ -26,7 +26,7 @@ from audiospec.errors import AudioError, CacheError
 from audiospec.io import load_clip_with_notes, range_problem
 from audiospec.readers import Item
 from audiospec.runtime import single_threaded
-from audiospec.stats import DatasetStats, normalize, normalize_affine, partial_stats
+from audiospec.stats import DatasetStats, normalize, normalize_affine, partial_stats_and_peaks
 from audiospec.transform import stft_kernel
 
 __all__ = [
@@ -120,14 +120,15 @@ def decode_task(
     os.makedirs(os.path.join(build_dir, STAGING), exist_ok=True)
     with open(staging_path(build_dir, block), "wb") as f:
         np.save(f, kept)
+    partial, peaks = partial_stats_and_peaks(kept, config=config)
     record = {
         "block": block,
         "valid": valid.tolist(),
         "offsets": offsets.tolist(),
         "skipped": skipped,
         "warnings": warnings,
-        "partial": partial_stats(kept, config=config).to_dict(),
-        "peaks": kept.reshape(kept.shape[0], -1).max(axis=1).astype(float).tolist(),
+        "partial": partial.to_dict(),
+        "peaks": peaks.tolist(),
     }
     atomic_write_text(marker, json.dumps(record), fsync=False)
     return n
