@@ -3,9 +3,13 @@ peak memory, and the storage layouts by write and random-read speed.
 
 Steady-state rates are **slopes between two corpus sizes**: each pipeline runs on N and on 3N files
 of one NSynth-layout corpus (``list_nsynth(root, split="train", sources=("all",))``; N = a third of
-it, the first N files in listing order), and its rate is ``2N / (t(3N) - t(N))`` files per second, so
-fixed costs (imports, first calls, the process pool's start, creating the arrays, writing the
-attributes) cancel out. Every run is a fresh Python subprocess that first does an untimed warm-up
+it, rounded down to a multiple of 128, the first N files in listing order), and its rate is
+``2N / (t(3N) - t(N))`` files per second, so fixed costs (imports, first calls, the process pool's
+start, creating the arrays, writing the attributes) cancel out. The rounding makes N and 3N whole
+numbers of pairs of 64-file build tasks, so that 2 workers finish each pass together at both sizes:
+with an odd number of tasks at one size and an even number at the other, one worker's idle wait for
+the other's last task at the pass barriers (up to a task's time, twice) would land in the slope
+instead of cancelling. Every run is a fresh Python subprocess that first does an untimed warm-up
 (a 2-item build, or 8 files through a loop), into a fresh output folder deleted afterwards;
 variants run round-robin, ``--repeat`` times (3), and each slope is the median of the per-round
 slopes (each round times N and 3N back to back). Per core, slopes are also given in CPU time
@@ -21,10 +25,11 @@ filesystem allows, else copies) with the same ``examples.json`` entries, so N an
 larger. Every file is still opened, decoded, transformed and written for real (a hard link is
 another name for the same bytes, not a cached result), so the target means the same: a slope
 between N and 3N files. What changes is the length of the timed interval: with the 939-file
-benchmark corpus, t(3N) - t(N) of a 1-worker build is ~0.3 s at K = 1, short enough for the
-variance of the fixed costs (the 2-worker pool's start alone takes ~0.7 s) to swamp it; at K = 4 it
-is ~1.2 s. In listing order the copies follow one another (all of ``c00_``, then ``c01_``, ...), so
-at K >= 3 N holds every original file once and 3N - N a whole mix of them.
+benchmark corpus, t(3N) - t(N) of a 1-worker build is ~0.3 s at K = 1 (N = 256 after the
+rounding), short enough for the variance of the fixed costs (the 2-worker pool's start alone takes
+~0.7 s) to swamp it; at K = 4 (N = 1,152, 3N = 3,456) it is ~1 s. In
+listing order the copies follow one another (all of ``c00_``, then ``c01_``, ...), so at K = 4 N
+holds every original file (213 of them twice) and 3N - N a mix of them all.
 
 Parts (``--part``, all by default)
 ----------------------------------
@@ -61,7 +66,7 @@ Usage
     # worker scaling: on 2 idle cores
     python benchmarks/bench_cache.py --corpus .bench/corpora/nsynth --part scaling \\
         --out benchmarks/results/cache_v3_scaling
-    # everything on an idle machine, with 4 names per file (N = 1,252, 3N = 3,756) and 5 rounds
+    # everything on an idle machine, with 4 names per file (N = 1,152, 3N = 3,456) and 5 rounds
     python benchmarks/bench_cache.py --corpus .bench/corpora/nsynth --copies 4 --repeat 5 \\
         --out benchmarks/results/cache_v4_idle
 
@@ -95,6 +100,7 @@ BATCH = 128
 TARGET_PER_CORE = 2.0  # issue 15: at least 2x a librosa loop per core, writing included
 TARGET_SCALING = 1.8  # issue 15: 2 workers at least 1.8x one on 2 idle cores
 TARGET_RSS_GROWTH = 0.10  # "flat": less than 10 % more peak RSS for 3x the files
+TASK_PAIR = 2 * 64  # two build tasks of build_cache's default shard_size: N is a multiple (docstring)
 LIBROSA = "librosa loop (decode+resample, STFT, log; writes nothing)"
 
 
@@ -113,6 +119,13 @@ def corpus_listing(corpus: str, n_items: int | None) -> Any:
 
     listing = list_nsynth(corpus, split="train", sources=("all",))
     return listing if n_items is None else dataclasses.replace(listing, items=listing.items[:n_items])
+
+
+def default_n_small(n_files: int) -> int:
+    """N for a corpus of ``n_files``: a third of it, rounded down to a multiple of :data:`TASK_PAIR`
+    when it holds one (see the module docstring)."""
+    third = n_files // 3
+    return third // TASK_PAIR * TASK_PAIR if third >= TASK_PAIR else third
 
 
 def replicate_corpus(source: Path, target: Path, copies: int) -> Path:
@@ -501,7 +514,10 @@ def main(argv: list[str] | None = None) -> None:
         default=["per-core", "scaling", "storage"], help="what to measure (default: all)",
     )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3, help="rounds, median kept (default 3)")
-    parser.add_argument("--n-small", type=int, default=None, help="N (default: a third of the corpus)")
+    parser.add_argument(
+        "--n-small", type=int, default=None,
+        help="N (default: a third of the corpus, rounded down to a multiple of 128)",
+    )  # fmt: skip
     parser.add_argument(
         "--copies", type=int, default=1,
         help="time a corpus holding each file under this many names (hard links): longer, steadier slopes",
@@ -528,7 +544,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(work / "corpus", ignore_errors=True)
         corpus = str(replicate_corpus(Path(corpus), work / "corpus", args.copies))
     n_files = len(corpus_listing(corpus, None).items)
-    n_small = args.n_small or n_files // 3
+    n_small = args.n_small or default_n_small(n_files)
     if 3 * n_small > n_files:
         shutil.rmtree(work / "corpus", ignore_errors=True)
         sys.exit(f"--n-small {n_small}: 3N = {3 * n_small} is more than the {n_files} files of {corpus}")

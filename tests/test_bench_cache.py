@@ -64,3 +64,12 @@ def test_replicated_corpus_lists_every_file_copies_times(tmp_path):
                                          "librosa", "audiospec")},
          "cores": 2, "load_average": {"before": [0, 0, 0], "after": [0, 0, 0]}}
     )  # fmt: skip
+
+
+def test_n_is_a_third_of_the_corpus_in_pairs_of_tasks():
+    # 2 workers get as many 64-file tasks each at N and at 3N (the tails cancel in the slope)
+    bench = _bench_cache()
+    assert [bench.default_n_small(n) for n in (939, 3756, 300, 1000)] == [256, 1152, 100, 256]
+    for n in (939, 3756, 10_000):
+        small = bench.default_n_small(n)
+        assert 3 * small <= n and small % 128 == 0 and (3 * small // 64) % 2 == 0
