@@ -95,6 +95,7 @@ from audiospec._cache_tasks import (
     decode_task,
     item_rng,
     normalize_task,
+    partial_from_record,
 )
 from audiospec._validation import valid_config
 from audiospec.atomic import atomic_dir
@@ -106,7 +107,6 @@ from audiospec.stats import (
     DEFAULT_CLIP_QUANTILE,
     DEFAULT_UPPER_QUANTILE,
     DatasetStats,
-    PartialStats,
     check_clip_rule,
     dataset_stats,
     denormalize,
@@ -416,7 +416,7 @@ def _build(
         offsets.extend(record["offsets"])
         skipped.extend(record["skipped"])
         warnings.extend(record["warnings"])
-        partials.append(PartialStats.from_dict(record["partial"]))
+        partials.append(partial_from_record(record["partial"]))
         peaks.extend(record["peaks"])
     kept = np.flatnonzero(np.asarray(valid, dtype=bool))
     if kept.size == 0:
