@@ -18,6 +18,7 @@ and the caller opens the file with libsndfile as before.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from dataclasses import dataclass
 
@@ -62,7 +63,10 @@ def pcm16_mono_header(fd: int) -> WavPcm16 | None:
         it with libsndfile, which also gives the errors and notes of unusual files.
     """
     try:
-        size = os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None  # a folder, pipe or device: libsndfile's path says what it is
+        size = info.st_size
         head = os.pread(fd, _HEAD, 0)
     except OSError:
         return None

@@ -466,7 +466,7 @@ def _load_pcm16(
     the libsndfile path. ``out``: a float32 (n_samples,) array to decode into (returned as the
     clip), instead of a new one."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a pipe: no wait for a writer
     except OSError:
         return None  # the libsndfile path says why
     try:

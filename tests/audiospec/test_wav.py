@@ -168,3 +168,13 @@ def test_out_receives_the_clip_whatever_it_held(tmp_path):
     for bad in (np.zeros(cfg.n_samples, np.float64), np.zeros(100, np.float32), [0.0] * cfg.n_samples):
         with pytest.raises(ParameterError, match=r"out must be a float32 array of shape \(16384,\) \(got a "):
             load_clip_with_notes(plain_long, config=cfg, out=bad)
+
+
+def test_folders_and_pipes_are_left_to_libsndfile(tmp_path):
+    # not regular files: the direct path declines at once (no read, no wait for a pipe's writer)
+    cfg = SpectrogramConfig()
+    assert io_module._load_pcm16(str(tmp_path), cfg, "start", None) is None
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "pipe.wav"
+        os.mkfifo(fifo)
+        assert io_module._load_pcm16(str(fifo), cfg, "start", None) is None
