@@ -190,7 +190,8 @@ def test_bad_files_are_skipped_and_reported(tmp_path):
 
 def test_a_block_of_skipped_files_changes_nothing(tmp_path):
     # a pass-1 block whose files are all skipped stages no rows and adds an empty summary (and no
-    # peaks): the cache equals the one built without those files (issue 15: one-pass statistics)
+    # peaks): the cache equals the one built without those files. Before the one-pass statistics of
+    # issue 15, the peaks' reshape(0, -1) made such a build fail ("cannot reshape array of size 0")
     bad = [("a_silent.wav", np.zeros(16000, np.float32)), ("b_garbage.wav", b"RIFF....WAVEnot audio")]
     listing = make_listing(tmp_path / "data", 5, bad=bad)
     assert [os.path.basename(it.path) for it in listing.items[:2]] == ["a_silent.wav", "b_garbage.wav"]
