@@ -9,12 +9,14 @@ when a process dies): a killed build resumes; after a crash of the machine itsel
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -26,13 +28,15 @@ from audiospec.errors import AudioError, CacheError
 from audiospec.io import load_clip_with_notes, range_problem
 from audiospec.readers import Item
 from audiospec.runtime import single_threaded
-from audiospec.stats import DatasetStats, normalize, normalize_affine, partial_stats
-from audiospec.transform import stft_logmag
+from audiospec.stats import DatasetStats, PartialStats, normalize, normalize_affine, partial_stats_and_peaks
+from audiospec.transform import stft_kernel
 
 __all__ = [
     "decode_task",
     "normalize_task",
     "normalized_rows",
+    "partial_record",
+    "partial_from_record",
     "decode_done",
     "staging_path",
     "Executor",
@@ -94,6 +98,7 @@ def decode_task(
                 config=config,
                 policy=item.crop,
                 rng=item_rng(seed, item) if item.crop == "random" else None,  # only random crops draw
+                out=clips[k],  # decoded in place (a plain 16-bit WAV), else copied there
             )
             problem = range_problem(clip)
             if problem is not None and range_policy == "skip":
@@ -104,29 +109,56 @@ def decode_task(
                 raise
             skipped.append({"index": start + k, "path": item.path, "reason": str(exc)})
             continue
-        clips[k], valid[k] = clip, True
+        valid[k] = True
         warnings.extend({"index": start + k, "path": item.path, "reason": note} for note in notes)
+    # stft_logmag's kernel without its input checks: the clips are float32, finite (decoding checks
+    # it) and config.n_samples long (a multiple of the hop, at least n_fft: the config checks it)
+    floor = np.asarray(config.amin, dtype=np.float32)
     with single_threaded():  # a task is one core's work: the other cores run the other tasks
         if valid.all():  # the usual block: no copy of its clips
-            kept = stft_logmag(clips, config=config)
+            kept = stft_kernel(clips, config, config.n_bins, floor=floor)
         elif valid.any():
-            kept = stft_logmag(clips[valid], config=config)
+            kept = stft_kernel(clips[valid], config, config.n_bins, floor=floor)
         else:
             kept = np.zeros((0, *config.shape), "f4")
     os.makedirs(os.path.join(build_dir, STAGING), exist_ok=True)
     with open(staging_path(build_dir, block), "wb") as f:
         np.save(f, kept)
+    partial, peaks = partial_stats_and_peaks(kept, config=config)
     record = {
         "block": block,
         "valid": valid.tolist(),
         "offsets": offsets.tolist(),
         "skipped": skipped,
         "warnings": warnings,
-        "partial": partial_stats(kept, config=config).to_dict(),
-        "peaks": kept.reshape(kept.shape[0], -1).max(axis=1).astype(float).tolist(),
+        "partial": partial_record(partial),
+        "peaks": peaks.tolist(),
     }
     atomic_write_text(marker, json.dumps(record), fsync=False)
     return n
+
+
+def partial_record(partial: PartialStats) -> dict[str, Any]:
+    """A pass-1 marker's statistics: :meth:`PartialStats.to_dict` with the histogram as base64 of its
+    little-endian int64 bytes (``hist_b64``) instead of a list of ints, which costs ~0.3 ms per task
+    to write and as much for the driver to read (a 4096-bin histogram)."""
+    record = {f.name: getattr(partial, f.name) for f in fields(partial) if f.name != "hist"}
+    record["hist_b64"] = base64.b64encode(np.asarray(partial.hist, dtype="<i8").tobytes()).decode("ascii")
+    return record
+
+
+def partial_from_record(record: dict[str, Any]) -> PartialStats:
+    """The :class:`PartialStats` of :func:`partial_record` (or of ``to_dict``, in markers written by
+    audiospec before it: a build resumed across the upgrade)."""
+    if "hist_b64" not in record:
+        return PartialStats.from_dict(record)
+    try:
+        hist = np.frombuffer(base64.b64decode(record["hist_b64"], validate=True), dtype="<i8")
+    except (TypeError, ValueError) as exc:
+        raise CacheError(
+            f"a pass-1 marker holds a damaged histogram ({exc}); build again with overwrite=True"
+        ) from None
+    return PartialStats.from_dict({**record, "hist": hist.astype(np.int64)})
 
 
 def normalized_rows(logmag: np.ndarray, stats: DatasetStats, dtype: np.dtype) -> np.ndarray:

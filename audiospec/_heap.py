@@ -131,38 +131,46 @@ def heap_integrate(logmag, tgrad, fgrad, thresholds, fill_phase, phase):  # prag
 
 
 @njit(cache=True, nogil=True)
-def summarise(values, low, scale, hist):  # pragma: no cover - compiled
-    """One pass over ``values`` (1-D float): (count, mean, m2, min, max), histogram added in place.
+def summarise(values, low, scale, hist, peaks):  # pragma: no cover - compiled
+    """One pass over ``values`` (float, (n_items, m), C order): (count, mean, m2, min, max), the
+    histogram added in place, and each row's largest value into ``peaks`` (float64, (n_items,)).
 
-    Sums are taken about the first value (shifted data) in float64, so m2 is accurate whatever
-    the offset; a value's bin is floor((v - low) * scale), clamped to the histogram. A NaN or
-    infinite value stops the pass at once with count -1 (the histogram is then partial): the
-    caller's finiteness check, without a pass of its own.
+    Sums are taken about the first value (shifted data) in float64, in memory order, so m2 is
+    accurate whatever the offset and does not depend on the rows' length; a value's bin is
+    floor((v - low) * scale), clamped to the histogram. A NaN or infinite value stops the pass at
+    once with count -1 (the histogram and peaks are then partial): the caller's finiteness check,
+    without a pass of its own.
     """
-    n = values.shape[0]
+    n_items, m = values.shape
     n_bins = hist.shape[0]
-    shift = np.float64(values[0])
+    shift = np.float64(values[0, 0])
     total = 0.0
     total_sq = 0.0
     lo = np.inf
     hi = -np.inf
-    for i in range(n):
-        v = np.float64(values[i])
-        if not abs(v) < np.inf:  # NaN or inf: before its (undefined) histogram bin
-            return -1, 0.0, 0.0, lo, hi
-        d = v - shift
-        total += d
-        total_sq += d * d
-        if v < lo:
-            lo = v
-        if v > hi:
-            hi = v
-        k = int(np.floor((v - low) * scale))
-        if k < 0:
-            k = 0
-        elif k >= n_bins:
-            k = n_bins - 1
-        hist[k] += 1
+    for r in range(n_items):
+        peak = -np.inf
+        for i in range(m):
+            v = np.float64(values[r, i])
+            if not abs(v) < np.inf:  # NaN or inf: before its (undefined) histogram bin
+                return -1, 0.0, 0.0, lo, hi
+            d = v - shift
+            total += d
+            total_sq += d * d
+            if v < lo:
+                lo = v
+            if v > peak:
+                peak = v
+            k = int(np.floor((v - low) * scale))
+            if k < 0:
+                k = 0
+            elif k >= n_bins:
+                k = n_bins - 1
+            hist[k] += 1
+        peaks[r] = peak
+        if peak > hi:
+            hi = peak
+    n = n_items * m
     mean = shift + total / n
     m2 = total_sq - total * total / n
     return n, mean, max(m2, 0.0), lo, hi

@@ -95,6 +95,7 @@ from audiospec._cache_tasks import (
     decode_task,
     item_rng,
     normalize_task,
+    partial_from_record,
 )
 from audiospec._validation import valid_config
 from audiospec.atomic import atomic_dir
@@ -106,7 +107,6 @@ from audiospec.stats import (
     DEFAULT_CLIP_QUANTILE,
     DEFAULT_UPPER_QUANTILE,
     DatasetStats,
-    PartialStats,
     check_clip_rule,
     dataset_stats,
     denormalize,
@@ -163,7 +163,15 @@ class BuildReport:
     warnings: list[dict] = field(default_factory=list)
 
 
-def _fingerprint(listing: DatasetListing, config: SpectrogramConfig, settings: dict) -> str:
+def _item_json(listing: DatasetListing) -> list[str]:
+    """Each item as JSON (``json.dumps(item_record(item), sort_keys=True)``): hashed into the
+    fingerprint, and joined into the build tasks' item lists (encoded once for both)."""
+    encode = json.JSONEncoder(sort_keys=True).encode  # json.dumps(..., sort_keys=True), built once
+    return [encode(item_record(item)) for item in listing.items]
+
+
+def _fingerprint(listing: DatasetListing, config: SpectrogramConfig, settings: dict, items: list[str]) -> str:
+    """The build's identity: format, config, settings, reader and ``items`` (:func:`_item_json`)."""
     h = hashlib.sha256()
     h.update(
         json.dumps(
@@ -171,8 +179,7 @@ def _fingerprint(listing: DatasetListing, config: SpectrogramConfig, settings: d
         ).encode()
     )
     h.update(json.dumps([listing.reader, listing.options, listing.label_names], sort_keys=True).encode())
-    encode = json.JSONEncoder(sort_keys=True).encode  # json.dumps(..., sort_keys=True), built once
-    h.update("".join([encode(item_record(item)) for item in listing.items]).encode())  # = one update each
+    h.update("".join(items).encode())  # = one update each
     return h.hexdigest()
 
 
@@ -316,7 +323,8 @@ def build_cache(
         "sharded": sharded,
         "keep_logmag": keep_logmag,
     }
-    fingerprint = _fingerprint(listing, config, settings)
+    item_json = _item_json(listing)
+    fingerprint = _fingerprint(listing, config, settings, item_json)
     state, info = cache_state(out)
     if state == "foreign":
         raise CacheError(f"{out} exists and is not an audiospec cache; choose another path or remove it")
@@ -351,7 +359,7 @@ def build_cache(
             with Executor(workers=n_workers, client=client) as executor:
                 return _build(
                     listing, out, executor, config=config, settings=settings, fingerprint=fingerprint,
-                    given_stats=given_stats, progress=progress, start_time=start_time,
+                    given_stats=given_stats, progress=progress, start_time=start_time, item_json=item_json,
                 )  # fmt: skip
     finally:
         if client is not None:
@@ -369,6 +377,7 @@ def _build(
     given_stats: DatasetStats | None,
     progress: bool,
     start_time: float,
+    item_json: list[str],
 ) -> BuildReport:
     import zarr
 
@@ -384,7 +393,7 @@ def _build(
 
     done_before = sum(decoded(b) for b, _, _ in blocks)
     pending = [(b, lo, hi) for b, lo, hi in blocks if not decoded(b)]
-    records = [json.dumps([item_record(it) for it in listing.items[lo:hi]]).encode() for _, lo, hi in pending]
+    records = [f"[{','.join(item_json[lo:hi])}]".encode() for _, lo, hi in pending]  # JSON lists of items
     args = [
         (build_dir, listing.root, b, lo, record, config.to_dict(), settings["seed"], settings["strict"],
          settings["range_policy"])
@@ -407,7 +416,7 @@ def _build(
         offsets.extend(record["offsets"])
         skipped.extend(record["skipped"])
         warnings.extend(record["warnings"])
-        partials.append(PartialStats.from_dict(record["partial"]))
+        partials.append(partial_from_record(record["partial"]))
         peaks.extend(record["peaks"])
     kept = np.flatnonzero(np.asarray(valid, dtype=bool))
     if kept.size == 0:

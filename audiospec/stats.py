@@ -49,6 +49,7 @@ __all__ = [
     "PartialStats",
     "DatasetStats",
     "partial_stats",
+    "partial_stats_and_peaks",
     "merge_stats",
     "dataset_stats",
     "check_clip_rule",
@@ -198,25 +199,62 @@ def partial_stats(
     n_bins : int > 0
         Number of histogram bins. Partials merge only with equal ``n_bins`` and config range.
     """
+    values = np.asarray(logmag)
+    return _summary(values.reshape(1, -1), config, n_bins)[0]
+
+
+def partial_stats_and_peaks(
+    logmag: np.ndarray,
+    *,
+    config: SpectrogramConfig | None = None,
+    n_bins: int = DEFAULT_HIST_BINS,
+) -> tuple[PartialStats, np.ndarray]:
+    """:func:`partial_stats` of a batch of items and each item's peak, from one pass.
+
+    Parameters
+    ----------
+    logmag : np.ndarray, shape (n_items, n_bins, n_frames)
+        Raw log-magnitudes of ``n_items`` items (any trailing shape).
+    config, n_bins
+        As for :func:`partial_stats`.
+
+    Returns
+    -------
+    partial : PartialStats
+        ``partial_stats(logmag)``, the same bits.
+    peaks : np.ndarray, shape (n_items,), float64
+        ``logmag.reshape(n_items, -1).max(axis=1)``: each item's largest value (the ``item_peaks`` of
+        :func:`dataset_stats`).
+    """
+    values = np.asarray(logmag)
+    if values.ndim < 1:
+        raise ParameterError(f"logmag must have a leading item axis (got shape {values.shape})")
+    return _summary(values.reshape(values.shape[0], math.prod(values.shape[1:])), config, n_bins)
+
+
+def _summary(
+    values: np.ndarray, config: SpectrogramConfig | None, n_bins: int
+) -> tuple[PartialStats, np.ndarray]:
+    """The :class:`PartialStats` of ``values`` (n_items, m) and its rows' peaks, in one compiled pass."""
     config = valid_config(config)
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins <= 0:
         raise ParameterError(f"n_bins={n_bins!r} must be a positive integer")
-    values = np.asarray(logmag)
     if values.dtype.kind != "f":
         raise ParameterError(f"logmag must be a floating-point array (got dtype {values.dtype})")
-    values = values.reshape(-1)
     low, high = _hist_range(config)
     if values.size == 0:
-        return PartialStats(0, 0.0, 0.0, math.inf, -math.inf, np.zeros(n_bins, np.int64), low, high)
+        empty = PartialStats(0, 0.0, 0.0, math.inf, -math.inf, np.zeros(n_bins, np.int64), low, high)
+        return empty, np.full(values.shape[0], -math.inf)
     from audiospec._heap import summarise  # compiled once, cached on disk
 
     hist = np.zeros(n_bins, dtype=np.int64)
+    peaks = np.empty(values.shape[0], dtype=np.float64)
     count, mean, m2, minimum, maximum = summarise(
-        np.ascontiguousarray(values), low, n_bins / (high - low), hist
+        np.ascontiguousarray(values), low, n_bins / (high - low), hist, peaks
     )
     if count < 0:  # the kernel met a NaN or an infinity
         raise ParameterError("logmag contains non-finite values (NaN or inf)")
-    return PartialStats(
+    partial = PartialStats(
         count=int(count),
         mean=float(mean),
         m2=float(m2),
@@ -226,6 +264,7 @@ def partial_stats(
         hist_low=low,
         hist_high=high,
     )
+    return partial, peaks
 
 
 def merge_stats(parts: Iterable[PartialStats]) -> PartialStats:

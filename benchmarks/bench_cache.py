@@ -3,15 +3,33 @@ peak memory, and the storage layouts by write and random-read speed.
 
 Steady-state rates are **slopes between two corpus sizes**: each pipeline runs on N and on 3N files
 of one NSynth-layout corpus (``list_nsynth(root, split="train", sources=("all",))``; N = a third of
-it, the first N files in listing order), and its rate is ``2N / (t(3N) - t(N))`` files per second, so
-fixed costs (imports, first calls, the process pool's start, creating the arrays, writing the
-attributes) cancel out. Every run is a fresh Python subprocess that first does an untimed warm-up
+it, rounded down to a multiple of 128, the first N files in listing order), and its rate is
+``2N / (t(3N) - t(N))`` files per second, so fixed costs (imports, first calls, the process pool's
+start, creating the arrays, writing the attributes) cancel out. The rounding makes N and 3N whole
+numbers of pairs of 64-file build tasks, so that 2 workers finish each pass together at both sizes:
+with an odd number of tasks at one size and an even number at the other, one worker's idle wait for
+the other's last task at the pass barriers (up to a task's time, twice) would land in the slope
+instead of cancelling. Every run is a fresh Python subprocess that first does an untimed warm-up
 (a 2-item build, or 8 files through a loop), into a fresh output folder deleted afterwards;
 variants run round-robin, ``--repeat`` times (3), and each slope is the median of the per-round
 slopes (each round times N and 3N back to back). Per core, slopes are also given in CPU time
 (``time.process_time``: user + system time of the process, page-cache writes included), which a
 process sharing its core with another one does not inflate the way it inflates wall time. Files
 are read once before the first run, so every variant reads warm files.
+
+Longer intervals: ``--copies K``
+--------------------------------
+With K > 1 the corpus is first replicated into the scratch folder: the same layout, holding every
+file K times under K names (``c00_<note>.wav``, ``c01_<note>.wav``, ...: hard links where the
+filesystem allows, else copies) with the same ``examples.json`` entries, so N and 3N are K times
+larger. Every file is still opened, decoded, transformed and written for real (a hard link is
+another name for the same bytes, not a cached result), so the target means the same: a slope
+between N and 3N files. What changes is the length of the timed interval: with the 939-file
+benchmark corpus, t(3N) - t(N) of a 1-worker build is ~0.3 s at K = 1 (N = 256 after the
+rounding), short enough for the variance of the fixed costs (the 2-worker pool's start alone takes
+~0.7 s) to swamp it; at K = 4 (N = 1,152, 3N = 3,456) it is ~1 s. In
+listing order the copies follow one another (all of ``c00_``, then ``c01_``, ...), so at K = 4 N
+holds every original file (213 of them twice) and 3N - N a mix of them all.
 
 Parts (``--part``, all by default)
 ----------------------------------
@@ -48,6 +66,9 @@ Usage
     # worker scaling: on 2 idle cores
     python benchmarks/bench_cache.py --corpus .bench/corpora/nsynth --part scaling \\
         --out benchmarks/results/cache_v3_scaling
+    # everything on an idle machine, with 4 names per file (N = 1,152, 3N = 3,456) and 5 rounds
+    python benchmarks/bench_cache.py --corpus .bench/corpora/nsynth --copies 4 --repeat 5 \\
+        --out benchmarks/results/cache_v4_idle
 
 Each writes ``OUT.json`` and ``OUT.md`` and prints the markdown.
 """
@@ -79,6 +100,7 @@ BATCH = 128
 TARGET_PER_CORE = 2.0  # issue 15: at least 2x a librosa loop per core, writing included
 TARGET_SCALING = 1.8  # issue 15: 2 workers at least 1.8x one on 2 idle cores
 TARGET_RSS_GROWTH = 0.10  # "flat": less than 10 % more peak RSS for 3x the files
+TASK_PAIR = 2 * 64  # two build tasks of build_cache's default shard_size: N is a multiple (docstring)
 LIBROSA = "librosa loop (decode+resample, STFT, log; writes nothing)"
 
 
@@ -97,6 +119,36 @@ def corpus_listing(corpus: str, n_items: int | None) -> Any:
 
     listing = list_nsynth(corpus, split="train", sources=("all",))
     return listing if n_items is None else dataclasses.replace(listing, items=listing.items[:n_items])
+
+
+def default_n_small(n_files: int) -> int:
+    """N for a corpus of ``n_files``: a third of it, rounded down to a multiple of :data:`TASK_PAIR`
+    when it holds one (see the module docstring)."""
+    third = n_files // 3
+    return third // TASK_PAIR * TASK_PAIR if third >= TASK_PAIR else third
+
+
+def replicate_corpus(source: Path, target: Path, copies: int) -> Path:
+    """An NSynth-layout corpus (train split) at ``target`` that holds every file of ``source``'s
+    train split under ``copies`` names, ``c00_<note>.wav`` ... (hard links, else copies), with the
+    same ``examples.json`` entries; returns ``target``."""
+    split = source if source.name == "nsynth-train" else source / "nsynth-train"
+    examples = json.loads((split / "examples.json").read_text())
+    audio = target / "nsynth-train" / "audio"
+    audio.mkdir(parents=True)
+    replicated = {}
+    for j in range(copies):
+        for note, entry in examples.items():
+            name = f"c{j:02d}_{note}"
+            original = split / "audio" / f"{note}.wav"
+            if original.exists():  # a listed but missing file stays missing (skipped by the build)
+                try:
+                    os.link(original, audio / f"{name}.wav")
+                except OSError:
+                    shutil.copyfile(original, audio / f"{name}.wav")
+            replicated[name] = {**entry, "note_str": name}
+    (target / "nsynth-train" / "examples.json").write_text(json.dumps(replicated))
+    return target
 
 
 def folder_bytes(path: str) -> int:
@@ -366,8 +418,10 @@ def measure_rounds(
 
 def markdown(res: dict) -> str:
     """Result tables as markdown."""
+    copies = res.get("copies", 1)
+    times = f" x {copies} (each file under {copies} names, hard links)" if copies > 1 else ""
     lines = [
-        f"Corpus `{res['corpus']}`: {res['n_files']} files listed; N = {res['n_small']} and "
+        f"Corpus `{res['corpus']}`{times}: {res['n_files']} files listed; N = {res['n_small']} and "
         f"3N = {res['n_large']} files (the first ones in listing order). Rates are slopes, "
         f"2N / (t(3N) - t(N)), medians over {res['repeat']} rounds; every run a fresh subprocess after "
         "an untimed warm-up.",
@@ -460,7 +514,14 @@ def main(argv: list[str] | None = None) -> None:
         default=["per-core", "scaling", "storage"], help="what to measure (default: all)",
     )  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3, help="rounds, median kept (default 3)")
-    parser.add_argument("--n-small", type=int, default=None, help="N (default: a third of the corpus)")
+    parser.add_argument(
+        "--n-small", type=int, default=None,
+        help="N (default: a third of the corpus, rounded down to a multiple of 128)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--copies", type=int, default=1,
+        help="time a corpus holding each file under this many names (hard links): longer, steadier slopes",
+    )  # fmt: skip
     parser.add_argument("--core", type=int, default=None, help="core for pinned parts (default: the last)")
     parser.add_argument("--storage-items", type=int, default=1024, help="items per storage layout")
     parser.add_argument("--note", default="", help="a note on the machine's state, printed with the tables")
@@ -474,23 +535,30 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(CHILDREN[spec["kind"]](spec)))
         return
 
+    if args.copies < 1:
+        sys.exit(f"--copies {args.copies} must be at least 1")
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
     corpus = str(args.corpus.resolve())
+    if args.copies > 1:
+        shutil.rmtree(work / "corpus", ignore_errors=True)
+        corpus = str(replicate_corpus(Path(corpus), work / "corpus", args.copies))
     n_files = len(corpus_listing(corpus, None).items)
-    n_small = args.n_small or n_files // 3
+    n_small = args.n_small or default_n_small(n_files)
     if 3 * n_small > n_files:
+        shutil.rmtree(work / "corpus", ignore_errors=True)
         sys.exit(f"--n-small {n_small}: 3N = {3 * n_small} is more than the {n_files} files of {corpus}")
     if "scaling" in args.part and n_small <= 64:
+        shutil.rmtree(work / "corpus", ignore_errors=True)
         sys.exit(f"--n-small {n_small}: the scaling part needs N > 64 (one 64-file task starts no pool)")
     sizes = {"small": n_small, "large": 3 * n_small}
     all_cores = sorted(os.sched_getaffinity(0))
     pinned = {args.core if args.core is not None else all_cores[-1]}
-    work = args.work.resolve()
-    work.mkdir(parents=True, exist_ok=True)
     for path in sorted(Path(corpus).rglob("*.wav")):  # page cache: every variant reads warm files
         path.read_bytes()
     res: dict[str, Any] = {
-        "corpus": str(args.corpus), "repeat": args.repeat, "cores": len(all_cores), "n_files": n_files,
-        "n_small": n_small, "n_large": 3 * n_small, "targets": [],
+        "corpus": str(args.corpus), "copies": args.copies, "repeat": args.repeat, "cores": len(all_cores),
+        "n_files": n_files, "n_small": n_small, "n_large": 3 * n_small, "targets": [],
     }  # fmt: skip
     load_before = os.getloadavg()
     try:

@@ -188,6 +188,22 @@ def test_bad_files_are_skipped_and_reported(tmp_path):
         open_cache(tmp_path / "strict.zarr")
 
 
+def test_a_block_of_skipped_files_changes_nothing(tmp_path):
+    # a pass-1 block whose files are all skipped stages no rows and adds an empty summary (and no
+    # peaks): the cache equals the one built without those files. Before the one-pass statistics of
+    # issue 15, the peaks' reshape(0, -1) made such a build fail ("cannot reshape array of size 0")
+    bad = [("a_silent.wav", np.zeros(16000, np.float32)), ("b_garbage.wav", b"RIFF....WAVEnot audio")]
+    listing = make_listing(tmp_path / "data", 5, bad=bad)
+    assert [os.path.basename(it.path) for it in listing.items[:2]] == ["a_silent.wav", "b_garbage.wav"]
+    report = build_cache(listing, tmp_path / "c.zarr", shard_size=2, workers=1, progress=False)
+    assert report.n_items == 5 and report.n_skipped == 2
+    clean = DatasetListing(listing.reader, listing.root, listing.items[2:], FAMILIES, listing.options)
+    build_cache(clean, tmp_path / "clean.zarr", shard_size=2, workers=1, progress=False)
+    a, b = open_cache(tmp_path / "c.zarr"), open_cache(tmp_path / "clean.zarr")
+    assert a.stats.to_dict() == b.stats.to_dict()
+    assert a[:].tobytes() == b[:].tobytes() and list(a.paths) == list(b.paths)
+
+
 CRASH_SCRIPT = textwrap.dedent(
     """
     import os, shutil, signal, sys

@@ -1,6 +1,7 @@
 """Format-3 storage (issue 15, item 3): direct shard and chunk I/O against zarr's own, the compiled
 float16 cast, compaction across shard boundaries, and resume after a kill in the middle of a write."""
 
+import json
 import os
 import shutil
 import signal
@@ -14,10 +15,12 @@ import zarr
 
 import audiospec
 from audiospec._cache_layout import output_blocks
-from audiospec._cache_tasks import normalized_rows
+from audiospec._cache_tasks import normalized_rows, partial_from_record, partial_record
 from audiospec._chunk_io import direct_layout, read_rows, write_rows
 from audiospec._heap import float16_bits, normalize_half
 from audiospec.cache import build_cache, open_cache
+from audiospec.errors import CacheError
+from audiospec.stats import partial_stats
 from tests.audiospec.test_cache import assert_same_cache, expected_logmag, make_listing
 
 SHAPE = (6, 5)
@@ -220,3 +223,22 @@ def test_format_2_caches_still_open_and_read_directly(tmp_path):
     assert_same_cache(v2, v3)
     direct = group["spectrograms"].get_orthogonal_selection((np.array([1, 4]),))[::-1]
     np.testing.assert_array_equal(v2[[4, 1]], direct.astype(np.float32))
+
+
+def test_marker_statistics_round_trip_exactly(rng):
+    # pass-1 markers carry the histogram as base64 bytes (issue 15: a JSON list of 4096 ints cost
+    # ~0.3 ms per task to write and as much to read at the pass barrier); markers of the list form,
+    # written by an older audiospec, still read (a build resumed across the upgrade)
+    logmag = np.log(np.abs(rng.standard_normal((3, 256, 128))).astype(np.float32) + 1e-5)
+    logmag[0, 0, 0] = 40.0  # a value in the last bin
+    for partial in (partial_stats(logmag), partial_stats(logmag[:0])):
+        record = json.loads(json.dumps(partial_record(partial)))
+        assert "hist" not in record
+        back = partial_from_record(record)
+        assert back.to_dict() == partial.to_dict() and back.hist.dtype == np.int64
+        legacy = json.loads(json.dumps(partial.to_dict()))
+        assert partial_from_record(legacy).to_dict() == partial.to_dict()
+    damaged = partial_record(partial_stats(logmag))
+    damaged["hist_b64"] = damaged["hist_b64"][:-5]
+    with pytest.raises(CacheError, match="damaged histogram"):
+        partial_from_record(damaged)

@@ -113,3 +113,50 @@ def test_dataset_stats_to_dict_without_histogram(rng):
     assert short == {k: v for k, v in full.items() if k != "partial"}
     back = audiospec.DatasetStats.from_dict(short)
     assert back.partial is None and back.to_dict(histogram=False) == short
+
+
+def _sequential_reference(values, low, high, n_bins):
+    """The statistics kernel's specification, in plain Python: float64 sums about the first value, in
+    memory order, one value at a time; bins floor((v - low) * scale), clamped; rows' maxima."""
+    rows = values.reshape(values.shape[0], -1)
+    flat = [float(v) for v in rows.reshape(-1)]
+    shift, total, total_sq = flat[0], 0.0, 0.0
+    hist = np.zeros(n_bins, np.int64)
+    scale = n_bins / (high - low)
+    for v in flat:
+        d = v - shift
+        total += d
+        total_sq += d * d
+        hist[min(max(int(np.floor((v - low) * scale)), 0), n_bins - 1)] += 1
+    n = len(flat)
+    mean, m2 = shift + total / n, max(total_sq - total * total / n, 0.0)
+    peaks = np.array([max(float(v) for v in row) for row in rows])
+    return (n, mean, m2, min(flat), max(flat)), hist, peaks
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_partial_stats_and_peaks_equal_the_sequential_reference_bit_for_bit(rng, dtype):
+    # issue 15: the cache build takes both from one pass; the statistics feed the normalisation and
+    # the cache's attributes, so they must be the bits of the one sequential float64 pass, and equal
+    # partial_stats and numpy's per-item max exactly
+    cfg = audiospec.SpectrogramConfig()
+    low, high = np.log(cfg.amin), np.log(cfg.n_fft) + 1.0
+    logmag = _logmag_batch(rng, n=3)[:, ::8, ::4].astype(dtype)  # (3, 32, 32): a quick Python loop
+    logmag[1, :4] = np.log(np.float32(cfg.amin))  # floor values (the first bin, or just below it)
+    logmag[2, 0, 0] = 40.0  # above the histogram: the last bin
+    for values in (logmag, logmag[:1], logmag[1:2, :1, :5]):
+        partial, peaks = audiospec.stats.partial_stats_and_peaks(values, config=cfg)
+        (count, mean, m2, lo, hi), hist, ref_peaks = _sequential_reference(values, low, high, 4096)
+        assert (partial.count, partial.mean, partial.m2, partial.minimum, partial.maximum) == (
+            count, mean, m2, lo, hi,
+        )  # fmt: skip
+        np.testing.assert_array_equal(partial.hist, hist)
+        assert peaks.dtype == np.float64 and peaks.tolist() == ref_peaks.tolist()
+        assert peaks.tolist() == values.reshape(len(values), -1).max(axis=1).astype(float).tolist()
+        assert partial.to_dict() == audiospec.partial_stats(values, config=cfg).to_dict()
+    empty, none = audiospec.stats.partial_stats_and_peaks(logmag[:0], config=cfg)
+    assert empty.count == 0 and none.shape == (0,)
+    with pytest.raises(ParameterError, match="non-finite"):
+        bad = logmag.copy()
+        bad[2, 31, 31] = np.nan
+        audiospec.stats.partial_stats_and_peaks(bad, config=cfg)
