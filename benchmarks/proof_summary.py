@@ -24,6 +24,7 @@ HEALTH_KEYS = (
     "health/s_two_sample_acc",
     "health/s_eff_rank",
     "health/sat_prior",
+    "health/sat_prior_high",
     "health/c_acc_gen",
     "health/rec_ratio",
 )

@@ -430,12 +430,15 @@ def _check_data(cache_path: str, eval_cache: str | None, batch_size: int) -> Non
 def _health_lines(h: dict) -> list[str]:
     if "health_s_std_mean" not in h:
         return ["  (no health measurement: the run was shorter than health_every)"]
+    top = h.get("health_sat_prior_high")  # runs before the rails were split have none
+    rails = f"(at the top rail {100 * top:.1f} %; " if top is not None else "("
     lines = [
         f"  E_s(x) per-dimension std   {h['health_s_std_mean']:.2f} "
         f"(min {h['health_s_std_min']:.2f}, max {h['health_s_std_max']:.2f}; prior N(0, I): 1)",
         f"  two-sample test E_s vs N(0, I)  accuracy {h['health_s_two_sample_acc']:.2f} (0.5 = matched)",
         f"  G(s ~ N(0, I), y) saturated pixels  {100 * h['health_sat_prior']:.1f} % "
-        f"(real data {100 * h['health_sat_real']:.1f} %)",
+        + rails
+        + f"real data {100 * h['health_sat_real']:.1f} %)",
         f"  C on generated samples     accuracy {h['health_c_acc_gen']:.2f}",
         f"  reconstruction MSE / mean-image MSE  {h['health_rec_ratio']:.2f} (1 = no better than the mean)",
     ]

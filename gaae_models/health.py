@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gaae_models.errors import ConfigError
+
 __all__ = [
     "SATURATION_THRESHOLD",
     "latent_moments",
@@ -118,9 +120,34 @@ def effective_rank(s: torch.Tensor) -> float:
     return float(torch.exp(-(p * p.log()).sum()))
 
 
-def saturation(x: torch.Tensor, *, threshold: float = SATURATION_THRESHOLD) -> float:
-    """Fraction of values with ``|x| >= threshold`` (spectrograms in [-1, 1] at the tanh rails)."""
-    return float((x.abs() >= threshold).double().mean())
+def saturation(x: torch.Tensor, *, threshold: float = SATURATION_THRESHOLD, rail: str = "both") -> float:
+    """Fraction of values at the tanh rails of spectrograms in [-1, 1].
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Normalised spectrograms, any shape.
+    threshold : float
+        A value is saturated when ``|x| >= threshold``.
+    rail : {"both", "high", "low"}
+        Which rails count: ``"high"`` (``x >= threshold``: louder than the training data's upper
+        clip, which real spectrograms seldom reach and a broken sampling path fills), ``"low"``
+        (``x <= -threshold``: the floor, where silence lies in real audio too) or both.
+
+    Raises
+    ------
+    ConfigError
+        ``rail`` is not one of the three.
+    """
+    if rail == "both":
+        hit = x.abs() >= threshold
+    elif rail == "high":
+        hit = x >= threshold
+    elif rail == "low":
+        hit = x <= -threshold
+    else:
+        raise ConfigError(f"rail={rail!r} is not a rail; choose 'both', 'high' or 'low'")
+    return float(hit.double().mean())
 
 
 def gradient_shares(terms: dict[str, torch.Tensor], params: Sequence[torch.nn.Parameter]) -> dict[str, float]:
@@ -184,7 +211,9 @@ def gaae_health(
         ``s_mean_abs``, ``s_std_mean``, ``s_std_min``, ``s_std_max`` (E_s(x) against N(0, I));
         ``s_two_sample_acc`` (QDA test E_s(x) vs N(0, I), 0.5 = matched); ``s_eff_rank`` and
         ``prior_eff_rank`` (effective ranks of E_s(x) and of as many prior draws); ``sat_prior`` (saturated
-        fraction of G(s ~ N(0, I), y)), ``sat_encoded`` (of G(E_s(x), C(E_z(x)))) and ``sat_real``;
+        fraction of G(s ~ N(0, I), y)) and ``sat_prior_high`` (its part at the upper rail: real
+        spectrograms hold silence at the floor, not at the top), ``sat_encoded`` (of
+        G(E_s(x), C(E_z(x)))) and ``sat_real``;
         ``c_acc_gen`` (C(E_z(G(s, y))) against y, chance 1/K); ``rec_ratio`` (MSE of the
         reconstruction divided by the MSE of the batch's mean image: 1 = no better than the mean).
     """
@@ -219,6 +248,7 @@ def gaae_health(
             "s_eff_rank": effective_rank(s),
             "prior_eff_rank": effective_rank(prior.float()),
             "sat_prior": saturation(x_gen),
+            "sat_prior_high": saturation(x_gen, rail="high"),
             "sat_encoded": saturation(x_rec),
             "sat_real": saturation(xf),
             "c_acc_gen": float((c_gen == labels).double().mean()),
@@ -229,12 +259,19 @@ def gaae_health(
             m.train(mode)
 
 
+def _rails(h: dict[str, float]) -> str:
+    """`` (top x %, real y %)`` where the health holds them (older logs have no ``sat_prior_high``)."""
+    rails = (("top", "sat_prior_high"), ("real", "sat_real"))
+    parts = [f"{name} {100 * h[key]:.1f} %" for name, key in rails if key in h]
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def format_health(health: dict[str, float]) -> str:
     """One line of the main health numbers (see :func:`gaae_models.health.gaae_health`)."""
     h = {k.split("/", 1)[-1]: v for k, v in health.items()}
     return (
         f"E_s std {h['s_std_mean']:.2f} (prior 1), 2-sample acc {h['s_two_sample_acc']:.2f} (matched 0.5), "
         f"eff. rank {h['s_eff_rank']:.0f} (prior {h['prior_eff_rank']:.0f}), "
-        f"G(prior) saturated {100 * h['sat_prior']:.1f} %, C on G(prior) {h['c_acc_gen']:.2f}, "
+        f"G(prior) saturated {100 * h['sat_prior']:.1f} %{_rails(h)}, C on G(prior) {h['c_acc_gen']:.2f}, "
         f"rec/mean-image {h['rec_ratio']:.2f}"
     )

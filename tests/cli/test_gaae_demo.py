@@ -31,6 +31,7 @@ def test_quick_demo_runs_the_whole_mission(tmp_path):
     health = summary["numbers"]["health"]
     assert f"accuracy {health['health_s_two_sample_acc']:.2f} (0.5 = matched)" in result.output
     assert "saturated pixels" in result.output and "gradient shares on E's trunk" in result.output
+    assert f"at the top rail {100 * health['health_sat_prior_high']:.1f} %" in result.output
     for name in ("gaae", "cnn_few", "cnn_all"):
         assert os.path.isfile(os.path.join(art[f"run_{name}"], "checkpoints", "latest"))
     with open(os.path.join(art["report"], "results.json")) as f:

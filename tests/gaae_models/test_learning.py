@@ -14,6 +14,7 @@ from gaae_models.config import LEGACY_DEFAULTS, PAPER_MODEL_SETTINGS, ModelConfi
 from gaae_models.errors import ConfigError
 from gaae_models.health import (
     effective_rank,
+    format_health,
     gaae_health,
     gradient_shares,
     latent_moments,
@@ -376,6 +377,10 @@ def test_moments_saturation_and_shares_on_known_values():
         }
     )
     assert saturation(torch.tensor([-1.0, -0.995, 0.5, 0.98, 1.0])) == pytest.approx(0.6)
+    assert saturation(torch.tensor([-1.0, -0.995, 0.5, 0.98, 1.0]), rail="high") == pytest.approx(0.2)
+    assert saturation(torch.tensor([-1.0, -0.995, 0.5, 0.98, 1.0]), rail="low") == pytest.approx(0.4)
+    with pytest.raises(ConfigError, match="rail='top' is not a rail"):
+        saturation(torch.zeros(3), rail="top")
     p = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
     shares = gradient_shares({"a": 3.0 * p.sum(), "b": (p**2).sum(), "c": torch.tensor(2.0)}, [p])
     # |grad a| = 3 sqrt(2), |grad b| = |2p| = 2 sqrt(5)
@@ -396,7 +401,12 @@ def test_gaae_health_sees_a_saturating_generator():
     with torch.no_grad():
         dec.out_conv.bias.fill_(50.0)  # every pixel at +1
     h = gaae_health(encoder=enc, decoder=dec, classifier=clf, x=x, n_classes=3, seed=0)
-    assert h["sat_prior"] == 1.0 and h["sat_encoded"] == 1.0
+    assert h["sat_prior"] == 1.0 and h["sat_encoded"] == 1.0 and h["sat_prior_high"] == 1.0
+    assert "top 100.0 %, real 0.0 %" in format_health(h)
+    with torch.no_grad():
+        dec.out_conv.bias.fill_(-50.0)  # every pixel at -1: the floor, not the top
+    h = gaae_health(encoder=enc, decoder=dec, classifier=clf, x=x, n_classes=3, seed=0)
+    assert h["sat_prior"] == 1.0 and h["sat_prior_high"] == 0.0
 
 
 @pytest.mark.slow
