@@ -32,6 +32,7 @@ the same :class:`DatasetStats` whatever the blocking.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Iterable
@@ -156,25 +157,39 @@ class PartialStats:
         value = self.hist_low + (i + frac) * width
         return float(min(max(value, self.minimum), self.maximum))
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (the histogram as a list of ints)."""
-        # the fields as they are (dataclasses.asdict would deep-copy the histogram first), then the
-        # histogram as Python ints (tolist: 10x faster than a loop)
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["hist"] = np.asarray(self.hist, dtype=np.int64).tolist()
+    def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
+        """JSON-ready dict: the histogram as a list of ints (``hist``) or, with ``compact``, as base64
+        of its little-endian int64 bytes (``hist_b64``: a 4096-bin list costs ~0.3 ms to write and as
+        much to read, which the cache build's pass-1 markers would pay per task)."""
+        # the fields as they are (dataclasses.asdict would deep-copy the histogram first), the
+        # histogram as Python ints (tolist: 10x faster than a loop) or as base64
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name != "hist":
+                out[f.name] = getattr(self, f.name)
+            elif compact:
+                raw = np.asarray(self.hist, dtype="<i8").tobytes()
+                out["hist_b64"] = base64.b64encode(raw).decode("ascii")
+            else:
+                out["hist"] = np.asarray(self.hist, dtype=np.int64).tolist()
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PartialStats:
-        """Rebuild from :meth:`to_dict` output."""
+        """Rebuild from :meth:`to_dict` output (either histogram form)."""
         try:
+            if "hist" in data:
+                hist = np.asarray(data["hist"], dtype=np.int64)
+            else:
+                raw = base64.b64decode(data["hist_b64"], validate=True)
+                hist = np.frombuffer(raw, dtype="<i8").astype(np.int64)
             return cls(
                 count=int(data["count"]),
                 mean=float(data["mean"]),
                 m2=float(data["m2"]),
                 minimum=float(data["minimum"]),
                 maximum=float(data["maximum"]),
-                hist=np.asarray(data["hist"], dtype=np.int64),
+                hist=hist,
                 hist_low=float(data["hist_low"]),
                 hist_high=float(data["hist_high"]),
             )

@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: a seeded sample of a corpus, the CPU's name and versions, and
-writing a result as JSON + markdown.
+"""What the benchmark scripts share: a seeded sample of a corpus, every item of a cache, the CPU's
+name and versions, and writing a result as JSON + markdown.
 
 The scripts run as ``python benchmarks/bench_*.py`` (this folder is then first on ``sys.path``), so
 they import it as ``from _common import ...``.
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["find_wavs", "cpu_name", "environment", "write_results", "write_rows"]
+__all__ = ["find_wavs", "read_all", "cpu_name", "environment", "write_results", "write_rows"]
 
 
 def find_wavs(root: Path, n: int, seed: int) -> list[Path]:
@@ -29,6 +29,11 @@ def find_wavs(root: Path, n: int, seed: int) -> list[Path]:
         pick = np.random.default_rng(seed).choice(len(files), size=n, replace=False)
         files = [files[i] for i in sorted(pick)]
     return files
+
+
+def read_all(cache: Any) -> np.ndarray:
+    """Every item of an opened cache (``audiospec.open_cache``), (N, F, T), read 256 at a time."""
+    return np.concatenate([cache[np.arange(i, min(i + 256, len(cache)))] for i in range(0, len(cache), 256)])
 
 
 def cpu_name() -> str:

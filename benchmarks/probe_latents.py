@@ -16,21 +16,17 @@ Section 12 of ``benchmarks/README.md``::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 
 import numpy as np
 import torch
+from _common import read_all
 
 from audiospec.cache import open_cache
 from gaae_models.models.encoders import Encoder
 from gaae_models.probes import linear_probe, spectral_profile
 from gaae_models.runs import load_run
-
-
-def _read(cache) -> np.ndarray:
-    return np.concatenate([cache[np.arange(i, min(i + 256, len(cache)))] for i in range(0, len(cache), 256)])
 
 
 @torch.no_grad()
@@ -68,7 +64,7 @@ def main() -> None:
     torch.set_num_threads(1)
     train, test = open_cache(args.train_cache), open_cache(args.test_cache)
     y_train, y_test = train.attribute(args.attribute)[0], test.attribute(args.attribute)[0]
-    x_train, x_test = _read(train), _read(test)
+    x_train, x_test = read_all(train), read_all(test)
 
     def probe(a: np.ndarray, b: np.ndarray) -> float:
         return linear_probe(a, y_train, b, y_test)["balanced_accuracy"]
@@ -80,7 +76,7 @@ def main() -> None:
     config = load_run(args.runs[0]).model_config
     for seed in range(args.init_seeds):
         torch.manual_seed(seed)
-        encoder = Encoder(dataclasses.replace(config)).eval()
+        encoder = Encoder(config).eval()
         a, b = latent_features(encoder, x_train), latent_features(encoder, x_test)
         cells = " | ".join(f"{probe(a[k], b[k]):.3f}" for k in ("h", "s", "z"))
         print(f"| untrained (init seed {seed}) | 0 | | {cells} |", flush=True)

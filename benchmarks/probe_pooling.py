@@ -15,14 +15,11 @@ import argparse
 
 import numpy as np
 import torch
+from _common import read_all
 
 from audiospec.cache import open_cache
 from gaae_models.probes import linear_probe
 from gaae_models.runs import load_run
-
-
-def _read(cache) -> np.ndarray:
-    return np.concatenate([cache[np.arange(i, min(i + 256, len(cache)))] for i in range(0, len(cache), 256)])
 
 
 @torch.no_grad()
@@ -56,7 +53,7 @@ def main() -> None:
     train, test = open_cache(args.train_cache), open_cache(args.test_cache)
     y_train, y_test = train.attribute(args.attribute)[0], test.attribute(args.attribute)[0]
     trunk = load_run(args.run).modules["encoder"].trunk.eval()
-    f_train, f_test = block_features(trunk, _read(train)), block_features(trunk, _read(test))
+    f_train, f_test = block_features(trunk, read_all(train)), block_features(trunk, read_all(test))
     print(f"| {args.attribute} from | balanced accuracy |\n|---|---:|")
     for name in f_train:
         score = linear_probe(f_train[name], y_train, f_test[name], y_test)["balanced_accuracy"]
