@@ -95,7 +95,7 @@ PAPER_MODEL_SETTINGS: dict[str, Any] = {
 S_NORMS: tuple[str, ...] = ("whiten", "batch", "none")
 
 #: What the classifier C may start with (:class:`ModelConfig` ``c_norm``).
-C_NORMS: tuple[str, ...] = ("batch", "none")
+C_NORMS: tuple[str, ...] = ("running", "batch", "none")
 
 
 def _is_int(value: Any) -> bool:

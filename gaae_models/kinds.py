@@ -67,8 +67,8 @@ class ModelKind:
         :mod:`gaae_models.batches`.
     networks : callable
         ``(model_config, n_classes, input_shape) -> {name: module}``: the inference networks a run
-        loads from its checkpoint, by checkpoint name. A ``decoder`` is read from ``ema_decoder``
-        when the run kept an EMA copy.
+        loads from its checkpoint, by checkpoint name. Each is read from its EMA copy
+        (``ema_decoder``, ``ema_encoder``, ...) when the run kept one.
     predict : callable or None
         ``(modules, x) -> logits`` (B, K); None for kinds without a classifier.
     encode : callable or None

@@ -25,7 +25,7 @@ from gaae_models.config import ModelConfig
 from gaae_models.errors import CheckpointError, ConfigError
 from gaae_models.kinds import KINDS, ModelKind
 
-__all__ = ["TrainedRun", "load_run", "as_run", "is_run", "decoder_key"]
+__all__ = ["TrainedRun", "load_run", "as_run", "is_run", "decoder_key", "ema_key"]
 
 
 def is_run(path: str | os.PathLike) -> bool:
@@ -49,7 +49,24 @@ def _checkpoint_keys(path: str) -> set[str]:
 
 def decoder_key(keys: set[str] | Sequence[str], *, use_ema: bool = True) -> str:
     """The checkpoint module used as the decoder: ``ema_decoder`` when kept (and wanted), else ``decoder``."""
-    return "ema_decoder" if use_ema and any(k.startswith("ema_decoder.") for k in keys) else "decoder"
+    return ema_key(keys, "decoder", use_ema=use_ema)
+
+
+def ema_key(keys: set[str] | Sequence[str], name: str, *, use_ema: bool = True) -> str:
+    """The checkpoint module a network ``name`` is read from: ``ema_NAME`` when the checkpoint
+    keeps that EMA copy (and it is wanted), else ``name``.
+
+    Parameters
+    ----------
+    keys : set or sequence of str
+        The checkpoint's tensor names (``module.parameter``).
+    name : str
+        A network, e.g. ``"decoder"``, ``"encoder"``, ``"classifier"``.
+    use_ema : bool
+        False always gives ``name``.
+    """
+    prefix = f"ema_{name}."
+    return f"ema_{name}" if use_ema and any(k.startswith(prefix) for k in keys) else name
 
 
 def _checkpoint_path(run_dir: str, checkpoint: str | os.PathLike | None) -> str:
@@ -283,7 +300,7 @@ def load_run(
     device : str or torch.device
         ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a device.
     use_ema : bool
-        Use the EMA generator when the run kept one.
+        Use the EMA copies the run kept (of G: ``ema_decay``; of E and C: ``ema_encoder_decay``).
     kinds : sequence of str, optional
         The model kinds the caller accepts [default: all]; another kind is refused before any
         checkpoint is read.
@@ -327,10 +344,10 @@ def load_run(
     dev = torch.device(device)
     keys = _checkpoint_keys(path)
     networks = KINDS[kind].networks(cfg, len(label_names), tuple(audio_config.shape))
-    # the decoder is read from its EMA copy when the run kept one (and it is wanted)
-    modules = {(decoder_key(keys, use_ema=use_ema) if k == "decoder" else k): m for k, m in networks.items()}
+    # each network is read from its EMA copy when the run kept one (and it is wanted)
+    modules = {ema_key(keys, k, use_ema=use_ema): m for k, m in networks.items()}
     loaded = load_checkpoint(path, modules=modules, map_location="cpu")
-    named = {("decoder" if k == "ema_decoder" else k): m.to(dev).eval() for k, m in modules.items()}
+    named = {k.removeprefix("ema_"): m.to(dev).eval() for k, m in modules.items()}
     return TrainedRun(
         run_dir=run_dir,
         kind=kind,

@@ -40,6 +40,7 @@ PAPER_TRAIN_SETTINGS: dict[str, Any] = {
     "s_trunk_grad": 1.0,
     "g1": 0.25,
     "dx_labelled_weight": 1.0,
+    "ema_encoder_decay": 0.0,
 }
 
 #: Values that runs stored before these fields existed had implicitly (format-1 runs).
@@ -133,6 +134,9 @@ class TrainConfig:
     #: factor on the gradient that the style path (s: L_rec, L_gen, L_lat) sends into E's trunk
     s_trunk_grad: float = 1.0
     dx_labelled_weight: float | None = None
+    #: EMA (Polyak average) of the encoder E and the classifier C, used to predict, evaluate and
+    #: publish; decay min(ema_encoder_decay, (1 + t) / (10 + t)) at step t; 0 disables it
+    ema_encoder_decay: float = 0.0
     # EMA of G (0 disables it)
     ema_decay: float = 0.0
     ema_start: int = 1000
@@ -202,8 +206,10 @@ class TrainConfig:
         for name in ("lambda_rec", "psi", "omega", "g1", "g2", "g3"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
-        if not (0.0 <= self.ema_decay < 1.0):
-            raise ConfigError(f"ema_decay={self.ema_decay!r} must be in [0, 1) (0 disables the EMA)")
+        for name in ("ema_decay", "ema_encoder_decay"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < 1.0):
+                raise ConfigError(f"{name}={value!r} must be in [0, 1) (0 disables the EMA)")
         if self.labelled_fraction is not None and not (0.0 < self.labelled_fraction <= 1.0):
             raise ConfigError(f"labelled_fraction={self.labelled_fraction!r} must be in (0, 1]")
         if self.labelled_fraction is not None and self.labelled_cache is not None:

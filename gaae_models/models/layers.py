@@ -32,6 +32,7 @@ __all__ = [
     "DownBlock",
     "SelfAttention",
     "Whitening",
+    "RunningStandardize",
     "init_weights",
     "global_sum_pool",
     "scale_grad",
@@ -452,6 +453,61 @@ class Whitening(nn.Module):
         if self.training:
             self.update(x)
         return ((x.float() - self.mean) @ self.whitening).to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"
+
+
+class RunningStandardize(nn.Module):
+    """Per-dimension standardisation by running statistics only: ``(x - mean) / sqrt(var + eps)``.
+
+    Unlike a batch norm it never uses the statistics of the batch it is given, in training or in
+    eval mode, and its statistics change only through :meth:`update`: its owner decides which
+    data define them (the GAAE's classifier updates them with the real unlabelled codes of each
+    step, not with the few labelled items or the generated samples it is also trained on). So
+    the map a network is trained through is the map it is evaluated through. No gradient flows
+    into the statistics.
+
+    Parameters
+    ----------
+    num_features : int
+        Feature size D.
+    momentum : float in (0, 1]
+        ``stat = (1 - momentum) * stat + momentum * batch_stat`` per :meth:`update`. Default 0.1.
+    eps : float > 0
+        Added to the variance. Default 1e-5.
+
+    Shapes
+    ------
+    x : (B, D) -> (B, D)
+    """
+
+    def __init__(self, num_features: int, *, momentum: float = 0.1, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.momentum = momentum
+        self.eps = eps
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        """Move the statistics towards the mean and unbiased variance of a batch ``x`` (B, D), B >= 2.
+
+        A batch with a non-finite value leaves them as they are (its step's loss says so).
+        """
+        if x.ndim != 2 or x.shape[1] != self.num_features or x.shape[0] < 2:
+            raise ValueError(
+                f"x has shape {tuple(x.shape)}; expected (B, {self.num_features}) with at least 2 items"
+            )
+        xf = x.detach().float()
+        if not bool(torch.isfinite(xf).all()):
+            return
+        self.running_mean.mul_(1.0 - self.momentum).add_(xf.mean(0), alpha=self.momentum)
+        self.running_var.mul_(1.0 - self.momentum).add_(xf.var(0), alpha=self.momentum)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.running_mean) / torch.sqrt(self.running_var + self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"

@@ -38,6 +38,7 @@ from gaae_models.errors import ConfigError
 from gaae_models.models.layers import (
     BatchNorm2d,
     DownBlock,
+    RunningStandardize,
     SelfAttention,
     UpBlock,
     global_sum_pool,
@@ -216,9 +217,13 @@ class Decoder(nn.Module):
 class Classifier(nn.Module):
     """The classifier C on the guided latent: Linear(z_dim, 128) -> ReLU -> Linear(128, K) (Table XXII).
 
-    Plain (not spectrally normalised) layers. With ``config.c_norm="batch"`` (the default; the
-    paper has none), z is first standardised per dimension by a batch norm without affine
-    parameters (batch statistics in training, running statistics in eval mode).
+    Plain (not spectrally normalised) layers. z is first standardised per dimension (the paper
+    does not): with ``config.c_norm="running"`` by running statistics that only
+    :meth:`update_statistics` moves (:class:`~gaae_models.models.layers.RunningStandardize`; the
+    GAAE's trainer feeds it the real unlabelled codes of each step), so C is trained through the map
+    it is evaluated through; with ``"batch"`` by a batch norm without affine parameters (statistics
+    of each batch in training, running statistics of every batch in eval mode); ``"none"``: the
+    paper's.
 
     Parameters
     ----------
@@ -233,11 +238,13 @@ class Classifier(nn.Module):
         super().__init__()
         check_model_config(config)
         self.config = config
-        self.norm = (
-            nn.BatchNorm1d(config.z_dim, affine=False, eps=config.bn_eps, momentum=config.bn_momentum)
-            if config.c_norm == "batch"
-            else nn.Identity()
-        )
+        self.norm: nn.Module = nn.Identity()
+        if config.c_norm == "batch":
+            self.norm = nn.BatchNorm1d(
+                config.z_dim, affine=False, eps=config.bn_eps, momentum=config.bn_momentum
+            )
+        elif config.c_norm == "running":
+            self.norm = RunningStandardize(config.z_dim, momentum=config.bn_momentum, eps=config.bn_eps)
         self.hidden = nn.Linear(config.z_dim, HIDDEN_FEATURES)
         self.out = nn.Linear(HIDDEN_FEATURES, config.n_classes)
         init_weights(self)
@@ -245,6 +252,12 @@ class Classifier(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         _check_shape("z", z, (None, self.config.z_dim))
         return self.out(F.relu(self.hidden(self.norm(z))))
+
+    def update_statistics(self, z: torch.Tensor) -> None:
+        """Add codes ``z`` (B, z_dim) of real items to the running statistics of ``c_norm="running"``
+        (a no-op for the other norms, whose statistics follow every training-mode call)."""
+        if isinstance(self.norm, RunningStandardize):
+            self.norm.update(z)
 
 
 class SampleDiscriminator(nn.Module):

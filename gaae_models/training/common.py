@@ -1,4 +1,4 @@
-"""What every trainer shares: its autocast context and the EMA of a generator."""
+"""What every trainer shares: its autocast context and the EMA of a network."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 
 from gaae_models.train_config import TrainConfig
 
-__all__ = ["autocast", "update_ema"]
+__all__ = ["autocast", "update_ema", "average_into"]
 
 
 def autocast(train: TrainConfig, device: torch.device) -> torch.autocast:
@@ -44,9 +44,34 @@ def update_ema(ema: torch.nn.Module, source: torch.nn.Module, train: TrainConfig
     step : int
         The step just taken.
     """
-    decay = train.ema_decay if step >= train.ema_start else 0.0
-    for target, value in zip(ema.state_dict().values(), source.state_dict().values(), strict=True):
-        if target.dtype.is_floating_point:
+    average_into(ema, source, train.ema_decay if step >= train.ema_start else 0.0)
+
+
+@torch.no_grad()
+def average_into(
+    ema: torch.nn.Module, source: torch.nn.Module, decay: float, *, buffers: str = "average"
+) -> None:
+    """``ema = decay * ema + (1 - decay) * source`` over every floating-point parameter (and buffer);
+    integer buffers (counters) are copied.
+
+    Parameters
+    ----------
+    ema, source : torch.nn.Module
+        Two networks of the same architecture.
+    decay : float in [0, 1]
+        0 copies ``source``.
+    buffers : {"average", "copy"}
+        Average floating-point buffers like the parameters, or copy them from ``source``. Copy the
+        running statistics of a layer whose early values are huge (the encoder's whitening, which
+        amplifies the directions its first batches lack by up to 1e5): an average would carry them
+        for hundreds of steps.
+    """
+    if buffers not in ("average", "copy"):
+        raise ValueError(f"buffers={buffers!r} must be 'average' or 'copy'")
+    for target, value in zip(ema.parameters(), source.parameters(), strict=True):
+        target.mul_(decay).add_(value, alpha=1.0 - decay)
+    for target, value in zip(ema.buffers(), source.buffers(), strict=True):
+        if buffers == "average" and target.dtype.is_floating_point:
             target.mul_(decay).add_(value, alpha=1.0 - decay)
         else:
             target.copy_(value)

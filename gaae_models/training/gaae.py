@@ -12,7 +12,8 @@ One GAAE iteration (model.md section 4; BigGAN-PyTorch step order):
    ``L_cls_lab`` CE(C(E_z(x_l)), y_l), ``L_cls_gen`` CE(C(E_z(x_gen.detach())), y_r),
    ``L_lat`` = -mean D_latent(s)); the losses are the pure functions of
    :mod:`gaae_models.training.losses`, the weights :func:`~gaae_models.training.losses.gaae_loss_weights`.
-3. Optional EMA of G.
+3. Optional EMAs: of G (``ema_decay``), and of E and C (``ema_encoder_decay``, the copies that
+   predict, evaluate and are published).
 
 Every random draw of step t comes from generators seeded by (seed, t, stream, rank), so runs are
 deterministic on CPU and ``--resume`` continues exactly.
@@ -36,7 +37,7 @@ from gaae_models.health import gaae_health, gradient_shares
 from gaae_models.models import Classifier, Decoder, Encoder, LatentDiscriminator, SampleDiscriminator
 from gaae_models.models.layers import scale_grad
 from gaae_models.train_config import TrainConfig
-from gaae_models.training.common import autocast, update_ema
+from gaae_models.training.common import autocast, average_into, update_ema
 from gaae_models.training.losses import (
     gaae_d_losses,
     gaae_g_losses,
@@ -195,6 +196,12 @@ class GAAETrainer:
         self.ema = copy.deepcopy(self.model.decoder).eval() if train.ema_decay > 0 else None
         if self.ema is not None:
             self.ema.requires_grad_(False)
+        # the Polyak average of E and C (train.ema_encoder_decay): what predicts, evaluates and is published
+        self.ema_encoder: Encoder | None = None
+        self.ema_classifier: Classifier | None = None
+        if train.ema_encoder_decay > 0:
+            self.ema_encoder = copy.deepcopy(self.model.encoder).eval().requires_grad_(False)
+            self.ema_classifier = copy.deepcopy(self.model.classifier).eval().requires_grad_(False)
         self.autocast = autocast(train, device)
         self._held: torch.Tensor | None = None
         self._dx_real_weight = labelled_weight(train, data)
@@ -211,7 +218,15 @@ class GAAETrainer:
         }
         if self.ema is not None:
             out["ema_decoder"] = self.ema
+        if self.ema_encoder is not None and self.ema_classifier is not None:
+            out["ema_encoder"], out["ema_classifier"] = self.ema_encoder, self.ema_classifier
         return out
+
+    def inference_networks(self) -> tuple[Encoder, Classifier]:
+        """E and C as a user gets them: their EMA copies when the run keeps them (eval mode not set)."""
+        if self.ema_encoder is not None and self.ema_classifier is not None:
+            return self.ema_encoder, self.ema_classifier
+        return self.model.encoder, self.model.classifier
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimisers saved in a checkpoint, by name."""
@@ -230,6 +245,7 @@ class GAAETrainer:
         with self.autocast:
             with torch.no_grad(), frozen_statistics(m.encoder, self.cfg.s_norm == "whiten"):
                 z, s = m.encoder(batch["x"])
+                m.classifier.update_statistics(z)  # c_norm="running": real unlabelled codes only
                 y_hat = one_hot(m.classifier(z).argmax(dim=1), k)
                 y_r = one_hot(batch["y_r"], k)
                 x_rec = m.decoder(s, y_hat)
@@ -344,6 +360,12 @@ class GAAETrainer:
         metrics.update(g_metrics)
         if self.ema is not None:
             update_ema(self.ema, self.model.decoder, self.train, step)
+        if self.ema_encoder is not None and self.ema_classifier is not None:
+            decay = min(self.train.ema_encoder_decay, (1.0 + step) / (10.0 + step))
+            # the whitening of E_s is copied: its first statistics are huge (Whitening) and an average
+            # would carry them; C's standardisation is averaged with C
+            average_into(self.ema_encoder, m.encoder, decay, buffers="copy")
+            average_into(self.ema_classifier, m.classifier, decay)
         return metrics
 
     def held_batch(self, n: int = 128) -> torch.Tensor:
@@ -358,11 +380,11 @@ class GAAETrainer:
     def health(self, step: int) -> dict[str, float]:
         """Training health on the held batch (:func:`gaae_models.health.gaae_health`), keys
         ``health/*``; no network's state changes."""
-        m = self.model
+        encoder, classifier = self.inference_networks()
         out = gaae_health(
-            encoder=m.encoder,
-            decoder=self.ema if self.ema is not None else m.decoder,
-            classifier=m.classifier,
+            encoder=encoder,
+            decoder=self.ema if self.ema is not None else self.model.decoder,
+            classifier=classifier,
             x=self.held_batch(),
             n_classes=self.data.n_classes,
             seed=int(np.random.SeedSequence([self.train.seed, step, STREAM_HEALTH]).generate_state(1)[0]),
@@ -373,11 +395,14 @@ class GAAETrainer:
     # -- evaluation and samples -------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits C(E_z(x)) for spectrograms (B, 1, F, T)."""
+        """Class logits C(E_z(x)) for spectrograms (B, 1, F, T) (the EMA copies when kept)."""
         self.model.eval()
+        encoder, classifier = self.inference_networks()
+        encoder.eval()
+        classifier.eval()
         with self.autocast:
-            z, _ = self.model.encoder(x)
-            return self.model.classifier(z).float()
+            z, _ = encoder(x)
+            return classifier(z).float()
 
     @torch.no_grad()
     def generate(self, labels: torch.Tensor, *, seed: int) -> torch.Tensor:

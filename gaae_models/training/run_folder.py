@@ -23,7 +23,9 @@ __all__ = ["RUN_FORMAT_VERSION", "RunFolder", "config_diff", "summary_writer"]
 #: 2: configs record the departures from the paper (ModelConfig cbn_sn / s_norm, widths; TrainConfig
 #: gen_latent ... dx_labelled_weight); format-1 runs load with their implicit values (from_stored).
 #: 3: ModelConfig c_norm, TrainConfig lr_ez / ez_beta1 / s_trunk_grad / loader_workers.
-RUN_FORMAT_VERSION = 3
+#: 4: ModelConfig c_norm "running", TrainConfig ema_encoder_decay (checkpoints may keep ema_encoder /
+#: ema_classifier); format-3 runs load with ema_encoder_decay 0 (from_stored).
+RUN_FORMAT_VERSION = 4
 
 
 def summary_writer(log_dir: str) -> Any:

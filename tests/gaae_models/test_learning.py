@@ -210,7 +210,7 @@ def test_classifier_standardises_z_first():
     with torch.no_grad():
         assert torch.allclose(c(z), paper(standardised), atol=2e-2)
         assert not torch.allclose(paper(z), paper(standardised), atol=1.0)
-    with pytest.raises(ConfigError, match="c_norm='layer' must be one of batch, none"):
+    with pytest.raises(ConfigError, match="c_norm='layer' must be one of running, batch, none"):
         cfg.replace(c_norm="layer")
 
 
