@@ -60,16 +60,17 @@ def average_into(
         Two networks of the same architecture.
     decay : float in [0, 1]
         0 copies ``source``.
-    buffers : {"average", "copy"}
-        Average floating-point buffers like the parameters, or copy them from ``source``. Copy the
-        running statistics of a layer whose early values are huge (the encoder's whitening, which
-        amplifies the directions its first batches lack by up to 1e5): an average would carry them
-        for hundreds of steps.
+    buffers : {"average", "copy", "keep"}
+        Average floating-point buffers like the parameters, copy them from ``source``, or leave
+        ``ema``'s own (running statistics that the caller tracks on ``ema``'s own outputs: the
+        statistics of ``source``'s outputs do not describe an average of its weights).
     """
-    if buffers not in ("average", "copy"):
-        raise ValueError(f"buffers={buffers!r} must be 'average' or 'copy'")
+    if buffers not in ("average", "copy", "keep"):
+        raise ValueError(f"buffers={buffers!r} must be 'average', 'copy' or 'keep'")
     for target, value in zip(ema.parameters(), source.parameters(), strict=True):
         target.mul_(decay).add_(value, alpha=1.0 - decay)
+    if buffers == "keep":
+        return
     for target, value in zip(ema.buffers(), source.buffers(), strict=True):
         if buffers == "average" and target.dtype.is_floating_point:
             target.mul_(decay).add_(value, alpha=1.0 - decay)

@@ -95,7 +95,12 @@ def test_average_into_parameters_and_buffers():
     average_into(a, b, 0.75, buffers="copy")
     assert torch.allclose(a.weight, torch.full((2,), 0.75 * 1.5 + 0.25 * 3.0))
     assert torch.allclose(a.running_mean, torch.full((2,), 8.0))
-    with pytest.raises(ValueError, match="buffers='mean' must be 'average' or 'copy'"):
+    with torch.no_grad():
+        b.weight.fill_(1.0)
+        b.running_mean.fill_(-1.0)
+    average_into(a, b, 0.5, buffers="keep")
+    assert torch.allclose(a.weight, torch.full((2,), 0.5 * 1.875 + 0.5)) and a.running_mean[0] == 8.0
+    with pytest.raises(ValueError, match="buffers='mean' must be 'average', 'copy' or 'keep'"):
         average_into(a, b, 0.5, buffers="mean")
 
 
@@ -107,9 +112,14 @@ def test_ema_of_e_and_c_follows_its_schedule_and_predicts(tiny_data):
     for name, p in t.ema_classifier.named_parameters():
         live = dict(t.model.classifier.named_parameters())[name]
         assert torch.allclose(p, decay * start[name] + (1 - decay) * live, atol=1e-6)
-    # the whitening of E_s is copied, not averaged
-    for a, b in zip(t.ema_encoder.buffers(), t.model.encoder.buffers(), strict=True):
-        assert torch.equal(a, b)
+    # the copies track their own statistics on their own codes of the step's real batch
+    x1 = t.make_batch(1)["x"]
+    whitening = t.ema_encoder.head_s[-1]
+    assert int(whitening.num_batches_tracked) == 1 and int(whitening.items_seen) == x1.shape[0]
+    with torch.no_grad():
+        z1 = t.ema_encoder.encode_z(x1)
+    assert torch.allclose(t.ema_classifier.norm.running_mean, 0.1 * z1.mean(0), atol=1e-6)
+    assert not torch.allclose(t.ema_classifier.norm.running_mean, t.model.classifier.norm.running_mean)
     for step in range(2, 5):
         t.train_step(step)
     x = t.make_batch(9)["x"]
