@@ -198,7 +198,7 @@ def per_step_spectral_norm(trainer: GAAETrainer) -> GAAETrainer:
     ``frozen_spectral_norm(trainer.model)``; every forward pass of the step then uses the same
     ``u`` and ``v`` and no forward mutates them, which is what lets :func:`torch.compile` trace the
     networks. Without compilation it is the "eager, per-step spectral norm" reference. Patching
-    twice is a no-op. The EMA decoder (not trained) is left alone, as before.
+    twice is a no-op. The EMA copies (of G, E and C; not trained) are left alone, eager.
 
     Graphs that :func:`torch.compile` builds during the step are built without AOT autograd's
     donated buffers (``torch._functorch.config.donated_buffer=False``, for the step only): on

@@ -95,7 +95,7 @@ PAPER_MODEL_SETTINGS: dict[str, Any] = {
 S_NORMS: tuple[str, ...] = ("whiten", "batch", "none")
 
 #: What the classifier C may start with (:class:`ModelConfig` ``c_norm``).
-C_NORMS: tuple[str, ...] = ("running", "batch", "none")
+C_NORMS: tuple[str, ...] = ("batch", "running", "none")
 
 
 def _is_int(value: Any) -> bool:
@@ -156,12 +156,18 @@ class ModelConfig:
         :class:`gaae_models.models.layers.Whitening`), a batch norm without affine parameters (unit
         variance per dimension, still correlated), or nothing (the paper's dense head). Default
         "whiten".
-    c_norm : {"batch", "none"}
-        What the classifier C starts with: a batch norm without affine parameters, which
-        standardises each dimension of z with running statistics (default), or nothing (the
-        paper). z, a dense layer's output, carries a common offset and scale that C, a small MLP
-        fitted to a few labels, could not undo: on a finished speech run a fresh C reached 0.30-0.40
-        accuracy on its own 40 labelled items without it and 0.95 with it.
+    c_norm : {"batch", "running", "none"}
+        What the classifier C starts with: a batch norm without affine parameters (default; the
+        statistics of each batch in training, running statistics of every batch, generated ones
+        included, in eval mode); a per-dimension standardisation by running statistics that only
+        the real unlabelled codes of each step move, the same map in training and eval
+        ("running"); or nothing (the paper). z, a dense layer's output, carries a common offset
+        and scale that C, a small MLP fitted to a few labels, could not undo: on a finished speech
+        run a fresh C reached 0.30-0.40 accuracy on its own 40 labelled items without it and 0.95
+        with it. The batch norm's train/eval gap is real (instruments, seed 4 at step 300: C read
+        its own labelled items at 0.84 with batch statistics, 0.46 in eval mode) but "running" did
+        not beat it once E and C are averaged (``TrainConfig.ema_encoder_decay``; benchmark README
+        section 13).
     freq_pool_block : int, optional
         Also give the latent heads the output of encoder block ``k`` (1-6) after ReLU, averaged
         over time but not over frequency: ``width_k * F / 2**k`` features concatenated to the

@@ -218,12 +218,12 @@ class Classifier(nn.Module):
     """The classifier C on the guided latent: Linear(z_dim, 128) -> ReLU -> Linear(128, K) (Table XXII).
 
     Plain (not spectrally normalised) layers. z is first standardised per dimension (the paper
-    does not): with ``config.c_norm="running"`` by running statistics that only
-    :meth:`update_statistics` moves (:class:`~gaae_models.models.layers.RunningStandardize`; the
-    GAAE's trainer feeds it the real unlabelled codes of each step), so C is trained through the map
-    it is evaluated through; with ``"batch"`` by a batch norm without affine parameters (statistics
-    of each batch in training, running statistics of every batch in eval mode); ``"none"``: the
-    paper's.
+    does not): with ``config.c_norm="batch"`` (the default) by a batch norm without affine
+    parameters (statistics of each batch in training, running statistics in eval mode); with
+    ``"running"`` by running statistics that only :meth:`update_statistics` moves
+    (:class:`~gaae_models.models.layers.RunningStandardize`; the GAAE's trainer feeds it the real
+    unlabelled codes of each step), so C is trained through the map it is evaluated through;
+    ``"none"``: the paper's.
 
     Parameters
     ----------

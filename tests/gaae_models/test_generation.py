@@ -24,20 +24,28 @@ def test_load_run_rebuilds_the_trained_networks(tiny_runs, tiny_data):
     # the same weights as the checkpoint: compare with a GAAE loaded by hand
     from gaae_models.checkpoint import latest_checkpoint, load_checkpoint
 
-    model = GAAE(run.model_config)
-    load_checkpoint(
-        latest_checkpoint(tiny_runs["gaae"]),
-        modules={"encoder": model.encoder, "decoder": model.decoder, "classifier": model.classifier},
-    )
-    model.eval()
+    # E and C are read from their EMA copies (train.ema_encoder_decay), unless use_ema=False
     x = open_cache(tiny_data["test"])[:3]
-    with torch.no_grad():
-        z, s = model.encoder(torch.from_numpy(x).unsqueeze(1))
-        logits = model.classifier(z)
-    codes = run.encode(x)
-    np.testing.assert_allclose(codes["z"], z.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(codes["s"], s.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(run.predict_logits(x), logits.numpy(), rtol=1e-5, atol=1e-6)
+    for use_ema, prefix in ((True, "ema_"), (False, "")):
+        model = GAAE(run.model_config)
+        load_checkpoint(
+            latest_checkpoint(tiny_runs["gaae"]),
+            modules={
+                f"{prefix}encoder": model.encoder,
+                "decoder": model.decoder,
+                f"{prefix}classifier": model.classifier,
+            },
+        )
+        model.eval()
+        with torch.no_grad():
+            z, s = model.encoder(torch.from_numpy(x).unsqueeze(1))
+            logits = model.classifier(z)
+        loaded = load_run(tiny_runs["gaae"], use_ema=use_ema)
+        codes = loaded.encode(x)
+        np.testing.assert_allclose(codes["z"], z.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(codes["s"], s.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(loaded.predict_logits(x), logits.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(run.encode(x)["z"], load_run(tiny_runs["gaae"], use_ema=False).encode(x)["z"])
 
 
 def test_load_run_errors(tmp_path, tiny_runs):

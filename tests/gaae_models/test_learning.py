@@ -165,12 +165,13 @@ def test_cbn_class_embedding_is_not_capped():
 
 
 # --- the trainer ----------------------------------------------------------------------------------
-def _trainer(cache, **overrides):
+def _trainer(cache, *, c_norm=None, **overrides):
     fields = {"batch_size": 4, "labelled_batch_size": 2, "labelled_fraction": 0.5, "seed": 1, **overrides}
     train = TrainConfig(**fields)
     data = prepare_data(cache, train)
+    cfg = model_config("small", n_classes=data.n_classes, **TINY)
     return GAAETrainer(
-        model_config("small", n_classes=data.n_classes, **TINY), train, data, device=torch.device("cpu")
+        cfg if c_norm is None else cfg.replace(c_norm=c_norm), train, data, device=torch.device("cpu")
     )
 
 
@@ -193,11 +194,11 @@ def test_a_batch_of_one_is_refused_with_a_clear_error(tiny_data):
     with pytest.raises(ConfigError, match=r"batch_size=1 but model.s_norm='whiten'.*at least 2"):
         _trainer(tiny_data["train"], batch_size=1)
     with pytest.raises(ConfigError, match=r"labelled_batch_size=1 but model.c_norm='batch'.*at least 2"):
-        _trainer(tiny_data["train"], labelled_batch_size=1)
+        _trainer(tiny_data["train"], labelled_batch_size=1, c_norm="batch")
 
 
 def test_classifier_standardises_z_first():
-    cfg = model_config("cpu", n_classes=3, z_dim=8)
+    cfg = model_config("cpu", n_classes=3, z_dim=8, c_norm="batch")
     torch.manual_seed(0)
     z = 5.0 + 0.1 * torch.randn(64, 8)  # a common offset and a small spread, as a dense layer gives
     c = Classifier(cfg).train()
@@ -210,7 +211,7 @@ def test_classifier_standardises_z_first():
     with torch.no_grad():
         assert torch.allclose(c(z), paper(standardised), atol=2e-2)
         assert not torch.allclose(paper(z), paper(standardised), atol=1.0)
-    with pytest.raises(ConfigError, match="c_norm='layer' must be one of running, batch, none"):
+    with pytest.raises(ConfigError, match="c_norm='layer' must be one of batch, running, none"):
         cfg.replace(c_norm="layer")
 
 
