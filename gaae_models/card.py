@@ -99,6 +99,11 @@ def _training_section(record: dict[str, Any], meta: dict[str, Any]) -> list[str]
         f"z_dim={model.get('z_dim')}, s_dim={model.get('s_dim')}, attention={model.get('attention')})."
     )
     lines.append(f"* Training: {meta.get('step', '?')} steps of batch {train.get('batch_size', '?')}.")
+    if train.get("ema_encoder_decay"):
+        lines.append(
+            f"* Weights of E and C: their exponential moving average over training (decay "
+            f"{train['ema_encoder_decay']}), not the last step's."
+        )
     departures = record.get("departures_from_paper") or {}
     changed = [
         f"{table}.{key}={values[1]!r} (paper {values[0]!r})"

@@ -273,6 +273,7 @@ def test_model_card_with_and_without_report(tiny_run, tmp_path):
     assert meta["license"] == "mit" and {"audio", "feature-extraction", "gaae"} <= set(meta["tags"])
     assert "no evaluation report" in readme and "labelled fraction 0.500" in readme
     assert 'Encoder.from_pretrained("alice/card")' in readme and "`guitar`, `string`, `mallet`" in readme
+    assert "Weights of E and C: their exponential moving average over training (decay 0.99)" in readme
     report = tmp_path / "report"
     report.mkdir()
     entries = [
