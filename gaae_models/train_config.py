@@ -98,9 +98,9 @@ class TrainConfig:
         C at 1e-4, 0.57 / 0.56 / 0.59 with lr_c = 1e-3 and g1 = 1 / 4 / 16.
     ``ema_encoder_decay=0.99``
         E and C are also kept as an exponential moving average of their weights (decay
-        ``min(0.99, (1 + t) / (10 + t))`` at step t, so the first steps do not linger); the
-        averages track their own running statistics on the real batch of each step and are what
-        predicts, evaluates, is checkpointed as ``ema_encoder`` / ``ema_classifier`` and is
+        ``min(0.99, (1 + t) / (10 + t))`` at step t, so the first steps do not linger; E_s's
+        whitening instead tracks the average's own codes of each step's real batch); the
+        averages are what predicts, evaluates, is checkpointed as ``ema_encoder`` / ``ema_classifier`` and is
         published (:func:`gaae_models.runs.load_run` reads them; ``use_ema=False`` the live
         networks). C fits its few labels through the whole run while E_z moves under the GAN
         game, so its test accuracy at any one step swings by 10-20 points (instruments, seed 4:

@@ -51,14 +51,9 @@ def update_ema(ema: torch.nn.Module, source: torch.nn.Module, train: TrainConfig
 
 @torch.no_grad()
 def average_into(
-    ema: torch.nn.Module,
-    source: torch.nn.Module,
-    decay: float,
-    *,
-    buffers: str = "average",
-    exclude: Sequence[str] = (),
+    ema: torch.nn.Module, source: torch.nn.Module, decay: float, *, exclude: Sequence[str] = ()
 ) -> None:
-    """``ema = decay * ema + (1 - decay) * source`` over every floating-point parameter (and buffer);
+    """``ema = decay * ema + (1 - decay) * source`` over every floating-point parameter and buffer;
     integer buffers (counters) are copied.
 
     Parameters
@@ -67,21 +62,15 @@ def average_into(
         Two networks of the same architecture.
     decay : float in [0, 1]
         0 copies ``source``.
-    buffers : {"average", "copy"}
-        Average floating-point buffers like the parameters, or copy them from ``source``.
     exclude : sequence of str
         Prefixes of state-dict names (``"head_s.1."``) left as they are in ``ema``: statistics the
         caller tracks on ``ema``'s own outputs.
     """
-    if buffers not in ("average", "copy"):
-        raise ValueError(f"buffers={buffers!r} must be 'average' or 'copy'")
-    parameters = {name for name, _ in ema.named_parameters()}
     values = source.state_dict()
     for name, target in ema.state_dict().items():
         if any(name.startswith(prefix) for prefix in exclude):
             continue
-        value = values[name]
-        if target.dtype.is_floating_point and (buffers == "average" or name in parameters):
-            target.mul_(decay).add_(value, alpha=1.0 - decay)
+        if target.dtype.is_floating_point:
+            target.mul_(decay).add_(values[name], alpha=1.0 - decay)
         else:
-            target.copy_(value)
+            target.copy_(values[name])

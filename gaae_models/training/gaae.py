@@ -102,11 +102,11 @@ def frozen_statistics(encoder: torch.nn.Module, frozen: bool) -> Iterator[None]:
         head.train()
 
 
-def _whitening(encoder: torch.nn.Module | None) -> Whitening | None:
-    """The whitening that ends E_s (``s_norm="whiten"``), or None."""
-    head = getattr(encoder, "head_s", None)
-    if isinstance(head, torch.nn.Sequential) and isinstance(head[-1], Whitening):
-        return head[-1]
+def _whitening(encoder: torch.nn.Module) -> tuple[str, Whitening] | None:
+    """The whitening that ends E_s (``s_norm="whiten"``) and its state-dict prefix, or None."""
+    for name, module in encoder.named_modules():
+        if isinstance(module, Whitening):
+            return f"{name}.", module
     return None
 
 
@@ -207,9 +207,11 @@ class GAAETrainer:
         # the Polyak average of E and C (train.ema_encoder_decay): what predicts, evaluates and is published
         self.ema_encoder: Encoder | None = None
         self.ema_classifier: Classifier | None = None
+        self._ema_whitening: tuple[str, Whitening] | None = None
         if train.ema_encoder_decay > 0:
             self.ema_encoder = copy.deepcopy(self.model.encoder).eval().requires_grad_(False)
             self.ema_classifier = copy.deepcopy(self.model.classifier).eval().requires_grad_(False)
+            self._ema_whitening = _whitening(self.ema_encoder)
         self.autocast = autocast(train, device)
         self._held: torch.Tensor | None = None
         self._dx_real_weight = labelled_weight(train, data)
@@ -231,20 +233,28 @@ class GAAETrainer:
         return out
 
     @torch.no_grad()
-    def _track_ema_whitening(self, x: torch.Tensor, whitening: Whitening) -> None:
-        """Update the whitening of the EMA encoder's E_s with its own codes of the real batch ``x``
-        (its parameters and other buffers are averaged with the live encoder's). The live
-        whitening's statistics describe the live head's outputs, not the averaged head's, and its
-        first statistics amplify by up to 1e5 (:class:`~gaae_models.models.layers.Whitening`), which
-        an average would carry for hundreds of steps: measured on instruments at step 300, the
-        average with the live whitening copied read a two-sample accuracy of 0.76 against 0.57 for
-        the live encoder."""
-        encoder = self.ema_encoder
-        if encoder is None:
+    def _update_averages(self, x: torch.Tensor, step: int) -> None:
+        """Move the EMA copies of E and C towards the live networks after ``step`` (decay
+        ``min(ema_encoder_decay, (1 + t) / (10 + t))``), then update the average's E_s whitening
+        with its own codes of the real batch ``x`` (B, 1, F, T).
+
+        The whitening is not averaged: the live whitening's statistics describe the live head's
+        outputs, not the averaged head's, and its first statistics amplify by up to 1e5
+        (:class:`~gaae_models.models.layers.Whitening`), which an average would carry for hundreds
+        of steps. Measured on instruments at step 300: the average with the live whitening copied
+        read a two-sample accuracy of 0.76 against 0.57 for the live encoder.
+        """
+        encoder, classifier = self.ema_encoder, self.ema_classifier
+        if encoder is None or classifier is None:
             return
-        with self.autocast:
-            h = encoder.trunk(x)  # eval mode: no power iteration, the averaged u and v
-            whitening.update(encoder.head_s[0](h))
+        decay = min(self.train.ema_encoder_decay, (1.0 + step) / (10.0 + step))
+        prefix, whitening = self._ema_whitening or ("", None)
+        average_into(encoder, self.model.encoder, decay, exclude=(prefix,) if whitening else ())
+        average_into(classifier, self.model.classifier, decay)
+        if whitening is not None:
+            with self.autocast:
+                h = encoder.trunk(x)  # eval mode: no power iteration, the averaged u and v
+                whitening.update(encoder.head_s[0](h))
 
     def inference_networks(self) -> tuple[Encoder, Classifier]:
         """E and C as a user gets them: their EMA copies when the run keeps them (eval mode not set)."""
@@ -385,12 +395,7 @@ class GAAETrainer:
         if self.ema is not None:
             update_ema(self.ema, self.model.decoder, self.train, step)
         if self.ema_encoder is not None and self.ema_classifier is not None:
-            decay = min(self.train.ema_encoder_decay, (1.0 + step) / (10.0 + step))
-            whitening = _whitening(self.ema_encoder)
-            average_into(self.ema_encoder, m.encoder, decay, exclude=("head_s.1.",) if whitening else ())
-            average_into(self.ema_classifier, m.classifier, decay)
-            if whitening is not None:
-                self._track_ema_whitening(batch["x"], whitening)
+            self._update_averages(batch["x"], step)
         return metrics
 
     def held_batch(self, n: int = 128) -> torch.Tensor:
