@@ -210,8 +210,9 @@ def gaae_batch(data: TrainingData, train: TrainConfig, s_dim: int, step: int, ra
     prior_g, y_r_g = draws(_STREAM_PRIOR_G, _STREAM_LABELS_G) if t.fresh_g_draws else (prior, y_r)
     x_l = data.get(lab)
     augment = step_generator(seed, step, _STREAM_AUGMENT, rank)
-    return {
-        "x": data.get(idx),
+    x = data.get(idx)
+    batch = {
+        "x": x,
         "x_l": x_l,
         "x_l_aug": spec_augment(x_l, generator=augment) if t.guidance_augment else x_l,
         "y_l": data.target(lab),
@@ -220,6 +221,9 @@ def gaae_batch(data: TrainingData, train: TrainConfig, s_dim: int, step: int, ra
         "s_prior_g": prior_g,
         "y_r_g": y_r_g,
     }
+    if t.g4 > 0 and t.pseudo_augment:  # the student's view of the unlabelled batch (L_cls,pseudo)
+        batch["x_aug"] = spec_augment(x, generator=augment)
+    return batch
 
 
 def gan_batch(

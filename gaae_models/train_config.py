@@ -41,6 +41,7 @@ PAPER_TRAIN_SETTINGS: dict[str, Any] = {
     "g1": 0.25,
     "dx_labelled_weight": 1.0,
     "ema_encoder_decay": 0.0,
+    "g4": 0.0,
 }
 
 #: Values that runs stored before these fields existed had implicitly (format-1 runs).
@@ -67,7 +68,8 @@ class TrainConfig:
 
     The GAAE's E/G/C objective is
     ``psi * [alpha * L_gen + (1 - alpha) * lambda_rec * L_rec]
-    + omega * [g1 * L_cls_lab + g2 * L_cls_gen + g3 * L_lat]``.
+    + omega * [g1 * L_cls_lab + g2 * L_cls_gen + g3 * L_lat + g4 * L_cls_pseudo]``
+    (the last term is not in the paper; ``g4=0`` leaves it out).
 
     Departures from the paper (defaults; :data:`PAPER_TRAIN_SETTINGS` restores the paper's values,
     ``gaae fit --paper-settings`` applies them with the architecture's):
@@ -109,6 +111,13 @@ class TrainConfig:
         Weight of the guidance pairs (x_l, y_l) in D_x's real term: ``None`` weighs them by their
         share of the data (the paper concatenates both batches, 1.0, which makes a 5 % labelled set
         about half of D_x's real samples).
+
+    Pseudo-labels (``g4``, ``pseudo_threshold``, ``pseudo_augment``): L_cls_pseudo is the
+    cross-entropy of the live C(E_z(SpecAugment(x))) on the unlabelled batch against the top class of
+    the average of E and C (the teacher, ``ema_encoder_decay`` > 0) on the clean x, counted for the
+    items whose top probability is at least ``pseudo_threshold`` and divided by the batch size
+    (FixMatch, Sohn et al. 2020, with the Mean Teacher's average as the teacher). It is how the
+    unlabelled 95 % send label information into E's trunk; the paper's objective has none.
     """
 
     model: str = "gaae"  #: one of MODEL_KINDS
@@ -130,6 +139,11 @@ class TrainConfig:
     g1: float = 4.0  #: the paper: 0.25
     g2: float = 0.25
     g3: float = 0.5
+    #: weight of L_cls,pseudo (not in the paper; 0 disables it): cross-entropy of C(E_z(x)) on the
+    #: unlabelled batch against the average's confident predictions (``pseudo_threshold``)
+    g4: float = 0.0
+    pseudo_threshold: float = 0.95
+    pseudo_augment: bool = True  #: the student reads SpecAugment(x), the teacher x (FixMatch)
     # departures from the paper (see the class docstring and PAPER_TRAIN_SETTINGS)
     gen_latent: str = "prior"  #: "prior" or "encoder" (paper)
     fresh_g_draws: bool = True
@@ -212,13 +226,19 @@ class TrainConfig:
         for name in ("beta1", "beta2", "alpha"):
             if not (0.0 <= getattr(self, name) <= 1.0) or (name == "beta2" and self.beta2 == 1.0):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be in [0, 1)")
-        for name in ("lambda_rec", "psi", "omega", "g1", "g2", "g3"):
+        for name in ("lambda_rec", "psi", "omega", "g1", "g2", "g3", "g4"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
         for name in ("ema_decay", "ema_encoder_decay"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < 1.0):
                 raise ConfigError(f"{name}={value!r} must be in [0, 1) (0 disables the EMA)")
+        if not (isinstance(self.pseudo_threshold, (int, float)) and 0.0 < self.pseudo_threshold < 1.0):
+            raise ConfigError(f"pseudo_threshold={self.pseudo_threshold!r} must be in (0, 1)")
+        if self.g4 > 0 and self.ema_encoder_decay == 0:
+            raise ConfigError(
+                f"g4={self.g4!r} needs the average of E and C as its teacher: ema_encoder_decay must be > 0"
+            )
         if self.labelled_fraction is not None and not (0.0 < self.labelled_fraction <= 1.0):
             raise ConfigError(f"labelled_fraction={self.labelled_fraction!r} must be in (0, 1]")
         if self.labelled_fraction is not None and self.labelled_cache is not None:
@@ -227,7 +247,7 @@ class TrainConfig:
             raise ConfigError(f"amp={self.amp!r} must be 'auto', 'bf16' or 'off'")
         if self.gen_latent not in ("prior", "encoder"):
             raise ConfigError(f"gen_latent={self.gen_latent!r} must be 'prior' or 'encoder' (the paper)")
-        for name in ("fresh_g_draws", "guidance_augment", "compile"):
+        for name in ("fresh_g_draws", "guidance_augment", "compile", "pseudo_augment"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
         if not (isinstance(self.cls_gen_gate, (int, float)) and 0.0 <= self.cls_gen_gate < 1.0):

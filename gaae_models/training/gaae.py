@@ -341,6 +341,10 @@ class GAAETrainer:
             score_gen = m.d_x(x_gen, y_r)
             logits_l = m.classifier(m.encoder.encode_z(batch["x_l_aug"]))
             logits_g = m.classifier(m.encoder.encode_z(x_gen.detach()))
+            logits_u = teacher = None
+            if t.g4 > 0:  # pseudo-labels: the average of E and C teaches C(E_z(x)) on the unlabelled batch
+                logits_u = m.classifier(m.encoder.encode_z(batch["x_aug"]) if "x_aug" in batch else z)
+                teacher = self._teacher_probs(batch["x"])
             losses = gaae_g_losses(
                 x=batch["x"],
                 x_rec=x_rec,
@@ -351,6 +355,9 @@ class GAAETrainer:
                 logits_gen=logits_g,
                 y_gen=batch["y_r_g"],
                 latent_score=m.d_latent(s),
+                logits_unlabelled=logits_u,
+                teacher_probs=teacher,
+                threshold=t.pseudo_threshold,
             )
             acc_gen = (logits_g.argmax(1) == batch["y_r_g"]).float().mean().item()
             # the gate: L_cls,gen counts once C classifies generated samples better than chance
@@ -364,7 +371,18 @@ class GAAETrainer:
                 "gate/cls_gen": float(gate_open),
             }
         )
+        if teacher is not None:
+            confident = teacher.max(dim=1).values >= t.pseudo_threshold
+            metrics["pseudo/confident"] = confident.float().mean().item()
         return terms, metrics
+
+    @torch.no_grad()
+    def _teacher_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """The average's class probabilities of ``x``, shape (B, K), in eval mode."""
+        e, c = self.ema_encoder, self.ema_classifier
+        if e is None or c is None:
+            raise ConfigError("train.g4 > 0 needs train.ema_encoder_decay > 0 (the average is the teacher)")
+        return torch.softmax(c(e.encode_z(x)).float(), dim=1)
 
     def train_step(self, step: int, batch: Batch | None = None) -> dict[str, float]:
         """One iteration: D step, then E/G/C step, then EMA. Returns the metrics. ``batch`` is

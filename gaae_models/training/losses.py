@@ -133,7 +133,7 @@ def gaae_loss_weights(train: TrainConfig) -> dict[str, float]:
         "loss/cls_lab": t.omega * t.g1,
         "loss/cls_gen": t.omega * t.g2,
         "loss/lat": t.omega * t.g3,
-    }
+    } | ({"loss/cls_pseudo": t.omega * t.g4} if t.g4 > 0 else {})
 
 
 def gaae_d_losses(
@@ -188,6 +188,9 @@ def gaae_g_losses(
     logits_gen: torch.Tensor,
     y_gen: torch.Tensor,
     latent_score: torch.Tensor,
+    logits_unlabelled: torch.Tensor | None = None,
+    teacher_probs: torch.Tensor | None = None,
+    threshold: float = 0.95,
 ) -> dict[str, torch.Tensor]:
     """The named losses of the GAAE's E/G/C step (unweighted).
 
@@ -203,21 +206,34 @@ def gaae_g_losses(
         C(E_z(x_gen)) (x_gen detached) and the labels x_gen was generated for.
     latent_score : torch.Tensor
         D_latent's scores of E_s(x).
+    logits_unlabelled, teacher_probs : torch.Tensor, shape (B, K), optional
+        C(E_z(x)) of the unlabelled batch and the teacher's class probabilities of the same items;
+        given together, they add ``loss/cls_pseudo``.
+    threshold : float
+        The teacher's confidence from which an item counts in ``loss/cls_pseudo``.
 
     Returns
     -------
     dict of str to torch.Tensor
         Keys :data:`GAAE_LOSS_KEYS`: ``loss/gen`` (generator hinge averaged over x_rec and x_gen),
         ``loss/rec`` (MSE), ``loss/cls_lab`` and ``loss/cls_gen`` (cross-entropies, in float32),
-        ``loss/lat`` (``-mean D_latent(s)``).
+        ``loss/lat`` (``-mean D_latent(s)``); with the teacher, ``loss/cls_pseudo``: the
+        cross-entropy against the teacher's top class, summed over the items whose top probability is
+        at least ``threshold`` and divided by the batch size B (FixMatch's normalisation: 0 when none is).
     """
-    return {
+    losses = {
         "loss/gen": 0.5 * (-score_rec.mean() - score_gen.mean()),
         "loss/rec": F.mse_loss(x_rec.float(), x.float()),
         "loss/cls_lab": F.cross_entropy(logits_labelled.float(), y_labelled),
         "loss/cls_gen": F.cross_entropy(logits_gen.float(), y_gen),
         "loss/lat": hinge_g(latent_score),
     }
+    if logits_unlabelled is not None and teacher_probs is not None:
+        confidence, target = teacher_probs.float().max(dim=1)
+        mask = (confidence >= threshold).float()
+        ce = F.cross_entropy(logits_unlabelled.float(), target, reduction="none")
+        losses["loss/cls_pseudo"] = (ce * mask).mean()
+    return losses
 
 
 def weighted_terms(

@@ -25,7 +25,8 @@ __all__ = ["RUN_FORMAT_VERSION", "RunFolder", "config_diff", "summary_writer"]
 #: 3: ModelConfig c_norm, TrainConfig lr_ez / ez_beta1 / s_trunk_grad / loader_workers.
 #: 4: ModelConfig c_norm "running", TrainConfig ema_encoder_decay (checkpoints may keep ema_encoder /
 #: ema_classifier); format-3 runs load with ema_encoder_decay 0 (from_stored).
-RUN_FORMAT_VERSION = 4
+#: 5: TrainConfig g4 / pseudo_threshold / pseudo_augment (L_cls,pseudo); format-4 runs load with g4 0.
+RUN_FORMAT_VERSION = 5
 
 
 def summary_writer(log_dir: str) -> Any:
