@@ -115,7 +115,11 @@ def _train_cnn(
     desc: str,
     progress: bool,
 ) -> Any:
-    """Train the simple CNN (with SpecAugment) on the given pool; returns the trainer."""
+    """Train the simple CNN (with SpecAugment) on the given pool; returns the trainer.
+
+    The live CNN of the last step predicts (``cnn_ema_decay=0``), as in the reports made before
+    the CNN baseline was averaged (run format 6), so that CAS and metric-model numbers stay comparable.
+    """
     from tqdm import tqdm
 
     from gaae_models.training import CNNTrainer, TrainingData
@@ -127,7 +131,7 @@ def _train_cnn(
         targets.astype(np.int64),
         list(label_names),
     )
-    train = TrainConfig(model="cnn", steps=steps, batch_size=batch_size, seed=seed)
+    train = TrainConfig(model="cnn", steps=steps, batch_size=batch_size, seed=seed, cnn_ema_decay=0.0)
     trainer = CNNTrainer(train, data, input_shape, device=device)
     for step in tqdm(range(1, steps + 1), desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
         trainer.train_step(step)

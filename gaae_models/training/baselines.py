@@ -29,7 +29,7 @@ from gaae_models.models import (
     SimpleCNN,
 )
 from gaae_models.train_config import TrainConfig
-from gaae_models.training.common import autocast, update_ema
+from gaae_models.training.common import autocast, average_into, update_ema
 from gaae_models.training.losses import hinge_d, hinge_g, joint_loss, one_hot
 
 __all__ = ["CNNTrainer", "BigGANTrainer", "BiGANTrainer"]
@@ -53,10 +53,19 @@ class CNNTrainer:
         self.model = SimpleCNN(data.n_classes, input_shape=input_shape).to(device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train.cnn_lr)
         self.autocast = autocast(train, device)
+        # the Polyak average (train.cnn_ema_decay): what predicts, evaluates and is saved as ema_cnn
+        self.average: SimpleCNN | None = None
+        if train.cnn_ema_decay > 0:
+            self.average = copy.deepcopy(self.model).eval().requires_grad_(False)
+
+    @property
+    def keeps_average(self) -> bool:
+        """Whether :meth:`predict` reads an average of the weights (``cnn_ema_decay`` > 0)."""
+        return self.average is not None
 
     def modules(self) -> dict[str, torch.nn.Module]:
-        """The network saved in a checkpoint: ``cnn``."""
-        return {"cnn": self.model}
+        """The networks saved in a checkpoint: ``cnn`` (and ``ema_cnn`` with an average)."""
+        return {"cnn": self.model} if self.average is None else {"cnn": self.model, "ema_cnn": self.average}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """The optimiser saved in a checkpoint: ``opt``."""
@@ -78,14 +87,25 @@ class CNNTrainer:
         loss.backward()
         average_gradients(list(self.model.parameters()), self.dist)
         self.opt.step()
+        if self.average is not None:
+            decay = min(self.train.cnn_ema_decay, (1.0 + step) / (10.0 + step))
+            average_into(self.average, self.model, decay)
         return {"loss/cls": loss.item(), "acc/batch": (logits.argmax(1) == y).float().mean().item()}
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits for spectrograms (B, 1, F, T)."""
-        self.model.eval()
+        """Class logits for spectrograms (B, 1, F, T): the average's when kept."""
+        return self.predict_live(x) if self.average is None else self._logits(self.average, x)
+
+    @torch.no_grad()
+    def predict_live(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of the live (last step's) CNN for spectrograms (B, 1, F, T)."""
+        return self._logits(self.model, x)
+
+    def _logits(self, net: SimpleCNN, x: torch.Tensor) -> torch.Tensor:
+        net.eval()
         with self.autocast:
-            return self.model(x).float()
+            return net(x).float()
 
 
 # ---------------------------------------------------------------------------------------------------

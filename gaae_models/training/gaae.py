@@ -380,8 +380,7 @@ class GAAETrainer:
     def _teacher_probs(self, x: torch.Tensor) -> torch.Tensor:
         """The average's class probabilities of ``x``, shape (B, K), in eval mode."""
         e, c = self.ema_encoder, self.ema_classifier
-        if e is None or c is None:
-            raise ConfigError("train.g4 > 0 needs train.ema_encoder_decay > 0 (the average is the teacher)")
+        assert e is not None and c is not None  # TrainConfig refuses g4 > 0 without the average
         return torch.softmax(c(e.encode_z(x)).float(), dim=1)
 
     def train_step(self, step: int, batch: Batch | None = None) -> dict[str, float]:
@@ -444,8 +443,20 @@ class GAAETrainer:
     @torch.no_grad()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits C(E_z(x)) for spectrograms (B, 1, F, T) (the EMA copies when kept)."""
+        return self._logits(*self.inference_networks(), x)
+
+    @property
+    def keeps_average(self) -> bool:
+        """Whether :meth:`predict` reads the average of E and C (``ema_encoder_decay`` > 0)."""
+        return self.ema_encoder is not None
+
+    @torch.no_grad()
+    def predict_live(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of the live (last step's) C(E_z(x)) for spectrograms (B, 1, F, T)."""
+        return self._logits(self.model.encoder, self.model.classifier, x)
+
+    def _logits(self, encoder: Encoder, classifier: Classifier, x: torch.Tensor) -> torch.Tensor:
         self.model.eval()
-        encoder, classifier = self.inference_networks()
         encoder.eval()
         classifier.eval()
         with self.autocast:

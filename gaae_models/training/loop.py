@@ -326,8 +326,16 @@ def fit(
             last_eval = cache_accuracy(
                 trainer.predict, eval_cache, device=dev, batch_size=train.eval_batch_size
             )
-            run.log({"step": step, "eval/accuracy": last_eval})
-            bar.write(f"step {step}: test accuracy {last_eval:.4f}")
+            record = {"step": step, "eval/accuracy": last_eval}
+            if getattr(trainer, "keeps_average", False):  # the average evaluates; the live networks too
+                record["eval/accuracy_live"] = cache_accuracy(
+                    trainer.predict_live, eval_cache, device=dev, batch_size=train.eval_batch_size
+                )
+            run.log(record)
+            bar.write(
+                f"step {step}: test accuracy {last_eval:.4f}"
+                + (f" (live networks {record['eval/accuracy_live']:.4f})" if len(record) > 2 else "")
+            )
         if kind.generates and (step % train.sample_every == 0 or step == train.steps) and dist_info.is_main:
             write_samples(trainer, run, step, cache_path, health=last_health)
         if (step % train.checkpoint_every == 0 or step == train.steps) and dist_info.is_main:

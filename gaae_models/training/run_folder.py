@@ -26,7 +26,8 @@ __all__ = ["RUN_FORMAT_VERSION", "RunFolder", "config_diff", "summary_writer"]
 #: 4: ModelConfig c_norm "running", TrainConfig ema_encoder_decay (checkpoints may keep ema_encoder /
 #: ema_classifier); format-3 runs load with ema_encoder_decay 0 (from_stored).
 #: 5: TrainConfig g4 / pseudo_threshold / pseudo_augment (L_cls,pseudo); format-4 runs load with g4 0.
-RUN_FORMAT_VERSION = 5
+#: 6: TrainConfig cnn_ema_decay (the CNN's checkpoints may keep ema_cnn); older runs load with 0.
+RUN_FORMAT_VERSION = 6
 
 
 def summary_writer(log_dir: str) -> Any:
