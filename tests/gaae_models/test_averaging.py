@@ -2,6 +2,7 @@
 and the Polyak average of E and C (``ema_encoder_decay``) that predicts, evaluates and is published."""
 
 import copy
+import json
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from gaae_models.runs import ema_key, load_run
 from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig
 from gaae_models.training import GAAETrainer, prepare_data
 from gaae_models.training.common import average_into
+from gaae_models.training.loop import cache_accuracy
 from tests.gaae_models.helpers import fit_one_thread
 
 TINY = {"ch": 1, "z_dim": 16, "s_dim": 16, "attention": False}
@@ -149,11 +151,29 @@ def test_ema_copies_round_trip_and_are_what_a_run_loads(tiny_data, tmp_path):
 @pytest.mark.slow
 def test_a_run_publishes_its_averaged_encoder(tiny_data, tmp_path):
     train = TrainConfig(
-        steps=3, batch_size=3, labelled_batch_size=2, labelled_fraction=0.5, seed=4, ema_encoder_decay=0.5
+        steps=3,
+        batch_size=3,
+        labelled_batch_size=2,
+        labelled_fraction=0.5,
+        seed=4,
+        ema_encoder_decay=0.5,
+        eval_every=3,
     )
     cfg = model_config("small", n_classes=3, c_norm="running", **TINY)
-    out = fit_one_thread(tiny_data["train"], tmp_path / "run", model_config=cfg, train=train)
+    out = fit_one_thread(
+        tiny_data["train"], tmp_path / "run", model_config=cfg, train=train, eval_cache=tiny_data["test"]
+    )
     run, live = load_run(out), load_run(out, use_ema=False)
+    # the log holds the accuracy of the average (what predicts) and of the live networks beside it
+    (entry,) = [e for e in map(json.loads, open(f"{out}/log.jsonl")) if "eval/accuracy" in e]
+    for loaded, key in ((run, "eval/accuracy"), (live, "eval/accuracy_live")):
+        accuracy = cache_accuracy(
+            lambda x, m=loaded.modules: m["classifier"](m["encoder"](x)[0]),
+            tiny_data["test"],
+            device=torch.device("cpu"),
+            batch_size=8,
+        )
+        assert entry[key] == pytest.approx(accuracy, abs=1e-9)
     ckpt = load_checkpoint_state(out)
     for name in ("encoder", "classifier"):
         for key, value in run.modules[name].state_dict().items():
