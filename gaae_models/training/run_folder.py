@@ -123,7 +123,15 @@ class RunFolder:
                 old["train_compare"] = TrainConfig.from_stored(previous.get("train") or {}).compare_dict()
             if old != comparable:
                 diff = config_diff(old, comparable)
-                raise CheckpointError(f"cannot resume {self.dir}: the config differs from the run's: {diff}")
+                hint = "; ".join(
+                    f"--set train.{k}={json.dumps(v)}"
+                    for k, v in (old["train_compare"] or {}).items()
+                    if comparable["train_compare"].get(k) != v
+                )
+                raise CheckpointError(
+                    f"cannot resume {self.dir}: the config differs from the run's: {diff}"
+                    + (f" (to continue it as it was trained, pass {hint})" if hint else "")
+                )
         elif resume:
             raise CheckpointError(f"cannot resume: {self.dir} holds no run (no config.json)")
         elif os.path.isdir(self.dir) and os.listdir(self.dir):

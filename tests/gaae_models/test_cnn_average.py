@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from gaae_models.checkpoint import latest_checkpoint
 from gaae_models.config import model_config
-from gaae_models.errors import ConfigError
+from gaae_models.errors import CheckpointError, ConfigError
 from gaae_models.runs import load_run
 from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig, departures_from_paper
 from gaae_models.training import CNNTrainer, prepare_data
@@ -95,3 +95,25 @@ def test_fit_logs_both_accuracies_and_load_run_reads_the_average(tiny_data, tmp_
         net = load_run(out, use_ema=use_ema).modules["cnn"]
         stored = {k.removeprefix(f"{key}."): v for k, v in weights.items() if k.startswith(f"{key}.")}
         assert all(torch.equal(net.state_dict()[k].cpu(), v) for k, v in stored.items())
+
+
+def test_a_cnn_run_from_before_the_average_resumes_without_it(tiny_data, tmp_path):
+    kwargs = {"model_config": model_config("small", **TINY), "eval_cache": tiny_data["test"]}
+    out = tmp_path / "old"
+    fit_one_thread(tiny_data["train"], out, train=TrainConfig(model="cnn", steps=2, batch_size=4), **kwargs)
+    # rewrite it as format 5 wrote it: no cnn_ema_decay, no average in the checkpoint
+    record = json.load(open(out / "config.json"))
+    record["format_version"] = 5
+    for table in ("train", "train_compare"):
+        record[table].pop("cnn_ema_decay")
+    record["departures_from_paper"]["train"] = {}
+    json.dump(record, open(out / "config.json", "w"))
+    longer = TrainConfig(model="cnn", steps=3, batch_size=4)
+    hint = (
+        r"cnn_ema_decay: 0\.0 -> 0\.99 "
+        r"\(to continue it as it was trained, pass --set train\.cnn_ema_decay=0\.0\)"
+    )
+    with pytest.raises(CheckpointError, match=hint):
+        fit_one_thread(tiny_data["train"], out, train=longer, resume=True, **kwargs)
+    fit_one_thread(tiny_data["train"], out, train=longer.replace(cnn_ema_decay=0.0), resume=True, **kwargs)
+    assert load_run(str(out)).step == 3
