@@ -151,14 +151,8 @@ def test_ema_copies_round_trip_and_are_what_a_run_loads(tiny_data, tmp_path):
 @pytest.mark.slow
 def test_a_run_publishes_its_averaged_encoder(tiny_data, tmp_path):
     train = TrainConfig(
-        steps=3,
-        batch_size=3,
-        labelled_batch_size=2,
-        labelled_fraction=0.5,
-        seed=4,
-        ema_encoder_decay=0.5,
-        eval_every=3,
-    )
+        steps=3, batch_size=3, labelled_batch_size=2, labelled_fraction=0.5, seed=4, ema_encoder_decay=0.5
+    ).replace(eval_every=3)
     cfg = model_config("small", n_classes=3, c_norm="running", **TINY)
     out = fit_one_thread(
         tiny_data["train"], tmp_path / "run", model_config=cfg, train=train, eval_cache=tiny_data["test"]
