@@ -29,7 +29,7 @@ from gaae_models.models import (
     SimpleCNN,
 )
 from gaae_models.train_config import TrainConfig
-from gaae_models.training.common import autocast, average_into, update_ema
+from gaae_models.training.common import autocast, average_into, polyak_decay, update_ema
 from gaae_models.training.losses import hinge_d, hinge_g, joint_loss, one_hot
 
 __all__ = ["CNNTrainer", "BigGANTrainer", "BiGANTrainer"]
@@ -88,8 +88,7 @@ class CNNTrainer:
         average_gradients(list(self.model.parameters()), self.dist)
         self.opt.step()
         if self.average is not None:
-            decay = min(self.train.cnn_ema_decay, (1.0 + step) / (10.0 + step))
-            average_into(self.average, self.model, decay)
+            average_into(self.average, self.model, polyak_decay(self.train.cnn_ema_decay, step))
         return {"loss/cls": loss.item(), "acc/batch": (logits.argmax(1) == y).float().mean().item()}
 
     @torch.no_grad()

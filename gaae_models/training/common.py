@@ -8,7 +8,7 @@ import torch
 
 from gaae_models.train_config import TrainConfig
 
-__all__ = ["autocast", "update_ema", "average_into"]
+__all__ = ["autocast", "update_ema", "average_into", "polyak_decay"]
 
 
 def autocast(train: TrainConfig, device: torch.device) -> torch.autocast:
@@ -74,3 +74,9 @@ def average_into(
             target.mul_(decay).add_(values[name], alpha=1.0 - decay)
         else:
             target.copy_(values[name])
+
+
+def polyak_decay(decay: float, step: int) -> float:
+    """The decay of the Polyak averages of E and C and of the CNN after ``step``:
+    ``min(decay, (1 + step) / (10 + step))``, so that the first steps do not linger."""
+    return min(decay, (1.0 + step) / (10.0 + step))

@@ -37,7 +37,7 @@ from gaae_models.health import gaae_health, gradient_shares
 from gaae_models.models import Classifier, Decoder, Encoder, LatentDiscriminator, SampleDiscriminator
 from gaae_models.models.layers import Whitening, scale_grad
 from gaae_models.train_config import TrainConfig
-from gaae_models.training.common import autocast, average_into, update_ema
+from gaae_models.training.common import autocast, average_into, polyak_decay, update_ema
 from gaae_models.training.losses import (
     gaae_d_losses,
     gaae_g_losses,
@@ -247,7 +247,7 @@ class GAAETrainer:
         encoder, classifier = self.ema_encoder, self.ema_classifier
         if encoder is None or classifier is None:
             return
-        decay = min(self.train.ema_encoder_decay, (1.0 + step) / (10.0 + step))
+        decay = polyak_decay(self.train.ema_encoder_decay, step)
         prefix, whitening = self._ema_whitening or ("", None)
         average_into(encoder, self.model.encoder, decay, exclude=(prefix,) if whitening else ())
         average_into(classifier, self.model.classifier, decay)

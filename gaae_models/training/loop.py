@@ -332,9 +332,10 @@ def fit(
                     trainer.predict_live, eval_cache, device=dev, batch_size=train.eval_batch_size
                 )
             run.log(record)
+            live = record.get("eval/accuracy_live")
             bar.write(
                 f"step {step}: test accuracy {last_eval:.4f}"
-                + (f" (live networks {record['eval/accuracy_live']:.4f})" if len(record) > 2 else "")
+                + (f" (live networks {live:.4f})" if live is not None else "")
             )
         if kind.generates and (step % train.sample_every == 0 or step == train.steps) and dist_info.is_main:
             write_samples(trainer, run, step, cache_path, health=last_health)
