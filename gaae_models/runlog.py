@@ -202,7 +202,10 @@ def plot_log(
                 ax.plot(steps, values, marker="o" if values.size < 30 else None, markersize=3, label=label)
             if key in _TARGETS:
                 ax.axhline(_TARGETS[key], color="0.5", linestyle=":", linewidth=1)
-        _robust_limits(ax, [series[k] for k in names])
+        if group == "grad_norm":  # gradient norms span many decades (the first steps' spikes)
+            ax.set_yscale("log")
+        else:
+            _robust_limits(ax, [series[k] for k in names])
         ax.set_title(group, fontsize=10)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)

@@ -44,6 +44,9 @@ PAPER_TRAIN_SETTINGS: dict[str, Any] = {
     "ema_encoder_decay": 0.0,
     "g4": 0.0,
     "cnn_ema_decay": 0.0,
+    "grad_clip": None,
+    "grad_clip_d": None,
+    "whiten_standing_items": 0,
 }
 
 #: Fields of :data:`PAPER_TRAIN_SETTINGS` that only the simple CNN reads (the others only the GAAE).
@@ -171,6 +174,14 @@ class TrainConfig:
     #: EMA (Polyak average) of the encoder E and the classifier C, used to predict, evaluate and
     #: publish; decay min(ema_encoder_decay, (1 + t) / (10 + t)) at step t; 0 disables it
     ema_encoder_decay: float = 0.99
+    #: clip the global gradient norm of E, G and C (grad_clip) and of D_x and D_latent (grad_clip_d)
+    #: to this before their Adam steps; None: no clipping (the paper). The pre-clip norms are logged
+    #: as grad_norm/g and grad_norm/d
+    grad_clip: float | None = None
+    grad_clip_d: float | None = None
+    #: the average's E_s whitening is refitted to its codes of this many training items (outside the
+    #: held health batch) at every health, checkpoint and final step; 0: the running estimate only
+    whiten_standing_items: int = 0
     # EMA of G (0 disables it)
     ema_decay: float = 0.0
     ema_start: int = 1000
@@ -281,6 +292,21 @@ class TrainConfig:
         ):
             raise ConfigError(
                 f"dx_labelled_weight={self.dx_labelled_weight!r} must be null (share of the data) or >= 0"
+            )
+        for name in ("grad_clip", "grad_clip_d"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+            ):
+                raise ConfigError(f"{name}={value!r} must be null (no clipping) or a positive number")
+        if (
+            isinstance(self.whiten_standing_items, bool)
+            or not isinstance(self.whiten_standing_items, int)
+            or self.whiten_standing_items == 1
+            or self.whiten_standing_items < 0
+        ):
+            raise ConfigError(
+                f"whiten_standing_items={self.whiten_standing_items!r} must be 0 (off) or an integer >= 2"
             )
         if self.n_sample_wavs < 0:
             raise ConfigError(f"n_sample_wavs={self.n_sample_wavs!r} must be >= 0")

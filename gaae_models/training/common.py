@@ -8,7 +8,7 @@ import torch
 
 from gaae_models.train_config import TrainConfig
 
-__all__ = ["autocast", "update_ema", "average_into", "polyak_decay"]
+__all__ = ["autocast", "update_ema", "average_into", "polyak_decay", "clip_gradients"]
 
 
 def autocast(train: TrainConfig, device: torch.device) -> torch.autocast:
@@ -74,6 +74,28 @@ def average_into(
             target.mul_(decay).add_(values[name], alpha=1.0 - decay)
         else:
             target.copy_(values[name])
+
+
+def clip_gradients(parameters: list[torch.nn.Parameter], max_norm: float | None) -> float:
+    """The global L2 norm of the gradients of ``parameters``, clipped to ``max_norm`` in place.
+
+    Parameters
+    ----------
+    parameters : list of torch.nn.Parameter
+        One optimiser's parameters (those without a gradient are skipped).
+    max_norm : float or None
+        Scale the gradients down so that their global norm is at most this; None measures only.
+
+    Returns
+    -------
+    float
+        The norm before clipping (``inf`` or ``nan`` when a gradient is not finite).
+    """
+    grads = [p for p in parameters if p.grad is not None]
+    if not grads:
+        return 0.0
+    limit = float("inf") if max_norm is None else float(max_norm)
+    return float(torch.nn.utils.clip_grad_norm_(grads, limit))
 
 
 def polyak_decay(decay: float, step: int) -> float:

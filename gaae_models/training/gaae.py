@@ -37,7 +37,7 @@ from gaae_models.health import gaae_health, gradient_shares
 from gaae_models.models import Classifier, Decoder, Encoder, LatentDiscriminator, SampleDiscriminator
 from gaae_models.models.layers import Whitening, scale_grad
 from gaae_models.train_config import TrainConfig
-from gaae_models.training.common import autocast, average_into, polyak_decay, update_ema
+from gaae_models.training.common import autocast, average_into, clip_gradients, polyak_decay, update_ema
 from gaae_models.training.losses import (
     gaae_d_losses,
     gaae_g_losses,
@@ -212,6 +212,7 @@ class GAAETrainer:
             self.ema_encoder = copy.deepcopy(self.model.encoder).eval().requires_grad_(False)
             self.ema_classifier = copy.deepcopy(self.model.classifier).eval().requires_grad_(False)
             self._ema_whitening = _whitening(self.ema_encoder)
+        self._standing: torch.Tensor | None = None
         self.autocast = autocast(train, device)
         self._held: torch.Tensor | None = None
         self._dx_real_weight = labelled_weight(train, data)
@@ -396,6 +397,7 @@ class GAAETrainer:
         d_total, metrics = self.d_loss(batch)
         d_total.backward()
         average_gradients(m.discriminator_parameters(), self.dist)
+        norm_d = clip_gradients(m.discriminator_parameters(), self.train.grad_clip_d)
         self.opt_d.step()
         # E/G/C step (D frozen: its weights get no gradient)
         m.d_x.requires_grad_(False)
@@ -405,24 +407,59 @@ class GAAETrainer:
         g_total, g_metrics = self.g_loss(batch, shares=shares)
         g_total.backward()
         average_gradients(m.generator_parameters(), self.dist)
+        norm_g = clip_gradients(m.generator_parameters(), self.train.grad_clip)
         self.opt_g.step()
         m.d_x.requires_grad_(True)
         m.d_latent.requires_grad_(True)
         metrics.update(g_metrics)
+        metrics.update({"grad_norm/d": norm_d, "grad_norm/g": norm_g})
         if self.ema is not None:
             update_ema(self.ema, self.model.decoder, self.train, step)
         if self.ema_encoder is not None and self.ema_classifier is not None:
             self._update_averages(batch["x"], step)
+            t = self.train
+            if step % t.health_every == 0 or step % t.checkpoint_every == 0 or step == t.steps:
+                self.stand_whitening()
         return metrics
+
+    def standing_batch(self) -> torch.Tensor:
+        """A fixed seeded sample of up to ``whiten_standing_items`` training items outside the held
+        batch of :meth:`health` (read once), for :meth:`stand_whitening`."""
+        if self._standing is None:
+            pool = self.data.unlabelled
+            held = self._held_indices()
+            rest = np.setdiff1d(pool, held) if pool.size > held.size else pool
+            rng = np.random.default_rng([self.train.seed, STREAM_HEALTH, 1])
+            n = min(self.train.whiten_standing_items, rest.size)
+            self._standing = self.data.get(np.sort(rng.choice(rest, size=n, replace=False))).to(self.device)
+        return self._standing
+
+    @torch.no_grad()
+    def stand_whitening(self) -> None:
+        """Refit the average's E_s whitening to the average's own codes of :meth:`standing_batch`
+        (``Whitening.fit``): the per-step running estimate lags an encoder whose trunk learns, and
+        the average is what health measures and users get. No-op without the average, without a
+        whitening or with ``whiten_standing_items = 0``. Training does not read the average's
+        whitening, so this changes nothing the live networks learn."""
+        if self._ema_whitening is None or self.ema_encoder is None or self.train.whiten_standing_items == 0:
+            return
+        encoder, (_, whitening) = self.ema_encoder, self._ema_whitening
+        x = self.standing_batch()
+        with self.autocast:
+            codes = [encoder.head_s[0](encoder.trunk(x[i : i + 64])).float() for i in range(0, len(x), 64)]
+        whitening.fit(torch.cat(codes))
 
     def held_batch(self, n: int = 128) -> torch.Tensor:
         """A fixed seeded batch of up to ``n`` training items (read once), for :meth:`health`."""
         if self._held is None:
-            pool = self.data.unlabelled
-            rng = np.random.default_rng([self.train.seed, STREAM_HEALTH])
-            idx = np.sort(rng.choice(pool, size=min(n, pool.size), replace=False))
-            self._held = self.data.get(idx).to(self.device)
+            self._held = self.data.get(self._held_indices(n)).to(self.device)
         return self._held
+
+    def _held_indices(self, n: int = 128) -> np.ndarray:
+        """The sorted indices of the held batch: ``n`` seeded draws from the unlabelled pool."""
+        pool = self.data.unlabelled
+        rng = np.random.default_rng([self.train.seed, STREAM_HEALTH])
+        return np.sort(rng.choice(pool, size=min(n, pool.size), replace=False))
 
     def health(self, step: int) -> dict[str, float]:
         """Training health on the held batch (:func:`gaae_models.health.gaae_health`), keys
