@@ -401,7 +401,11 @@ class Whitening(nn.Module):
         (seed 0), where scaling those first batches isotropically left it at 1.0 and 3-11. The
         price: G's batch-norm running statistics see huge s in those first steps and need ~20-30
         steps (momentum 0.1) to recover, so a G trained for only a few steps ignores s in eval
-        mode.
+        mode. A second price, found in the tenth session: the gradients of those first steps reach
+        a global norm of ~1e14 (E, G and C) against 1e2-1e3 from step ~12 on, and Adam's second
+        moment (beta2 0.999) keeps them for thousands of steps, so that E's trunk moved by 0.1-0.3 %
+        of its weights in a 300-step run (``cpu`` preset, instruments). ``train.grad_clip`` and
+        ``train.grad_clip_d`` bound what the moment stores.
 
     Shapes
     ------
