@@ -10,21 +10,11 @@ import math
 import pytest
 import torch
 
-from gaae_models.config import model_config
 from gaae_models.errors import ConfigError
 from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig
-from gaae_models.training import GAAETrainer, prepare_data
 from gaae_models.training.common import clip_gradients
+from tests.gaae_models.helpers import tiny_gaae_trainer
 
-TINY = {"ch": 1, "z_dim": 16, "s_dim": 16, "attention": False}
-
-
-def _trainer(cache, **overrides):
-    fields = {"batch_size": 4, "labelled_batch_size": 2, "labelled_fraction": 0.5, "seed": 1, **overrides}
-    train = TrainConfig(**fields)
-    data = prepare_data(cache, train)
-    cfg = model_config("small", n_classes=data.n_classes, **TINY)
-    return GAAETrainer(cfg, train, data, device=torch.device("cpu"))
 
 
 def _params_with_grads():
@@ -60,7 +50,7 @@ def test_grad_clip_options_are_checked_and_off_in_the_paper_and_old_runs():
 @pytest.mark.parametrize("clip", [None, 1e-3])
 def test_the_first_adam_moment_holds_the_clipped_gradient(tiny_data, clip):
     torch.set_num_threads(1)
-    trainer = _trainer(tiny_data["train"], grad_clip=clip, grad_clip_d=clip)
+    trainer = tiny_gaae_trainer(tiny_data["train"], grad_clip=clip, grad_clip_d=clip)
     metrics = trainer.train_step(1)
     beta2 = trainer.train.beta2
     for opt, key in ((trainer.opt_g, "grad_norm/g"), (trainer.opt_d, "grad_norm/d")):
@@ -95,8 +85,8 @@ def test_whitening_fit_whitens_its_sample_exactly_and_then_keeps_tracking():
 
 def test_the_average_stands_on_its_own_codes_and_the_live_training_is_unchanged(tiny_data):
     torch.set_num_threads(1)
-    plain = _trainer(tiny_data["train"], health_every=2)
-    standing = _trainer(tiny_data["train"], health_every=2, whiten_standing_items=6)
+    plain = tiny_gaae_trainer(tiny_data["train"], health_every=2)
+    standing = tiny_gaae_trainer(tiny_data["train"], health_every=2, whiten_standing_items=6)
     losses = [(plain.train_step(t)["loss/rec"], standing.train_step(t)["loss/rec"]) for t in (1, 2)]
     assert all(a == b for a, b in losses)  # only the average's whitening differs
     pool = standing.data.unlabelled
@@ -118,7 +108,7 @@ def test_the_average_stands_on_its_own_codes_and_the_live_training_is_unchanged(
 
 
 def test_the_standing_sample_leaves_out_the_held_batch(tiny_data, monkeypatch):
-    trainer = _trainer(tiny_data["train"], whiten_standing_items=100)
+    trainer = tiny_gaae_trainer(tiny_data["train"], whiten_standing_items=100)
     pool = trainer.data.unlabelled
     monkeypatch.setattr(trainer, "_held_indices", lambda n=128: pool[:10])  # as with a larger pool
     x = trainer.standing_batch()

@@ -10,19 +10,11 @@ from gaae_models.batches import gaae_batch
 from gaae_models.config import model_config
 from gaae_models.errors import ConfigError
 from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig
-from gaae_models.training import GAAETrainer, prepare_data
+from gaae_models.training import prepare_data
 from gaae_models.training.losses import GAAE_LOSS_KEYS, gaae_g_losses, gaae_loss_weights
-from tests.gaae_models.helpers import fit_one_thread
+from tests.gaae_models.helpers import fit_one_thread, tiny_gaae_trainer
 
 TINY = {"ch": 1, "z_dim": 16, "s_dim": 16, "attention": False}
-
-
-def _trainer(cache, **overrides):
-    fields = {"batch_size": 4, "labelled_batch_size": 2, "labelled_fraction": 0.5, "seed": 1, **overrides}
-    train = TrainConfig(**fields)
-    data = prepare_data(cache, train)
-    cfg = model_config("small", n_classes=data.n_classes, **TINY)
-    return GAAETrainer(cfg, train, data, device=torch.device("cpu"))
 
 
 def _losses(logits_u, teacher, threshold):
@@ -83,7 +75,7 @@ def test_the_student_reads_an_augmented_view_and_the_other_draws_do_not_move(tin
 
 
 def test_a_step_with_pseudo_labels_trains_c_on_the_average_s_labels(tiny_data):
-    t = _trainer(tiny_data["train"], g4=1.0, pseudo_threshold=1e-6)  # every item counts
+    t = tiny_gaae_trainer(tiny_data["train"], g4=1.0, pseudo_threshold=1e-6)  # every item counts
     t.train_step(1)
     batch = t.make_batch(2)
     terms, metrics = t.g_terms(batch)
