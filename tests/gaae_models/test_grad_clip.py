@@ -16,7 +16,6 @@ from gaae_models.training.common import clip_gradients
 from tests.gaae_models.helpers import tiny_gaae_trainer
 
 
-
 def _params_with_grads():
     a, b, c = (torch.nn.Parameter(torch.zeros(n)) for n in (2, 3, 4))
     a.grad = torch.tensor([3.0, 0.0])
