@@ -444,13 +444,8 @@ class Whitening(nn.Module):
         weight = max(1.0 / float(self.num_batches_tracked), self.momentum)
         self.running_mean.lerp_(mean, weight)
         self.running_cov.lerp_(cov, weight)
-        # LAPACK on the CPU: CUDA's eigensolver fails to converge ("ill-conditioned") on the
-        # rank-deficient estimates of the first batches (seen on an H200, paper preset, batch 64);
-        # a D x D float64 matrix (D <= 512) takes milliseconds on the CPU.
-        eigenvalues, vectors = torch.linalg.eigh(self.running_cov.cpu())
-        eigenvalues, vectors = eigenvalues.to(xd.device), vectors.to(xd.device)
         self.items_seen += xd.shape[0]
-        self._set_map(eigenvalues, vectors)
+        self._set_map()
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> None:
@@ -472,11 +467,16 @@ class Whitening(nn.Module):
         # past the cumulative phase: the next update() weighs its batch by `momentum`
         self.num_batches_tracked.clamp_(min=math.ceil(1.0 / self.momentum))
         self.items_seen.clamp_(min=xd.shape[0])
-        eigenvalues, vectors = torch.linalg.eigh(self.running_cov.cpu())
-        self._set_map(eigenvalues.to(xd.device), vectors.to(xd.device))
+        self._set_map()
 
-    def _set_map(self, eigenvalues: torch.Tensor, vectors: torch.Tensor) -> None:
+    def _set_map(self) -> None:
         """``mean`` and ``W = V diag(max(lambda, floor))^(-1/2) V^T`` from the running statistics."""
+        # LAPACK on the CPU: CUDA's eigensolver fails to converge ("ill-conditioned") on the
+        # rank-deficient estimates of the first batches (seen on an H200, paper preset, batch 64);
+        # a D x D float64 matrix (D <= 512) takes milliseconds on the CPU.
+        device = self.running_cov.device
+        eigenvalues, vectors = torch.linalg.eigh(self.running_cov.cpu())
+        eigenvalues, vectors = eigenvalues.to(device), vectors.to(device)
         floor = self.eps * float(eigenvalues.clamp_min(0).median()) + 1e-30
         inv_sqrt = (vectors * eigenvalues.clamp_min(floor).rsqrt()) @ vectors.T
         self.mean.copy_(self.running_mean.float())
