@@ -27,7 +27,9 @@ __all__ = ["RUN_FORMAT_VERSION", "RunFolder", "config_diff", "summary_writer"]
 #: ema_classifier); format-3 runs load with ema_encoder_decay 0 (from_stored).
 #: 5: TrainConfig g4 / pseudo_threshold / pseudo_augment (L_cls,pseudo); format-4 runs load with g4 0.
 #: 6: TrainConfig cnn_ema_decay (the CNN's checkpoints may keep ema_cnn); older runs load with 0.
-RUN_FORMAT_VERSION = 6
+#: 7: TrainConfig grad_clip / grad_clip_d / whiten_standing_items default to 1000 / 50 / 512 (stored
+#: in format-6 configs written since they exist; older runs load with None / None / 0).
+RUN_FORMAT_VERSION = 7
 
 
 def summary_writer(log_dir: str) -> Any:

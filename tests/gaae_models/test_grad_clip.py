@@ -10,8 +10,9 @@ import math
 import pytest
 import torch
 
+from gaae_models.config import model_config
 from gaae_models.errors import ConfigError
-from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig
+from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig, departures_from_paper
 from gaae_models.training.common import clip_gradients
 from tests.gaae_models.helpers import tiny_gaae_trainer
 
@@ -44,6 +45,19 @@ def test_grad_clip_options_are_checked_and_off_in_the_paper_and_old_runs():
                 TrainConfig(**{name: bad})
         assert PAPER_TRAIN_SETTINGS[name] is None
         assert getattr(TrainConfig.from_stored({}), name) is None  # runs written before the fields
+    assert TrainConfig.from_stored({}).whiten_standing_items == 0
+
+
+def test_clipping_and_standing_statistics_are_recorded_departures_by_default():
+    """Since run format 7 the defaults clip (1000 / 50) and refit the average's whitening (512 items):
+    the run's record names them against the paper's values, and ``--paper-settings`` undoes them."""
+    model, train = model_config("cpu"), TrainConfig()
+    train_departures = departures_from_paper(model, train)["train"]
+    assert train_departures["grad_clip"] == [None, 1000.0]
+    assert train_departures["grad_clip_d"] == [None, 50.0]
+    assert train_departures["whiten_standing_items"] == [0, 512]
+    paper = departures_from_paper(model, train.replace(**PAPER_TRAIN_SETTINGS))["train"]
+    assert not {"grad_clip", "grad_clip_d", "whiten_standing_items"} & set(paper)
 
 
 @pytest.mark.parametrize("clip", [None, 1e-3])

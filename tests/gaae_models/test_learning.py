@@ -318,7 +318,7 @@ def test_health_and_gradient_shares_are_logged(tiny_data, tmp_path):
         assert 0 <= entry["health/sat_prior"] <= 1 and 0 <= entry["health/s_two_sample_acc"] <= 1
         assert entry["health/rec_ratio"] > 0
     record = json.load(open(tmp_path / "run" / "config.json"))
-    assert record["format_version"] == 6 and record["departures_from_paper"]["train"]["gen_latent"] == [
+    assert record["format_version"] == 7 and record["departures_from_paper"]["train"]["gen_latent"] == [
         "encoder",
         "prior",
     ]
