@@ -86,7 +86,7 @@ def test_fit_logs_both_accuracies_and_load_run_reads_the_average(tiny_data, tmp_
     evals = [e for e in log if "eval/accuracy" in e]
     assert [e["step"] for e in evals] == [2, 4] and all("eval/accuracy_live" in e for e in evals)
     record = json.load(open(tmp_path / "cnn" / "config.json"))
-    assert record["format_version"] == 6 and record["departures_from_paper"]["train"] == {
+    assert record["format_version"] == 7 and record["departures_from_paper"]["train"] == {
         "cnn_ema_decay": [0.0, 0.99]
     }
     weights = load_file(os.path.join(latest_checkpoint(out), "model.safetensors"))

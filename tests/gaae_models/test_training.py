@@ -255,7 +255,7 @@ from gaae_models.config import model_config
 from gaae_models.train_config import TrainConfig
 from gaae_models.training import fit
 train = TrainConfig(steps=1, batch_size=2, labelled_batch_size=2, labelled_fraction=0.5, seed=5,
-                    sample_every=100, checkpoint_every=1)
+                    sample_every=100, checkpoint_every=1, grad_clip=None, grad_clip_d=None)
 cfg = model_config("small", ch=1, z_dim=16, s_dim=16, attention=False)
 fit(sys.argv[1], sys.argv[2], model_config=cfg, train=train,
     device="cpu", progress=False)
@@ -296,7 +296,16 @@ def test_ddp_two_processes_average_gradients(tiny_data, tmp_path):
     config = json.load(open(out / "config.json"))
     assert config["world_size"] == 2
     # reproduce in one process: each rank's gradients, averaged, then one optimiser step each
-    train = TrainConfig(steps=1, batch_size=2, labelled_batch_size=2, labelled_fraction=0.5, seed=5)
+    # no clipping on either side: this reproduces the averaged gradients' Adam step by hand
+    train = TrainConfig(
+        steps=1,
+        batch_size=2,
+        labelled_batch_size=2,
+        labelled_fraction=0.5,
+        seed=5,
+        grad_clip=None,
+        grad_clip_d=None,
+    )
     data = prepare_data(tiny_data["train"], train)
     t = GAAETrainer(
         model_config("small", n_classes=3, ch=1, z_dim=16, s_dim=16, attention=False),
