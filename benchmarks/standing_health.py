@@ -42,18 +42,20 @@ def _trainer(run_dir: str, items: int):
     return trainer, step
 
 
-def standing_health(run_dir: str, items: int) -> tuple[dict[str, float], dict[str, float]]:
-    """``(as trained, after the refit)`` health of a run's newest checkpoint (keys ``health/*``)."""
-    trainer, step = _trainer(run_dir, items)
+def standing_health(trainer, step: int) -> tuple[dict[str, float], dict[str, float]]:
+    """``(as trained, after the refit)`` health of a loaded run (keys ``health/*``)."""
     before = trainer.health(step)
     trainer.stand_whitening()
     return before, trainer.health(step)
 
 
 @torch.no_grad()
-def standing_c_norm(run_dir: str, items: int, test_cache: str) -> dict[str, tuple[float, float]]:
-    """``{"average"|"live": (test accuracy as trained, after recomputing the batch norms)}``."""
-    trainer, _ = _trainer(run_dir, items)
+def standing_c_norm(trainer, test_cache: str) -> dict[str, tuple[float, float]]:
+    """``{"average"|"live": (test accuracy as trained, after recomputing the batch norms)}`` of a loaded
+    run (C reads z, which E_s's whitening does not touch, so it may run after :func:`standing_health`).
+
+    Not ``torch.optim.swa_utils.update_bn``: it puts the whole network in training mode, where the
+    spectral norms of E's trunk would run their power iteration and change the weights used."""
     x, cpu, out = trainer.standing_batch(), torch.device("cpu"), {}
     for name, predict, (encoder, classifier) in (
         ("average", trainer.predict, (trainer.ema_encoder, trainer.ema_classifier)),
@@ -86,18 +88,21 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     print("| run | | " + " | ".join(KEYS) + " |")
     print("|---|---|" + "---:|" * len(KEYS))
+    accuracy = {}
     for run_dir in args.runs:
-        pair = standing_health(run_dir, args.items)
-        for name, health in zip(("as trained", "standing"), pair, strict=True):
+        trainer, step = _trainer(run_dir, args.items)  # loaded once for both tables
+        name = os.path.basename(os.path.normpath(run_dir))
+        for tag, health in zip(("as trained", "standing"), standing_health(trainer, step), strict=True):
             values = " | ".join(f"{health['health/' + k]:.3f}" for k in KEYS)
-            print(f"| {os.path.basename(os.path.normpath(run_dir))} | {name} | {values} |")
-    if args.test_cache:
+            print(f"| {name} | {tag} | {values} |")
+        if args.test_cache:
+            accuracy[name] = standing_c_norm(trainer, args.test_cache)
+    if accuracy:
         print("\n| run | average as trained | average, C's norm recomputed | live | live, recomputed |")
         print("|---|---:|---:|---:|---:|")
-        for run_dir in args.runs:
-            acc = standing_c_norm(run_dir, args.items, args.test_cache)
+        for name, acc in accuracy.items():
             cells = " | ".join(f"{a:.3f}" for k in ("average", "live") for a in acc[k])
-            print(f"| {os.path.basename(os.path.normpath(run_dir))} | {cells} |")
+            print(f"| {name} | {cells} |")
 
 
 if __name__ == "__main__":
