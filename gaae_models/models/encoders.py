@@ -41,7 +41,12 @@ class _TrunkEncoder(nn.Module, EncoderHubMixin):
         super().__init__()
         check_model_config(config)
         self.config = config
-        self.trunk = Trunk(config, sn=config.encoder_sn, freq_pool_block=config.freq_pool_block)
+        self.trunk = Trunk(
+            config,
+            sn=config.encoder_sn,
+            freq_pool_block=config.freq_pool_block,
+            freq_pool_std=config.freq_pool_std,
+        )
         for name, head in self._heads(config).items():
             setattr(self, name, head)
         self._init_hub_metadata(audio_config, stats, label_names)

@@ -52,6 +52,9 @@ __all__ = [name for name in models.__all__ if name not in models._ENCODERS]
 #: Width of the hidden dense layers of C, D_latent and the BiGAN joint head (Tables XIX, XXII, XXIII).
 HIDDEN_FEATURES: int = 128
 
+#: Added to the time variance before the square root of ``Trunk(freq_pool_std=True)``.
+STD_EPS: float = 1e-8
+
 
 def _check_shape(name: str, tensor: torch.Tensor, expected: Sequence[int | None]) -> None:
     """Raise ValueError unless ``tensor.shape`` matches ``expected`` (None = any size)."""
@@ -88,12 +91,16 @@ class Trunk(nn.Module):
         Concatenate block ``k``'s output after ReLU, averaged over time only and flattened
         (channel-major), to the global sum pool (``config.freq_pool_block`` for the encoders;
         the discriminators pool globally only).
+    freq_pool_std : bool
+        Also concatenate that map's standard deviation over time, ``sqrt(var + STD_EPS)``
+        (population variance, channel-major; the epsilon keeps the gradient finite where a ReLU
+        map is constant), after its time average (``config.freq_pool_std`` for the encoders).
 
     Attributes
     ----------
     out_features : int
         The width of the pooled features: the last width (``16 * config.ch`` by default), plus
-        ``width_k * F / 2**k`` with ``freq_pool_block``.
+        ``width_k * F / 2**k`` with ``freq_pool_block`` (twice that with ``freq_pool_std``).
 
     Shapes
     ------
@@ -107,6 +114,7 @@ class Trunk(nn.Module):
         sn: bool = True,
         channels: Sequence[int] | None = None,
         freq_pool_block: int | None = None,
+        freq_pool_std: bool = False,
     ) -> None:
         super().__init__()
         check_model_config(config)
@@ -125,11 +133,16 @@ class Trunk(nn.Module):
             raise ConfigError(
                 f"freq_pool_block={freq_pool_block!r} must be None or an integer from 1 to {N_RESAMPLINGS}"
             )
+        if freq_pool_std and freq_pool_block is None:
+            raise ConfigError("freq_pool_std=True needs a freq_pool_block")
         self.freq_pool_block = freq_pool_block
+        self.freq_pool_std = bool(freq_pool_std)
         extra = (
             0
             if freq_pool_block is None
-            else widths[freq_pool_block] * (config.input_shape[0] // 2**freq_pool_block)
+            else (1 + self.freq_pool_std)
+            * widths[freq_pool_block]
+            * (config.input_shape[0] // 2**freq_pool_block)
         )
         self.out_features = widths[-1] + extra
         init_weights(self)
@@ -148,7 +161,11 @@ class Trunk(nn.Module):
         pooled = global_sum_pool(h)
         if profile is None:
             return pooled
-        return torch.cat([pooled, F.relu(profile).mean(dim=3).flatten(1)], dim=1)
+        profile = F.relu(profile)
+        parts = [pooled, profile.mean(dim=3).flatten(1)]
+        if self.freq_pool_std:
+            parts.append((profile.var(dim=3, correction=0) + STD_EPS).sqrt().flatten(1))
+        return torch.cat(parts, dim=1)
 
 
 class Decoder(nn.Module):

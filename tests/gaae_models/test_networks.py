@@ -129,6 +129,7 @@ def test_presets():
         ("freq_pool_block", 0, r"freq_pool_block=0 must be null .* from 1 to 6"),
         ("freq_pool_block", 7, "freq_pool_block=7"),
         ("freq_pool_block", 2.0, "freq_pool_block=2.0"),
+        ("freq_pool_std", 1, "freq_pool_std=1 must be True or False"),
     ],
 )
 def test_config_validation(field, value, match):
@@ -569,3 +570,55 @@ def test_simple_cnn():
             SimpleCNN(**kwargs)
     with pytest.raises(ValueError, match="expected"):
         net(torch.zeros(1, 1, 128, 256))
+
+
+def test_freq_pool_std_against_a_slow_reference():
+    """``freq_pool_std`` appends block k's ReLU map's population std over time (channel-major) after
+    its time average, checked per element; the widths, the heads, the fused plan and the stored
+    config follow, a map constant in time gets a finite gradient, and the option needs a block."""
+    from gaae_models.config import LEGACY_DEFAULTS, PAPER_MODEL_SETTINGS
+    from gaae_models.models.fused import build_inference_plan
+    from gaae_models.models.networks import STD_EPS
+
+    base = model_config("small", input_shape=(128, 64), attention=False, z_dim=8, s_dim=8)
+    cfg = dataclasses.replace(base, freq_pool_block=3, freq_pool_std=True)
+    width = cfg.trunk_channels[2] * (128 // 8)
+    assert cfg.freq_pool_features == 2 * width and cfg.pooled_features == 32 + 2 * width
+    torch.manual_seed(0)
+    enc = Encoder(cfg).eval()
+    x, _, _ = _batch(3, cfg)
+    outs = []
+    hook = enc.trunk.blocks[2].register_forward_hook(lambda m, i, o: outs.append(o))
+    with torch.no_grad():
+        h = enc.trunk(x)
+    hook.remove()
+    assert h.shape == (3, cfg.pooled_features) == (3, enc.trunk.out_features)
+    ref = outs[0].relu().double()
+    c_k, f_k, t_k = ref.shape[1:]
+    for b in range(3):
+        for c in range(0, c_k, 3):
+            for f in range(0, f_k, 5):
+                row = [float(ref[b, c, f, t]) for t in range(t_k)]
+                mean = sum(row) / t_k
+                std = (sum((v - mean) ** 2 for v in row) / t_k + STD_EPS) ** 0.5
+                assert float(h[b, 32 + c * f_k + f]) == pytest.approx(mean, rel=1e-5, abs=1e-7)
+                assert float(h[b, 32 + width + c * f_k + f]) == pytest.approx(std, rel=1e-4, abs=1e-6)
+    with torch.no_grad():
+        z, s = enc(x)
+        fused = build_inference_plan(enc, ("z", "s"), torch.device("cpu"), True)(x)
+    assert torch.allclose(fused["z"], z, atol=1e-4) and torch.allclose(fused["s"], s, atol=1e-4)
+    assert _n_params(Encoder(cfg)) == cfg.parameter_counts()["encoder"]
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    # a silent input gives constant maps: the std's gradient must stay finite
+    silent = torch.zeros(2, 1, 128, 64, requires_grad=True)
+    enc.train()
+    enc.trunk(silent).sum().backward()
+    assert torch.isfinite(silent.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in enc.parameters() if p.grad is not None)
+    # off by default, as the paper and the runs stored before the field
+    assert base.freq_pool_std is False and LEGACY_DEFAULTS["freq_pool_std"] is False
+    assert PAPER_MODEL_SETTINGS["freq_pool_std"] is False
+    with pytest.raises(ConfigError, match="freq_pool_std=True needs a freq_pool_block"):
+        dataclasses.replace(base, freq_pool_block=None, freq_pool_std=True)
+    with pytest.raises(ConfigError, match="freq_pool_std=True needs a freq_pool_block"):
+        Trunk(base, freq_pool_std=True)
