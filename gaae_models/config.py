@@ -181,8 +181,10 @@ class ModelConfig:
         With ``freq_pool_block``, also give the heads that map's standard deviation over time
         (another ``width_k * F / 2**k`` features): how much each channel at each frequency changes
         within the clip, which tells a sustained note from a decaying one. A linear probe fitted to
-        46 labelled instrument clips read the trained trunk's features at 0.63-0.66 without it and
-        0.71-0.75 with it (3 runs); default False (an option, benchmark README section 18).
+        46 labelled instrument clips read the trained trunk's features at 0.62-0.66 without it and
+        0.69-0.76 with it (5 runs), but trained with it C was not better at the final step
+        (instruments -0.028 ± 0.068 paired, 5 seeds; speech +0.040 ± 0.048, 3 seeds). Default
+        False (the paper has no such features; benchmark README section 18).
 
     Raises
     ------

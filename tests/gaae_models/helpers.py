@@ -55,8 +55,9 @@ def fit_one_thread(cache, out, **kwargs):
     return str(out)
 
 
-def tiny_gaae_trainer(cache, **overrides):
-    """A GAAETrainer of the tiny ``small`` networks on ``cache`` (batch 4, 2 labelled, half the labels)."""
+def tiny_gaae_trainer(cache, *, s_dim=16, **overrides):
+    """A GAAETrainer of the tiny ``small`` networks on ``cache`` (batch 4, 2 labelled, half the labels;
+    z of 16, s of ``s_dim``); ``overrides`` are TrainConfig fields."""
     from gaae_models.config import model_config
     from gaae_models.train_config import TrainConfig
     from gaae_models.training import GAAETrainer, prepare_data
@@ -64,5 +65,5 @@ def tiny_gaae_trainer(cache, **overrides):
     fields = {"batch_size": 4, "labelled_batch_size": 2, "labelled_fraction": 0.5, "seed": 1, **overrides}
     train = TrainConfig(**fields)
     data = prepare_data(cache, train)
-    cfg = model_config("small", n_classes=data.n_classes, ch=1, z_dim=16, s_dim=16, attention=False)
+    cfg = model_config("small", n_classes=data.n_classes, ch=1, z_dim=16, s_dim=s_dim, attention=False)
     return GAAETrainer(cfg, train, data, device=torch.device("cpu"))

@@ -14,6 +14,7 @@ from gaae_models.config import model_config
 from gaae_models.errors import ConfigError
 from gaae_models.train_config import PAPER_TRAIN_SETTINGS, TrainConfig, departures_from_paper
 from gaae_models.training.common import clip_gradients
+from gaae_models.training.gaae import STANDING_ITEMS_PER_DIM
 from tests.gaae_models.helpers import tiny_gaae_trainer
 
 
@@ -98,14 +99,14 @@ def test_whitening_fit_whitens_its_sample_exactly_and_then_keeps_tracking():
 
 def test_the_average_stands_on_its_own_codes_and_the_live_training_is_unchanged(tiny_data):
     torch.set_num_threads(1)
-    plain = tiny_gaae_trainer(tiny_data["train"], health_every=2)
-    standing = tiny_gaae_trainer(tiny_data["train"], health_every=2, whiten_standing_items=6)
+    plain = tiny_gaae_trainer(tiny_data["train"], s_dim=4, health_every=2, whiten_standing_items=0)
+    standing = tiny_gaae_trainer(tiny_data["train"], s_dim=4, health_every=2, whiten_standing_items=16)
     losses = [(plain.train_step(t)["loss/rec"], standing.train_step(t)["loss/rec"]) for t in (1, 2)]
     assert all(a == b for a, b in losses)  # only the average's whitening differs
     pool = standing.data.unlabelled
     assert pool.size <= 128  # the tiny pool is all held batch: the standing sample draws from it
     x = standing.standing_batch()
-    assert x.shape[0] == 6
+    assert x.shape[0] == 16 == STANDING_ITEMS_PER_DIM * 4  # just enough items for 4 dimensions
     encoder = standing.ema_encoder
     whitening = encoder.head_s[1]
     with torch.no_grad():
@@ -128,3 +129,19 @@ def test_the_standing_sample_leaves_out_the_held_batch(tiny_data, monkeypatch):
     assert x.shape[0] == pool.size - 10  # capped by what is left
     held = trainer.data.get(pool[:10])
     assert not any(torch.equal(a, b) for a in x for b in held)
+
+
+def test_a_standing_sample_too_small_for_its_dimensions_leaves_the_running_estimate(tiny_data):
+    """With fewer than STANDING_ITEMS_PER_DIM items per dimension of s the refit is skipped: a
+    covariance fitted to 15 items in 4 dimensions would whiten its own sample exactly and other
+    codes badly (``gaae demo``: 172 items for 128 dimensions read a held-out std of 3.7)."""
+    torch.set_num_threads(1)
+    plain = tiny_gaae_trainer(tiny_data["train"], s_dim=4, health_every=2, whiten_standing_items=0)
+    short = tiny_gaae_trainer(tiny_data["train"], s_dim=4, health_every=2, whiten_standing_items=15)
+    for t in (1, 2):
+        plain.train_step(t)
+        short.train_step(t)
+    assert short.standing_batch().shape[0] == 15
+    a, b = plain.ema_encoder.head_s[1], short.ema_encoder.head_s[1]
+    assert torch.equal(a.running_mean, b.running_mean) and torch.equal(a.running_cov, b.running_cov)
+    assert torch.equal(a.whitening, b.whitening)
