@@ -29,7 +29,7 @@ __all__ = ["run_demo", "DEMO_SIZES", "DEMO_MARKER"]
 #: Sizes of the default demo and of the quick one that the tests run.
 DEMO_SIZES: dict[str, dict[str, int]] = {
     "default": {
-        "per_family": 100,
+        "per_family": 220,
         "gaae_steps": 300,
         "cnn_steps": 150,
         "batch_size": 8,
