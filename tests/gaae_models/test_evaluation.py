@@ -136,3 +136,15 @@ def test_evaluate_errors(tiny_runs, tiny_data, tmp_path):
         )
     with pytest.raises(ConfigError, match="n_generated=1 must be an integer >= 2"):
         evaluate([tiny_runs["gaae"]], tiny_data["test"], str(tmp_path), n_generated=1, progress=False)
+
+
+def test_the_real_inception_score_does_not_split_a_class_sorted_cache_by_class():
+    """A cache stores its items sorted by class: contiguous splits of a certain classifier's posteriors
+    would each hold one class and score 1; shuffled, every split scores about K."""
+    from gaae_models.evaluation import _real_inception_score
+
+    probs = np.repeat(np.eye(3), 66, axis=0) * 0.98 + 0.02 / 3  # 198 items, sorted by class
+    assert metrics.inception_score(probs, n_splits=3)[0] == pytest.approx(1.0)
+    mean, _ = _real_inception_score(probs)
+    assert mean > 2.5
+    assert mean == pytest.approx(metrics.inception_score(probs, n_splits=1)[0], abs=0.15)
