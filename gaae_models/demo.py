@@ -1,4 +1,4 @@
-"""``gaae demo``: the whole mission on built-in synthetic data, end to end, in about 9.7 minutes on 2 cores.
+"""``gaae demo``: the whole mission on built-in synthetic data, end to end, in about 15 minutes on 2 cores.
 
 1. synthesise an NSynth-layout dataset (plucked, bowed and struck notes; no download);
 2. build the training and test caches (the test cache normalised with the training statistics);
@@ -85,8 +85,9 @@ def run_demo(
     ----------
     out_dir : str
     size : {"default", "quick"}
-        ``default`` is the full demo (9.7 min on 2 idle cores, 19 CPU-minutes); ``quick`` uses tiny
-        sizes (seconds) and is what the test suite runs, so the path cannot silently break.
+        ``default`` is the full demo (660 training notes: 14.5 min on 2 cores, 28 CPU-minutes);
+        ``quick`` uses tiny sizes (seconds) and is what the test suite runs, so the path cannot
+        silently break.
     labelled_fraction : float in (0, 1]
         Labels given to the GAAE and the few-label CNN.
     seed : int
