@@ -38,18 +38,18 @@ from gaae_models.runs import load_run
 @torch.no_grad()
 def readout_features(encoder: torch.nn.Module, x: np.ndarray, std_block: int) -> dict[str, np.ndarray]:
     """``{"z": (N, z_dim), "h": (N, pooled), "h + std": (N, pooled + width * F / 2**k)}`` in eval mode."""
-    trunk = encoder.trunk
     out: dict[str, list[torch.Tensor]] = {"z": [], "h": [], "std": []}
-    for i in range(0, len(x), 64):
-        xb = torch.from_numpy(np.asarray(x[i : i + 64], dtype=np.float32))[:, None]
-        out["z"].append(encoder.encode_z(xb))
-        out["h"].append(trunk(xb))
-        m = xb
-        for j, block in enumerate(trunk.blocks[:std_block]):
-            m = block(m)
-            if j == 0 and trunk.attention is not None:
-                m = trunk.attention(m)
-        out["std"].append(m.relu().std(dim=3, correction=0).flatten(1))
+    maps: list[torch.Tensor] = []  # block k's output, caught on the one pass through the trunk
+    hook = encoder.trunk.blocks[std_block - 1].register_forward_hook(lambda m, i, o: maps.append(o))
+    try:
+        for i in range(0, len(x), 64):
+            xb = torch.from_numpy(np.asarray(x[i : i + 64], dtype=np.float32))[:, None]
+            h = encoder.trunk(xb)
+            out["h"].append(h)
+            out["z"].append(encoder.head_z(h))
+            out["std"].append(maps.pop().relu().std(dim=3, correction=0).flatten(1))
+    finally:
+        hook.remove()
     f = {k: torch.cat(v).numpy() for k, v in out.items()}
     return {"z": f["z"], "h": f["h"], "h + std": np.concatenate([f["h"], f["std"]], axis=1)}
 

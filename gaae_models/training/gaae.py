@@ -429,13 +429,17 @@ class GAAETrainer:
         """A fixed seeded sample of up to ``whiten_standing_items`` training items outside the held
         batch of :meth:`health` (read once), for :meth:`stand_whitening`."""
         if self._standing is None:
-            pool = self.data.unlabelled
-            held = self._held_indices()
-            rest = np.setdiff1d(pool, held) if pool.size > held.size else pool
-            rng = np.random.default_rng([self.train.seed, STREAM_HEALTH, 1])
-            n = min(self.train.whiten_standing_items, rest.size)
-            self._standing = self.data.get(np.sort(rng.choice(rest, size=n, replace=False))).to(self.device)
+            self._standing = self.data.get(self._standing_indices()).to(self.device)
         return self._standing
+
+    def _standing_indices(self) -> np.ndarray:
+        """The sorted indices of :meth:`standing_batch` (seeded; no item is read)."""
+        pool = self.data.unlabelled
+        held = self._held_indices()
+        rest = np.setdiff1d(pool, held) if pool.size > held.size else pool
+        rng = np.random.default_rng([self.train.seed, STREAM_HEALTH, 1])
+        n = min(self.train.whiten_standing_items, rest.size)
+        return np.sort(rng.choice(rest, size=n, replace=False))
 
     @torch.no_grad()
     def stand_whitening(self) -> None:
@@ -451,12 +455,12 @@ class GAAETrainer:
         if self._ema_whitening is None or self.ema_encoder is None or self.train.whiten_standing_items == 0:
             return
         encoder, (_, whitening) = self.ema_encoder, self._ema_whitening
-        x = self.standing_batch()
-        if len(x) < STANDING_ITEMS_PER_DIM * whitening.num_features:
+        if self._standing_indices().size < STANDING_ITEMS_PER_DIM * whitening.num_features:
             # too few items for a D x D covariance: a fit whitens its own sample exactly and inflates
             # other codes (the demo's 172 items for 128 dimensions: held-out std 3.7, effective rank 19);
-            # the running estimate, which has seen every training batch, stays
+            # the running estimate, which has seen every training batch, stays (and nothing is read)
             return
+        x = self.standing_batch()
         with self.autocast:
             codes = [encoder.head_s[0](encoder.trunk(x[i : i + 64])).float() for i in range(0, len(x), 64)]
         whitening.fit(torch.cat(codes))
